@@ -1,0 +1,210 @@
+"""Input checks shared by the public functions.
+
+Every check raises ``TypeError`` or ``ValueError`` with a message that names the offending
+parameter, so that bad input never reaches a compiled kernel.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+__all__ = [
+    "check_image",
+    "check_times",
+    "check_time",
+    "check_open_unit",
+    "check_positive",
+    "check_seed",
+    "check_workers",
+    "to_canonical",
+    "from_canonical",
+]
+
+
+def check_image(u, name="u0", *, allow_nonfinite=False, positive=False):
+    """Return ``u`` as a float32 or float64 ndarray after checking it.
+
+    Integer, boolean and complex arrays are rejected: images are floats (in [0, 1] by
+    convention); convert integer images with ``skimage.util.img_as_float`` or divide by 255.
+    float16 is promoted to float32.
+    """
+    if isinstance(u, np.ndarray):
+        arr = u
+    else:
+        try:
+            arr = np.asarray(u)
+        except Exception as exc:  # pragma: no cover - numpy's own message is kept
+            raise TypeError(f"{name} must be an array of floats: {exc}") from exc
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        if arr.dtype != np.bool_:
+            raise TypeError(f"{name} must be a float array, got dtype {arr.dtype}")
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
+            "convert integer images first, e.g. u.astype(np.float64) / 255"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    elif arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if arr.ndim < 2:
+        raise ValueError(f"{name} must have at least 2 dimensions (H, W), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if positive and not np.all(arr > 0):
+        raise ValueError(
+            f"{name} must be strictly positive (osmosis works on positive images); "
+            "pass offset=... to shift it, e.g. offset=1.0"
+        )
+    return arr
+
+
+def spatial_layout(shape, channel_axis, name="u0"):
+    """Return ``(has_channels, ny, nx)`` for an image of ``shape``.
+
+    ``channel_axis=None``: the last two axes are spatial and every leading axis is a batch axis
+    (this also covers channel-first ``(N, C, H, W)`` layouts). ``channel_axis=-1``: the last axis
+    holds colour channels and the two axes before it are spatial.
+    """
+    ndim = len(shape)
+    if channel_axis is None:
+        return False, shape[-2], shape[-1]
+    if isinstance(channel_axis, (bool, np.bool_)) or not isinstance(channel_axis, numbers.Integral):
+        raise TypeError(f"channel_axis must be -1 or None, got {channel_axis!r}")
+    if int(channel_axis) not in (-1, ndim - 1):
+        raise ValueError(
+            f"channel_axis must be -1 (channels last) or None (last two axes spatial), got "
+            f"{channel_axis}; move the channel axis with numpy.moveaxis"
+        )
+    if ndim < 3:
+        raise ValueError(f"channel_axis=-1 needs {name} of shape (..., H, W, C), got {shape}")
+    return True, shape[-3], shape[-2]
+
+
+def default_channel_axis(ndim):
+    """Colour (channel last) for 3-D and higher arrays, grey for 2-D arrays."""
+    return -1 if ndim >= 3 else None
+
+
+def to_canonical(u, channel_axis):
+    """Reshape an image or batch to the canonical ``(B, ny, nx)`` layout.
+
+    Channels (if any) are moved in front of the two spatial axes and every other axis is folded
+    into the batch. Returns the canonical array and what :func:`from_canonical` needs.
+    """
+    has_channels, ny, nx = spatial_layout(u.shape, channel_axis)
+    moved = np.moveaxis(u, -1, -3) if has_channels else u
+    return moved.reshape(-1, ny, nx), (moved.shape, has_channels)
+
+
+def from_canonical(c, info, leading=()):
+    """Inverse of :func:`to_canonical`; ``leading`` are extra axes in front of ``c``'s batch."""
+    moved_shape, has_channels = info
+    out = c.reshape(tuple(leading) + tuple(moved_shape))
+    return np.moveaxis(out, -3, -1) if has_channels else out
+
+
+def check_times(times, name="times", *, integer=False, max_time=None):
+    """Return sorted, strictly increasing, non-negative finite times as a float64 array."""
+    try:
+        t = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a sequence of numbers: {exc}") from exc
+    if t.ndim == 0:
+        t = t.reshape(1)
+    if t.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {t.shape}")
+    if t.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(t)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(t < 0):
+        raise ValueError(f"{name} must be non-negative, got {t.min()}")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
+    if integer and np.any(t != np.round(t)):
+        raise ValueError(f"{name} must be whole numbers of steps for a per-step schedule")
+    if max_time is not None and t[-1] > max_time:
+        raise ValueError(f"{name} go up to {t[-1]:g} but the schedule has only {max_time} steps")
+    return t
+
+
+def check_time(t, name="t", **kw):
+    """Check one time; return it as a float."""
+    if isinstance(t, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {t!r}")
+    if np.ndim(t) != 0:
+        raise ValueError(f"{name} must be a scalar time, got shape {np.shape(t)}")
+    return float(check_times([t], name=name, **kw)[0])
+
+
+def _as_schedule(x, name):
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number or a 1-D array of numbers: {exc}") from exc
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {x!r}")
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D per-step array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    return arr
+
+
+def check_open_unit(x, name):
+    """A scalar or per-step array with every entry in the open interval (0, 1)."""
+    arr = _as_schedule(x, name)
+    if np.any(arr <= 0) or np.any(arr >= 1):
+        raise ValueError(f"{name} must lie in the open interval (0, 1), got {x!r}")
+    return arr
+
+
+def check_positive(x, name, *, allow_zero=False, array=True):
+    """A positive scalar (or per-step array when ``array``)."""
+    arr = _as_schedule(x, name)
+    if not array and arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    bad = np.any(arr < 0) if allow_zero else np.any(arr <= 0)
+    if bad:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {kind}, got {x!r}")
+    return arr
+
+
+def check_seed(seed):
+    """Return a seed as a Python int in [0, 2**64), drawing a fresh one for ``None``."""
+    if seed is None:
+        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    seed = operator.index(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def check_workers(workers):
+    """Return a thread count >= 1; ``None`` or -1 means all cores, like ``scipy.fft``."""
+    import os
+
+    ncpu = os.cpu_count() or 1
+    if workers is None:
+        return ncpu
+    if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, numbers.Integral):
+        raise TypeError(f"workers must be an int or None, got {type(workers).__name__}")
+    workers = int(workers)
+    if workers == 0 or workers < -ncpu:
+        raise ValueError(f"workers must be >= 1 or a negative count from the core count, got {workers}")
+    if workers < 0:
+        return ncpu + 1 + workers
+    return workers

@@ -1,0 +1,232 @@
+"""The scale-space properties of the paper as functions of a process and a schedule.
+
+All of them work on the exact per-mode coefficients of :class:`~pyscale.LinearGaussianProcess`
+(semigroup, Lyapunov sequences, steady states, average grey value) or on trajectories with
+explicitly supplied noise (invariances). Where the paper's statements are off, the corrected
+forms are used and noted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as val
+from .processes import DPM, BlurringDiffusion, HeatDissipation, HomogeneousDiffusion
+
+__all__ = [
+    "semigroup_defect",
+    "lyapunov_condition",
+    "entropy_sequence",
+    "steady_state",
+    "steady_state_bound",
+    "mean_preservation",
+    "permutation_defect",
+    "rotation_defect",
+]
+
+
+def semigroup_defect(process, s, t, shape=None):
+    """Largest deviation between the law of ``0 -> t`` and of ``0 -> s -> t``.
+
+    Composing the marginal at ``s`` with the jump ``s -> t`` gives ``a lam(s)`` and
+    ``a**2 gam(s)**2 + b**2``; for a Markov process these equal ``lam(t)`` and ``gam(t)**2``.
+
+    Returns
+    -------
+    float
+        ``max(|a lam(s) - lam(t)|, |a**2 gam(s)**2 + b**2 - gam(t)**2|)`` over all modes.
+
+    Examples
+    --------
+    >>> import pyscale as ps
+    >>> ps.semigroup_defect(ps.BlurringDiffusion(beta=0.1), 3, 10, (8, 8)) < 1e-12
+    True
+    """
+    lam_s, gam_s = process.marginal(s, shape)
+    lam_t, gam_t = process.marginal(t, shape)
+    a, b = process.transition(s, t, shape)
+    return float(
+        max(np.max(np.abs(a * lam_s - lam_t)), np.max(np.abs(a**2 * gam_s**2 + b**2 - gam_t**2)))
+    )
+
+
+def lyapunov_condition(process, times, shape=None):
+    """Whether the conditional entropy cannot decrease between consecutive ``times``.
+
+    For a jump ``U_t = a U_s + b G`` per mode, ``gam(t)**2 = a**2 gam(s)**2 + b**2``, so
+    ``gam(t) >= gam(s)`` if and only if ``b**2 >= (1 - a**2) gam(s)**2``. This corrects the
+    condition ``beta_{i+1} >= (1 - alpha_{i+1}) gamma_i`` of Prop. 3 and 7 of the paper, which adds
+    standard deviations instead of variances.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One entry per consecutive pair of ``times``: the condition holds in every mode.
+
+    Examples
+    --------
+    >>> import pyscale as ps
+    >>> ps.lyapunov_condition(ps.DPM(beta=[0.9, 0.1], alpha=[0.5, 0.5]), [0, 1, 2]).tolist()
+    [True, False]
+    """
+    times = val.check_times(times)
+    ok = []
+    for s, t in zip(times[:-1], times[1:]):
+        _, gam_s = process.marginal(s, shape)
+        a, b = process.transition(s, t, shape)
+        lhs = b**2
+        rhs = (1 - a**2) * gam_s**2
+        ok.append(bool(np.all(lhs >= rhs - 1e-14 * np.maximum(rhs, 1e-300))))
+    return np.asarray(ok, dtype=bool)
+
+
+def entropy_sequence(process, times, shape):
+    """Conditional entropies ``H(U_t | U_0)`` at ``times`` (nats); see ``conditional_entropy``."""
+    times = val.check_times(times)
+    return np.array([process.conditional_entropy(t, shape) for t in times])
+
+
+def _schedule_bounds(process):
+    if isinstance(process, DPM):
+        return float(np.max(process.alpha)), float(np.max(process.beta))
+    raise TypeError(f"no step-parameter bounds for {type(process).__name__}")
+
+
+def steady_state_bound(process):
+    """Upper bound of the steady-state variance per mode (Prop. 6 and 10, corrected).
+
+    With ``alpha_i <= a < 1`` and ``beta_i <= b``, ``gam**2 <= b**2 / (1 - a**2)`` (variances add;
+    the paper states ``gam <= b / (1 - a)``). For blurring diffusion the bound is per mode,
+    ``beta**2 / (1 - exp(-2 mu_j))``, and the DC mode is unbounded (``beta**2 t``).
+
+    Returns
+    -------
+    float
+        For DPM; ``inf`` for a variance-exploding schedule.
+
+    Examples
+    --------
+    >>> import pyscale as ps
+    >>> round(ps.steady_state_bound(ps.DPM(beta=0.1)), 12)
+    1.0
+    """
+    a, b = _schedule_bounds(process)
+    if a >= 1:
+        return np.inf
+    return b**2 / (1 - a**2)
+
+
+def steady_state(process, shape=None):
+    """Per-mode limit ``(lam, gam)`` of the marginal coefficients as ``t -> inf``.
+
+    DPM with constant ``alpha < 1``: ``lam -> 0``, ``gam**2 -> beta**2 / (1 - alpha**2)`` (1 in the
+    variance-preserving case). DCT models: ``lam -> 0`` except ``lam_0 = 1`` for the DC mode (the
+    mean is kept); blurring diffusion: ``gam_j**2 -> beta**2 / (1 - exp(-2 mu_j))`` and ``inf`` for
+    the DC mode (unless ``preserve_mean``); heat dissipation: ``gam = sigma``; homogeneous
+    diffusion: ``gam = 0`` (a flat image). For a per-step DPM schedule the values after its last
+    step are returned.
+
+    Examples
+    --------
+    >>> import pyscale as ps
+    >>> lam, gam = ps.steady_state(ps.DPM(beta=0.1))
+    >>> float(lam), round(float(gam), 12)
+    (0.0, 1.0)
+    """
+    if isinstance(process, DPM):
+        if process.per_step:
+            return process.marginal(process.max_time)
+        a, b = float(process.alpha), float(process.beta)
+        if a >= 1:
+            return np.asarray(1.0), np.asarray(np.inf)
+        return np.asarray(0.0), np.asarray(b / np.sqrt(1 - a**2))
+    if not isinstance(process, (HomogeneousDiffusion, HeatDissipation, BlurringDiffusion)):
+        raise TypeError(f"no steady state known for {type(process).__name__}")
+    if shape is None:
+        raise ValueError("shape is required for a DCT-domain process")
+    mu = process._mu_for(process._mode_shape(shape))
+    lam = (mu == 0).astype(np.float64)
+    if isinstance(process, HomogeneousDiffusion):
+        gam = np.zeros_like(mu)
+    elif isinstance(process, HeatDissipation):
+        gam = process._noise_sd(mu)
+    else:
+        with np.errstate(divide="ignore"):
+            gam2 = process.beta**2 / -np.expm1(-2 * mu)
+        if process.preserve_mean:
+            gam2[mu == 0] = 0.0
+        gam = np.sqrt(gam2)
+    return lam, gam
+
+
+def mean_preservation(process):
+    """How a process treats the average grey value of each image and channel (Prop. 8).
+
+    Returns
+    -------
+    str
+        ``"exact"`` (every trajectory keeps it: homogeneous diffusion, osmosis, and the noisy DCT
+        models with ``preserve_mean=True``), ``"expectation"`` (white noise moves the DC mode, so it
+        is kept only on average: heat dissipation and blurring diffusion by default), or
+        ``"none"`` (DPM, which converges to zero-mean noise; a variance-exploding DPM keeps it in
+        expectation).
+
+    Examples
+    --------
+    >>> import pyscale as ps
+    >>> ps.mean_preservation(ps.BlurringDiffusion()), ps.mean_preservation(ps.DPM())
+    ('expectation', 'none')
+    """
+    from .osmosis import ProbabilisticOsmosis
+
+    if isinstance(process, (HomogeneousDiffusion, ProbabilisticOsmosis)):
+        return "exact"
+    if isinstance(process, (HeatDissipation, BlurringDiffusion)):
+        return "exact" if process.preserve_mean else "expectation"
+    if isinstance(process, DPM):
+        return "expectation" if process.variance_exploding else "none"
+    raise TypeError(f"unknown process {type(process).__name__}")
+
+
+def _noise_for(u0, times, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((len(times), *np.shape(u0))).astype(np.asarray(u0).dtype)
+
+
+def permutation_defect(process, u0, times, perm, *, seed=0):
+    """Largest deviation from ``P(trajectory(u0)) == trajectory(P(u0))`` with permuted noise.
+
+    ``perm`` is a permutation of the ``H * W`` pixel positions (flat indices); the same
+    standard normal draws, permuted alike, drive both trajectories (Prop. 4). Pixel-wise
+    processes (DPM) give 0 up to rounding; processes with neighbourhoods do not.
+    """
+    u0 = val.check_image(u0, "u0")
+    perm = np.asarray(perm)
+    ny, nx = u0.shape[:2]
+    if perm.shape != (ny * nx,) or not np.array_equal(np.sort(perm), np.arange(ny * nx)):
+        raise ValueError("perm must be a permutation of the H * W pixel indices")
+
+    def P(x, lead=0):
+        flat = x.reshape(x.shape[:lead] + (ny * nx,) + x.shape[lead + 2 :])
+        return np.take(flat, perm, axis=lead).reshape(x.shape)
+
+    g = _noise_for(u0, times, seed)
+    direct = P(process.trajectory(u0, times, noise=g), lead=1)
+    permuted = process.trajectory(P(u0), times, noise=P(g, lead=1))
+    return float(np.max(np.abs(direct - permuted)))
+
+
+def rotation_defect(process, u0, times, k=1, *, seed=0):
+    """Largest deviation from ``R(trajectory(u0)) == trajectory(R(u0))`` for 90-degree rotations.
+
+    ``R`` rotates by ``k * 90`` degrees in the image plane; the same noise, rotated alike, drives
+    both trajectories (Prop. 9). Holds for all five models, also for non-square images.
+    """
+    u0 = val.check_image(u0, "u0")
+    g = _noise_for(u0, times, seed)
+    direct = np.rot90(process.trajectory(u0, times, noise=g), k, axes=(1, 2))
+    rotated = process.trajectory(
+        np.ascontiguousarray(np.rot90(u0, k)), times,
+        noise=np.ascontiguousarray(np.rot90(g, k, axes=(1, 2))),
+    )
+    return float(np.max(np.abs(direct - rotated)))
