@@ -3,10 +3,22 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <exception>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "osmosis.hpp"
+
+#if __has_include("dct.hpp")
+#include "dct.hpp"
+#define PYSCALE_HAS_DCT 1
+#else
+#define PYSCALE_HAS_DCT 0
+#endif
 
 namespace py = pybind11;
 
@@ -70,6 +82,209 @@ py::tuple osmosis_drift(carray<T> v) {
   return py::make_tuple(dx, dy);
 }
 
+// Runs task(k) for k in [0, count) on `workers` threads (image k on thread k % workers). Every
+// image is computed by one thread in a fixed order, so results do not depend on `workers`.
+template <class Task>
+void run_batch(std::size_t count, int workers, Task&& task) {
+  const std::size_t nthreads =
+      std::max<std::size_t>(1, std::min<std::size_t>(count, static_cast<std::size_t>(workers)));
+  std::vector<std::exception_ptr> errors(nthreads);
+  auto body = [&](std::size_t w) {
+    try {
+      for (std::size_t k = w; k < count; k += nthreads) task(k);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  };
+  if (nthreads == 1) {
+    body(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (std::size_t w = 0; w < nthreads; ++w) pool.emplace_back(body, w);
+    for (auto& th : pool) th.join();
+  }
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+template <class T>
+void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_t nx, const char* what) {
+  require(a.ndim() == 3 && static_cast<std::size_t>(a.shape(0)) == b &&
+              static_cast<std::size_t>(a.shape(1)) == ny && static_cast<std::size_t>(a.shape(2)) == nx,
+          std::string("osmosis_solve: ") + what + " has the wrong shape");
+}
+
+// Batched implicit osmosis steps (I - tau A) x = b.
+//   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
+//   v: [batch, ny, nx] positive guidance or None (required by cg);
+//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct";
+//   for "dct": out = scale * IDCT(DCT(r) / denom) with denom [batch, ny, nx] and scale
+//   [batch, ny, nx] or None, computed natively when the module has a DCT (HAS_DCT), otherwise
+//   by callback(k, r) -> out (a Python callable, image index k, r of shape [ny, nx]).
+// Returns (x, iterations, residual, converged, restarts).
+template <class T>
+py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
+                        double tau, const std::string& method, const std::string& precond,
+                        py::object denom_obj, py::object scale_obj, py::object callback,
+                        double rtol, long long maxiter, double breakdown, int workers) {
+  require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
+  const auto nb = static_cast<std::size_t>(b.shape(0));
+  const auto ny = static_cast<std::size_t>(b.shape(1));
+  const auto nx = static_cast<std::size_t>(b.shape(2));
+  const std::size_t n = ny * nx;
+  require(ny > 0 && nx > 0, "osmosis_solve: empty image");
+  require_shape(x0, nb, ny, nx, "x0");
+  require_shape(dx, nb, ny, nx - 1, "dx");
+  require_shape(dy, nb, ny - 1, nx, "dy");
+  require(maxiter >= 1, "osmosis_solve: maxiter must be >= 1");
+  require(workers >= 1, "osmosis_solve: workers must be >= 1");
+  require(tau > 0, "osmosis_solve: tau must be positive");
+  pyscale::StepMethod m;
+  if (method == "bicgstab") m = pyscale::StepMethod::bicgstab;
+  else if (method == "cg") m = pyscale::StepMethod::cg;
+  else throw std::invalid_argument("osmosis_solve: unknown method " + method);
+  pyscale::StepPrecond pre;
+  if (precond == "none") pre = pyscale::StepPrecond::none;
+  else if (precond == "jacobi") pre = pyscale::StepPrecond::jacobi;
+  else if (precond == "dct") pre = pyscale::StepPrecond::external;
+  else throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
+
+  carray<T> v, denom, scale;
+  const T* pv = nullptr;
+  if (!v_obj.is_none()) {
+    v = v_obj.cast<carray<T>>();
+    require_shape(v, nb, ny, nx, "v");
+    pv = v.data();
+  }
+  require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
+  const T* pdenom = nullptr;
+  const T* pscale = nullptr;
+  const bool native_dct = PYSCALE_HAS_DCT && pre == pyscale::StepPrecond::external;
+  if (pre == pyscale::StepPrecond::external) {
+    if (native_dct) {
+      require(!denom_obj.is_none(), "osmosis_solve: the dct preconditioner needs denom");
+      denom = denom_obj.cast<carray<T>>();
+      require_shape(denom, nb, ny, nx, "denom");
+      pdenom = denom.data();
+      if (!scale_obj.is_none()) {
+        scale = scale_obj.cast<carray<T>>();
+        require_shape(scale, nb, ny, nx, "scale");
+        pscale = scale.data();
+      }
+    } else {
+      require(!callback.is_none(), "osmosis_solve: the dct preconditioner needs a callback");
+    }
+  }
+
+  carray<T> x({nb, ny, nx});
+  std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
+  py::array_t<long long> iters(static_cast<py::ssize_t>(nb));
+  py::array_t<double> res(static_cast<py::ssize_t>(nb));
+  py::array_t<bool> conv(static_cast<py::ssize_t>(nb));
+  py::array_t<long long> restarts(static_cast<py::ssize_t>(nb));
+  const T* pb = b.data();
+  const T* pdx = dx.data();
+  const T* pdy = dy.data();
+  T* px = x.mutable_data();
+  long long* pit = iters.mutable_data();
+  double* pres = res.mutable_data();
+  bool* pconv = conv.mutable_data();
+  long long* prst = restarts.mutable_data();
+
+  auto task = [&](std::size_t k) {
+    std::function<void(const T*, T*)> ext;
+#if PYSCALE_HAS_DCT
+    std::vector<T> tmp(native_dct ? n : 0);
+    if (native_dct) {
+      const T* dk = pdenom + k * n;
+      const T* sk = pscale ? pscale + k * n : nullptr;
+      ext = [&tmp, dk, sk, ny, nx, n](const T* r, T* out) {
+        pyscale::dct2d(r, tmp.data(), 1, ny, nx, false, 1);
+        for (std::size_t q = 0; q < n; ++q) tmp[q] /= dk[q];
+        pyscale::dct2d(tmp.data(), out, 1, ny, nx, true, 1);
+        if (sk)
+          for (std::size_t q = 0; q < n; ++q) out[q] *= sk[q];
+      };
+    }
+#endif
+    if (pre == pyscale::StepPrecond::external && !native_dct) {
+      ext = [&callback, k, ny, nx, n](const T* r, T* out) {
+        py::gil_scoped_acquire gil;
+        std::string err;
+        try {
+          carray<T> arr({ny, nx});
+          std::copy(r, r + n, arr.mutable_data());
+          carray<T> got = callback(k, arr).template cast<carray<T>>();
+          if (static_cast<std::size_t>(got.size()) != n)
+            err = "osmosis_solve: the preconditioner callback returned the wrong size";
+          else
+            std::copy(got.data(), got.data() + n, out);
+        } catch (py::error_already_set& e) {
+          err = std::string("osmosis_solve: preconditioner callback failed: ") + e.what();
+        }
+        if (!err.empty()) throw std::runtime_error(err);
+      };
+    }
+    pyscale::SolveInfo info = pyscale::osmosis_step(
+        pb + k * n, px + k * n, pdx + k * ny * (nx - 1), pdy + k * (ny - 1) * nx,
+        pv ? pv + k * n : nullptr, ny, nx, static_cast<T>(tau), m, pre, ext, rtol,
+        static_cast<std::size_t>(maxiter), breakdown);
+    pit[k] = static_cast<long long>(info.iterations);
+    pres[k] = info.residual;
+    pconv[k] = info.converged;
+    prst[k] = static_cast<long long>(info.restarts);
+  };
+  {
+    py::gil_scoped_release release;
+    run_batch(nb, workers, task);
+  }
+  return py::make_tuple(x, iters, res, conv, restarts);
+}
+
+// M x with M = I - tau A as the solver applies it (five-point stencil), for tests.
+template <class T>
+carray<T> osmosis_step_matvec(carray<T> x, carray<T> dx, carray<T> dy, double tau) {
+  require(x.ndim() == 3, "osmosis_step_matvec: x must be 3-D");
+  const auto nb = static_cast<std::size_t>(x.shape(0));
+  const auto ny = static_cast<std::size_t>(x.shape(1));
+  const auto nx = static_cast<std::size_t>(x.shape(2));
+  require(ny > 0 && nx > 0, "osmosis_step_matvec: empty image");
+  require_shape(dx, nb, ny, nx - 1, "dx");
+  require_shape(dy, nb, ny - 1, nx, "dy");
+  carray<T> out({nb, ny, nx});
+  const std::size_t n = ny * nx;
+  {
+    py::gil_scoped_release release;
+    for (std::size_t k = 0; k < nb; ++k) {
+      auto m = pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
+                                             dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
+      m(x.data() + k * n, out.mutable_data() + k * n);
+    }
+  }
+  return out;
+}
+
+// S w with S = diag(v) + tau K, the symmetric form of the step, for tests.
+template <class T>
+carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
+  require(w.ndim() == 3, "osmosis_spd_matvec: w must be 3-D");
+  const auto nb = static_cast<std::size_t>(w.shape(0));
+  const auto ny = static_cast<std::size_t>(w.shape(1));
+  const auto nx = static_cast<std::size_t>(w.shape(2));
+  require(ny > 0 && nx > 0, "osmosis_spd_matvec: empty image");
+  require_shape(v, nb, ny, nx, "v");
+  carray<T> out({nb, ny, nx});
+  const std::size_t n = ny * nx;
+  {
+    py::gil_scoped_release release;
+    for (std::size_t k = 0; k < nb; ++k) {
+      auto m = pyscale::osmosis_spd_stencil(v.data() + k * n, ny, nx, static_cast<T>(tau));
+      m(w.data() + k * n, out.mutable_data() + k * n);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -78,4 +293,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("osmosis_apply", &osmosis_apply<float>, py::arg("u"), py::arg("dx"), py::arg("dy"));
   m.def("osmosis_drift", &osmosis_drift<double>, py::arg("v"));
   m.def("osmosis_drift", &osmosis_drift<float>, py::arg("v"));
+  m.attr("HAS_DCT") = py::bool_(PYSCALE_HAS_DCT != 0);
+#define PYSCALE_DEF_SOLVE(T)                                                                   \
+  m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),      \
+        py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"),  \
+        py::arg("denom"), py::arg("scale"), py::arg("callback"), py::arg("rtol"),            \
+        py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                       \
+  m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),         \
+        py::arg("dy"), py::arg("tau"));                                                      \
+  m.def("osmosis_spd_matvec", &osmosis_spd_matvec<T>, py::arg("w"), py::arg("v"), py::arg("tau"));
+  PYSCALE_DEF_SOLVE(double)
+  PYSCALE_DEF_SOLVE(float)
+#undef PYSCALE_DEF_SOLVE
 }

@@ -9,6 +9,9 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
+
+#include "solvers.hpp"
 
 namespace pyscale {
 
@@ -56,6 +59,132 @@ void osmosis_apply(const T* u, T* out, const T* dx, const T* dy, std::size_t ny,
       obottom[j] -= flux;
     }
   }
+}
+
+// A five-point operator out_p = c_p x_p + w_p x_{p-1} + e_p x_{p+1} + n_p x_{p-nx} + s_p x_{p+nx}
+// on an ny x nx image; the coefficients that would reach across the border are zero.
+template <class T>
+struct Stencil5 {
+  std::size_t ny = 0, nx = 0;
+  std::vector<T> c, w, e, n, s;
+
+  Stencil5(std::size_t ny_, std::size_t nx_)
+      : ny(ny_), nx(nx_), c(ny_ * nx_, T(0)), w(ny_ * nx_, T(0)), e(ny_ * nx_, T(0)),
+        n(ny_ * nx_, T(0)), s(ny_ * nx_, T(0)) {}
+
+  void operator()(const T* x, T* out) const {
+    for (std::size_t i = 0; i < ny; ++i) {
+      const std::size_t o = i * nx;
+      const T* xr = x + o;
+      // rows outside the image are never weighted (n = 0 in row 0, s = 0 in the last row)
+      const T* up = i > 0 ? xr - nx : xr;
+      const T* dn = i + 1 < ny ? xr + nx : xr;
+      const T* cc = c.data() + o;
+      const T* cw = w.data() + o;
+      const T* ce = e.data() + o;
+      const T* cn = n.data() + o;
+      const T* cs = s.data() + o;
+      T* orow = out + o;
+      if (nx == 1) {
+        orow[0] = cc[0] * xr[0] + cn[0] * up[0] + cs[0] * dn[0];
+        continue;
+      }
+      orow[0] = cc[0] * xr[0] + ce[0] * xr[1] + cn[0] * up[0] + cs[0] * dn[0];
+      for (std::size_t j = 1; j + 1 < nx; ++j)
+        orow[j] = cc[j] * xr[j] + cw[j] * xr[j - 1] + ce[j] * xr[j + 1] + cn[j] * up[j] +
+                  cs[j] * dn[j];
+      const std::size_t j = nx - 1;
+      orow[j] = cc[j] * xr[j] + cw[j] * xr[j - 1] + cn[j] * up[j] + cs[j] * dn[j];
+    }
+  }
+};
+
+// Stencil of the implicit step matrix M = I - tau A for the drift (dx, dy).
+template <class T>
+Stencil5<T> osmosis_step_stencil(const T* dx, const T* dy, std::size_t ny, std::size_t nx, T tau) {
+  Stencil5<T> m(ny, nx);
+  for (std::size_t k = 0; k < ny * nx; ++k) m.c[k] = T(1);
+  // edge p -> q with drift d: A_pq = 1 - d/2, A_pp -= 1 + d/2, A_qp = 1 + d/2, A_qq -= 1 - d/2
+  for (std::size_t i = 0; i < ny; ++i)
+    for (std::size_t j = 0; j + 1 < nx; ++j) {
+      const T d = dx[i * (nx - 1) + j] * T(0.5);
+      const std::size_t p = i * nx + j, q = p + 1;
+      m.e[p] = -tau * (T(1) - d);
+      m.c[p] += tau * (T(1) + d);
+      m.w[q] = -tau * (T(1) + d);
+      m.c[q] += tau * (T(1) - d);
+    }
+  for (std::size_t i = 0; i + 1 < ny; ++i)
+    for (std::size_t j = 0; j < nx; ++j) {
+      const T d = dy[i * nx + j] * T(0.5);
+      const std::size_t p = i * nx + j, q = p + nx;
+      m.s[p] = -tau * (T(1) - d);
+      m.c[p] += tau * (T(1) + d);
+      m.n[q] = -tau * (T(1) + d);
+      m.c[q] += tau * (T(1) - d);
+    }
+  return m;
+}
+
+// Symmetric positive definite form of the step for the canonical drift of v > 0:
+// S = diag(v) + tau K with K the graph Laplacian of the edge weights 2 v_p v_q / (v_p + v_q).
+// (I - tau A) u = S (u / v), so both systems have the same residual.
+template <class T>
+Stencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T tau) {
+  Stencil5<T> m(ny, nx);
+  for (std::size_t k = 0; k < ny * nx; ++k) m.c[k] = v[k];
+  auto edge = [&](std::size_t p, std::size_t q, T* to_q, T* to_p) {
+    const T cw = tau * T(2) * v[p] * v[q] / (v[p] + v[q]);
+    to_q[p] = -cw;
+    to_p[q] = -cw;
+    m.c[p] += cw;
+    m.c[q] += cw;
+  };
+  for (std::size_t i = 0; i < ny; ++i)
+    for (std::size_t j = 0; j + 1 < nx; ++j) edge(i * nx + j, i * nx + j + 1, m.e.data(), m.w.data());
+  for (std::size_t i = 0; i + 1 < ny; ++i)
+    for (std::size_t j = 0; j < nx; ++j) edge(i * nx + j, (i + 1) * nx + j, m.s.data(), m.n.data());
+  return m;
+}
+
+enum class StepMethod { bicgstab, cg };
+enum class StepPrecond { none, jacobi, external };
+
+// One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
+// bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v
+// (dx, dy unused). `ext` is the preconditioner used for StepPrecond::external, a callable
+// (const T* r, T* out) approximating the inverse of M (bicgstab) or of S (cg).
+template <class T, class Ext>
+SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
+                       std::size_t nx, T tau, StepMethod method, StepPrecond pre, Ext& ext,
+                       double rtol, std::size_t maxiter, double breakdown) {
+  const std::size_t n = ny * nx;
+  if (method == StepMethod::cg) {
+    Stencil5<T> m = osmosis_spd_stencil(v, ny, nx, tau);
+    for (std::size_t k = 0; k < n; ++k) x[k] /= v[k];
+    SolveInfo info;
+    if (pre == StepPrecond::none) {
+      NoPrecond<T> pc{n};
+      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+    } else if (pre == StepPrecond::jacobi) {
+      JacobiPrecond<T> pc{m.c.data(), n};
+      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+    } else {
+      info = conjugate_gradient(m, ext, b, x, n, rtol, maxiter);
+    }
+    for (std::size_t k = 0; k < n; ++k) x[k] *= v[k];
+    return info;
+  }
+  Stencil5<T> m = osmosis_step_stencil(dx, dy, ny, nx, tau);
+  if (pre == StepPrecond::none) {
+    NoPrecond<T> pc{n};
+    return bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  }
+  if (pre == StepPrecond::jacobi) {
+    JacobiPrecond<T> pc{m.c.data(), n};
+    return bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  }
+  return bicgstab(m, ext, b, x, n, rtol, maxiter, breakdown);
 }
 
 }  // namespace pyscale
