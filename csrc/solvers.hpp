@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 namespace pyscale {
@@ -26,11 +27,42 @@ struct SolveInfo {
 
 namespace detail {
 
+constexpr std::size_t kLanes = 8;
+
+// Sum of term(k) over k in [0, n) with kLanes interleaved double accumulators (k % kLanes)
+// combined in a fixed order: independent of threads, and not limited by the add latency.
+// term may have side effects (the solvers fuse vector updates into their reductions).
+template <class Term>
+double reduce(std::size_t n, Term&& term) {
+  double acc[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) acc[l] += term(k + l);
+  for (std::size_t l = 0; k < n; ++k, ++l) acc[l] += term(k);
+  double s = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+// Two sums at once: term(k, a, b) adds its contributions to a and b.
+template <class Term>
+void reduce2(std::size_t n, double& sa, double& sb, Term&& term) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) term(k + l, a[l], b[l]);
+  for (std::size_t l = 0; k < n; ++k, ++l) term(k, a[l], b[l]);
+  sa = 0.0;
+  sb = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    sa += a[l];
+    sb += b[l];
+  }
+}
+
 template <class T>
 double dot(const T* a, const T* b, std::size_t n) {
-  double s = 0.0;
-  for (std::size_t k = 0; k < n; ++k) s += static_cast<double>(a[k]) * static_cast<double>(b[k]);
-  return s;
+  return reduce(n, [&](std::size_t k) { return static_cast<double>(a[k]) * static_cast<double>(b[k]); });
 }
 
 template <class T>
@@ -42,12 +74,114 @@ double norm2(const T* a, std::size_t n) {
 template <class T, class Apply>
 double residual(Apply& apply, const T* b, const T* x, T* r, std::size_t n) {
   apply(x, r);
-  double s = 0.0;
-  for (std::size_t k = 0; k < n; ++k) {
+  return std::sqrt(reduce(n, [&](std::size_t k) {
     r[k] = b[k] - r[k];
-    s += static_cast<double>(r[k]) * static_cast<double>(r[k]);
+    return static_cast<double>(r[k]) * static_cast<double>(r[k]);
+  }));
+}
+
+// The fused vector updates of the solvers, on non-aliasing arrays.
+// s = r - alpha v, x += alpha p; returns ||s||^2.
+template <class T>
+double update_s(T* __restrict s, const T* __restrict r, const T* __restrict v, T* __restrict x,
+                const T* __restrict p, T alpha, std::size_t n) {
+  double acc[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      const T sk = r[k + l] - alpha * v[k + l];
+      s[k + l] = sk;
+      x[k + l] += alpha * p[k + l];
+      acc[l] += static_cast<double>(sk) * static_cast<double>(sk);
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    const T sk = r[k] - alpha * v[k];
+    s[k] = sk;
+    x[k] += alpha * p[k];
+    acc[l] += static_cast<double>(sk) * static_cast<double>(sk);
   }
-  return std::sqrt(s);
+  double out = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) out += acc[l];
+  return out;
+}
+
+// x += omega q, r = s - omega t; returns ||r||^2.
+template <class T>
+double update_r(T* __restrict x, const T* __restrict q, T* __restrict r, const T* __restrict s,
+                const T* __restrict t, T omega, std::size_t n) {
+  double acc[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      x[k + l] += omega * q[k + l];
+      const T rk = s[k + l] - omega * t[k + l];
+      r[k + l] = rk;
+      acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    x[k] += omega * q[k];
+    const T rk = s[k] - omega * t[k];
+    r[k] = rk;
+    acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+  }
+  double out = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) out += acc[l];
+  return out;
+}
+
+// x += alpha p, r -= alpha q; returns ||r||^2.
+template <class T>
+double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r, const T* __restrict q,
+                 T alpha, std::size_t n) {
+  double acc[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      x[k + l] += alpha * p[k + l];
+      const T rk = r[k + l] - alpha * q[k + l];
+      r[k + l] = rk;
+      acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    x[k] += alpha * p[k];
+    const T rk = r[k] - alpha * q[k];
+    r[k] = rk;
+    acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+  }
+  double out = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) out += acc[l];
+  return out;
+}
+
+// <a, b> and <b, b> in one pass.
+template <class T>
+void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb) {
+  double s1[kLanes] = {}, s2[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      const double bk = static_cast<double>(b[k + l]);
+      s1[l] += static_cast<double>(a[k + l]) * bk;
+      s2[l] += bk * bk;
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    const double bk = static_cast<double>(b[k]);
+    s1[l] += static_cast<double>(a[k]) * bk;
+    s2[l] += bk * bk;
+  }
+  ab = 0.0;
+  bb = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    ab += s1[l];
+    bb += s2[l];
+  }
+}
+
+// p = r + beta (p - omega v)
+template <class T>
+void update_p(T* __restrict p, const T* __restrict r, const T* __restrict v, T beta, T omega,
+              std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) p[k] = r[k] + beta * (p[k] - omega * v[k]);
 }
 
 }  // namespace detail
@@ -126,12 +260,18 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
   reset();
   bool just_restarted = true;
 
+  constexpr bool identity = std::is_same<std::decay_t<Precond>, NoPrecond<T>>::value;
   while (info.iterations < maxiter) {
     ++info.iterations;
-    precond(p, ph);
-    apply(ph, v);
-    const double sigma = detail::dot(r0, v, n);
-    const double vnorm = detail::norm2(v, n);
+    const T* php = p;  // preconditioned p
+    if (!identity) {
+      precond(p, ph);
+      php = ph;
+    }
+    apply(php, v);
+    double sigma = 0.0, vv = 0.0;
+    detail::dot2(r0, v, n, sigma, vv);
+    const double vnorm = std::sqrt(vv);
     if (!std::isfinite(sigma)) break;
     if (!(std::fabs(sigma) > breakdown * r0norm * vnorm)) {
       if (just_restarted) break;  // breaks down even from a fresh shadow residual
@@ -141,28 +281,19 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
     }
     just_restarted = false;
     const double alpha = rho / sigma;
-    double snorm2 = 0.0;
-    for (std::size_t k = 0; k < n; ++k) {
-      s[k] = r[k] - static_cast<T>(alpha) * v[k];
-      x[k] += static_cast<T>(alpha) * ph[k];
-      snorm2 += static_cast<double>(s[k]) * static_cast<double>(s[k]);
-    }
+    const double snorm2 = detail::update_s(s, r, v, x, php, static_cast<T>(alpha), n);
     double omega = 0.0;
     if (std::sqrt(snorm2) / bnorm > rtol) {
-      precond(s, ph);
-      apply(ph, t);
+      const T* shp = s;  // preconditioned s
+      if (!identity) {
+        precond(s, ph);
+        shp = ph;
+      }
+      apply(shp, t);
       double ts = 0.0, tt = 0.0;
-      for (std::size_t k = 0; k < n; ++k) {
-        ts += static_cast<double>(t[k]) * static_cast<double>(s[k]);
-        tt += static_cast<double>(t[k]) * static_cast<double>(t[k]);
-      }
+      detail::dot2(s, t, n, ts, tt);
       omega = tt > 0.0 ? ts / tt : 0.0;
-      double rn2 = 0.0;
-      for (std::size_t k = 0; k < n; ++k) {
-        x[k] += static_cast<T>(omega) * ph[k];
-        r[k] = s[k] - static_cast<T>(omega) * t[k];
-        rn2 += static_cast<double>(r[k]) * static_cast<double>(r[k]);
-      }
+      const double rn2 = detail::update_r(x, shp, r, s, t, static_cast<T>(omega), n);
       rnorm = std::sqrt(rn2);
     } else {
       for (std::size_t k = 0; k < n; ++k) r[k] = s[k];
@@ -190,8 +321,7 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
       continue;
     }
     const double beta = (rho_new / rho) * (alpha / omega);
-    for (std::size_t k = 0; k < n; ++k)
-      p[k] = r[k] + static_cast<T>(beta) * (p[k] - static_cast<T>(omega) * v[k]);
+    detail::update_p(p, r, v, static_cast<T>(beta), static_cast<T>(omega), n);
     rho = rho_new;
   }
   rnorm = detail::residual(apply, b, x, r, n);
@@ -234,13 +364,7 @@ SolveInfo conjugate_gradient(Apply& apply, Precond& precond, const T* b, T* x, s
     const double pq = detail::dot(p, q, n);
     if (!(pq > 0.0)) break;  // not SPD, or breakdown
     const double alpha = rz / pq;
-    double rn2 = 0.0;
-    for (std::size_t k = 0; k < n; ++k) {
-      x[k] += static_cast<T>(alpha) * p[k];
-      r[k] -= static_cast<T>(alpha) * q[k];
-      rn2 += static_cast<double>(r[k]) * static_cast<double>(r[k]);
-    }
-    rnorm = std::sqrt(rn2);
+    rnorm = std::sqrt(detail::update_cg(x, p, r, q, static_cast<T>(alpha), n));
     if (!std::isfinite(rnorm)) break;
     if (rnorm / bnorm <= rtol) {
       rnorm = detail::residual(apply, b, x, r, n);
