@@ -10,6 +10,7 @@ from .osmosis import (
     ConvergenceWarning,
     ProbabilisticOsmosis,
     osmosis,
+    osmosis_step,
     osmosis_time_grid,
     relative_entropy,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "idct2",
     "laplacian_eigenvalues",
     "osmosis",
+    "osmosis_step",
     "osmosis_time_grid",
     "relative_entropy",
     "ConvergenceError",

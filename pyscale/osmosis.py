@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse.linalg as spla
+import scipy.fft
 
 from . import _validation as val
 from ._ext import core
 from .noise import GUIDANCE_STREAM, standard_normal
 from .processes import _DEFAULT, Process
+from .spectral import laplacian_eigenvalues
 
 __all__ = [
     "osmosis",
+    "osmosis_step",
+    "StepReport",
     "osmosis_drift",
     "osmosis_operator",
     "osmosis_time_grid",
@@ -123,31 +127,17 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
     return steps, np.asarray(marks, dtype=np.int64)
 
 
-def _implicit_step(u, dx, dy, tau, rtol, maxiter, on_fail):
-    """Solve ``(I - tau A) x = u`` for one image (matrix-free operator, scipy BiCGSTAB)."""
-    ny, nx = u.shape
-    n = ny * nx
-    dtype = u.dtype
-    dx3, dy3 = dx[None], dy[None]
+SOLVERS = ("bicgstab", "cg")
+PRECONDITIONERS = (None, "jacobi", "dct")
 
-    def matvec(x):
-        x3 = np.ascontiguousarray(x, dtype=dtype).reshape(1, ny, nx)
-        return (x3 - tau * core.osmosis_apply(x3, dx3, dy3)).ravel()
 
-    op = spla.LinearOperator((n, n), matvec=matvec, dtype=dtype)
-    b = u.ravel()
-    x, info = spla.bicgstab(op, b, x0=b.copy(), rtol=rtol, atol=0.0, maxiter=maxiter)
-    res = float(np.linalg.norm(b - matvec(x)) / max(np.linalg.norm(b), np.finfo(dtype).tiny))
-    if info != 0 or not np.all(np.isfinite(x)):
-        msg = (
-            f"osmosis step (tau={tau:g}) did not converge to rtol={rtol:g}: relative residual "
-            f"{res:.3g} after {maxiter} iterations"
-        )
-        if on_fail == "warn":
-            warnings.warn(msg, ConvergenceWarning, stacklevel=4)
-        else:
-            raise ConvergenceError(msg)
-    return x.reshape(ny, nx).astype(dtype, copy=False)
+class StepReport(NamedTuple):
+    """Per-image statistics of one batched implicit osmosis step (arrays of length B)."""
+
+    iterations: np.ndarray
+    residual: np.ndarray
+    converged: np.ndarray
+    restarts: np.ndarray
 
 
 def _check_solver_args(rtol, maxiter, on_fail):
@@ -161,86 +151,235 @@ def _check_solver_args(rtol, maxiter, on_fail):
     return rtol, int(maxiter)
 
 
-def _evolve(f, v, times, *, tau, steps_per_decade, rtol, maxiter, on_fail):
-    """Osmosis frames of canonical images ``f`` (B, ny, nx) with guidance ``v`` at ``times``."""
+def _check_method(solver, preconditioner, *, have_guidance):
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if preconditioner not in PRECONDITIONERS:
+        raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
+    if solver == "cg" and not have_guidance:
+        raise ValueError(
+            "solver='cg' needs a guidance image (the symmetric form exists only for the canonical "
+            "drift of a guidance); use solver='bicgstab' with drift=..."
+        )
+
+
+class _Stepper:
+    """Implicit osmosis steps ``(I - tau A) u_new = u_old`` for a canonical batch (B, ny, nx).
+
+    Everything is computed in float64; ``v`` (guidance) or ``(dx, dy)`` (drift) fix ``A``.
+    """
+
+    def __init__(self, *, v=None, drift=None, solver="bicgstab", preconditioner=None,
+                 rtol=1e-8, maxiter=10000, workers=1, breakdown=1e-10):
+        if v is not None:
+            self.v = np.ascontiguousarray(v, dtype=np.float64)
+            self.dx, self.dy = core.osmosis_drift(self.v)
+        else:
+            self.v = None
+            self.dx, self.dy = (np.ascontiguousarray(d, dtype=np.float64) for d in drift)
+        self.solver = solver
+        self.preconditioner = preconditioner
+        self.rtol = rtol
+        self.maxiter = maxiter
+        self.workers = workers
+        self.breakdown = breakdown
+        b, ny, nx = self.dx.shape[0], self.dx.shape[1], self.dy.shape[2]
+        self.shape = (b, ny, nx)
+        if preconditioner == "dct":
+            self.mu = laplacian_eigenvalues(ny, nx, "discrete")
+            if self.v is None:  # homogeneous diffusion part of the drift operator
+                self.a = np.ones(b)
+                self.c = np.ones(b)
+            else:  # diag(vbar) + tau cbar L approximates diag(v) + tau K
+                v = self.v
+                ch = 2 * v[:, :, 1:] * v[:, :, :-1] / (v[:, :, 1:] + v[:, :, :-1])
+                cv = 2 * v[:, 1:, :] * v[:, :-1, :] / (v[:, 1:, :] + v[:, :-1, :])
+                edges = ch[0].size + cv[0].size
+                self.a = v.mean(axis=(1, 2))
+                self.c = (ch.sum(axis=(1, 2)) + cv.sum(axis=(1, 2))) / max(edges, 1)
+            # bicgstab solves (I - tau A) u = b = S (u / v): its preconditioner is v * S^-1
+            self.scale = self.v if (solver == "bicgstab" and self.v is not None) else None
+
+    def _dct_args(self, tau):
+        if self.preconditioner != "dct":
+            return None, None, None
+        denom = np.ascontiguousarray(
+            self.a[:, None, None] + tau * self.c[:, None, None] * self.mu[None]
+        )
+        if core.HAS_DCT:
+            return denom, self.scale, None
+        scale = self.scale
+
+        def apply(k, r):
+            out = scipy.fft.idctn(scipy.fft.dctn(r, norm="ortho") / denom[k], norm="ortho")
+            return out * scale[k] if scale is not None else out
+
+        return None, None, apply
+
+    def step(self, u, tau):
+        """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
+        denom, scale, callback = self._dct_args(tau)
+        x, it, res, conv, rst = core.osmosis_solve(
+            u, u, self.dx, self.dy, self.v, float(tau), self.solver,
+            self.preconditioner or "none", denom, scale, callback, self.rtol, self.maxiter,
+            self.breakdown, self.workers,
+        )
+        return x, StepReport(it, res, conv, rst)
+
+
+def _report_failure(report, tau, rtol, maxiter, on_fail, stacklevel):
+    if np.all(report.converged):
+        return
+    bad = int(np.flatnonzero(~report.converged)[0])
+    res = report.residual[bad]
+    msg = (
+        f"osmosis step (tau={tau:g}) did not converge to rtol={rtol:g}: relative residual "
+        f"{res:.3g} after {report.iterations[bad]} iterations (maxiter={maxiter}) in image "
+        f"{bad} of the batch"
+    )
+    if on_fail == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
+    else:
+        raise ConvergenceError(msg)
+
+
+def _evolve(f, stepper, times, *, tau, steps_per_decade, on_fail):
+    """Osmosis frames of canonical images ``f`` (B, ny, nx) at ``times``."""
     steps, marks = osmosis_time_grid(times, tau=tau, steps_per_decade=steps_per_decade)
-    dx, dy = osmosis_drift(v)
     out = np.empty((len(marks), *f.shape), dtype=f.dtype)
-    for b in range(f.shape[0]):
-        u = f[b].copy()
-        k = 0
-        for i, h in enumerate(steps, start=1):
-            u = _implicit_step(u, dx[b], dy[b], h, rtol, maxiter, on_fail)
-            while k < len(marks) and marks[k] == i:
-                out[k, b] = u
-                k += 1
+    u = np.array(f, dtype=np.float64)
+    k = 0
+    for i, h in enumerate(steps, start=1):
+        u, report = stepper.step(u, h)
+        _report_failure(report, h, stepper.rtol, stepper.maxiter, on_fail, stacklevel=4)
+        if not np.all(np.isfinite(u)):  # only reachable with on_fail="warn"
+            raise ConvergenceError(f"osmosis step (tau={h:g}) produced non-finite values")
+        while k < len(marks) and marks[k] == i:
+            out[k] = u
+            k += 1
     return out
 
 
-def _check_osmosis_pair(f, v, offset, channel_axis):
+def _check_drift(drift, f, channel_axis):
+    try:
+        dx, dy = drift
+    except (TypeError, ValueError) as exc:
+        raise TypeError("drift must be a pair (dx, dy) of arrays") from exc
+    dx = val.check_image(dx, "drift[0] (dx)").astype(np.float64, copy=False)
+    dy = val.check_image(dy, "drift[1] (dy)").astype(np.float64, copy=False)
+    has_ch, ny, nx = val.spatial_layout(f.shape, channel_axis, name="f")
+    want_x, want_y = list(f.shape), list(f.shape)
+    ax_y, ax_x = (-3, -2) if has_ch else (-2, -1)
+    want_x[ax_x] -= 1
+    want_y[ax_y] -= 1
+    if dx.shape != tuple(want_x):
+        raise ValueError(f"drift[0] (dx) must have shape {tuple(want_x)} for f of shape {f.shape}, "
+                         f"got {dx.shape}")
+    if dy.shape != tuple(want_y):
+        raise ValueError(f"drift[1] (dy) must have shape {tuple(want_y)} for f of shape {f.shape}, "
+                         f"got {dy.shape}")
+    return dx, dy
+
+
+def _check_inputs(f, guidance, drift, offset, channel_axis, solver, preconditioner):
+    """Validate the image, the guidance or drift and the offset; return canonical arrays."""
     f = val.check_image(f, "f")
-    if v is None:
-        raise TypeError("guidance is required: a positive image of the same shape as f")
-    v = val.check_image(v, "guidance").astype(f.dtype, copy=False)
-    if v.shape != f.shape:
-        raise ValueError(f"guidance must have the shape of f {f.shape}, got {v.shape}")
+    if (guidance is None) == (drift is None):
+        raise TypeError(
+            "pass exactly one of guidance (a positive image of the shape of f) or drift=(dx, dy)"
+        )
+    _check_method(solver, preconditioner, have_guidance=guidance is not None)
     offset = float(val.check_positive(offset, "offset", allow_zero=True, array=False))
-    if offset:
-        f = f + f.dtype.type(offset)
-        v = v + v.dtype.type(offset)
-    if np.any(f < 0):
-        raise ValueError(
-            "f must be non-negative for osmosis; pass offset=... (e.g. offset=1.0) to shift f and "
-            "the guidance"
-        )
-    if not np.all(v > 0):
-        raise ValueError(
-            "guidance must be strictly positive for osmosis; pass offset=... (e.g. offset=1.0) to "
-            "shift f and the guidance"
-        )
     if channel_axis is _DEFAULT:
         channel_axis = val.default_channel_axis(f.ndim)
+    if offset:
+        f = f + f.dtype.type(offset)
     fc, info = val.to_canonical(f, channel_axis)
-    vc, _ = val.to_canonical(v, channel_axis)
-    if np.any(fc.sum(axis=(1, 2)) <= 0):
-        raise ValueError("f must have positive mass in every image and channel")
-    return fc, vc, info, offset
+    if guidance is not None:
+        v = val.check_image(guidance, "guidance")
+        if v.shape != f.shape:
+            raise ValueError(f"guidance must have the shape of f {f.shape}, got {v.shape}")
+        if offset:
+            v = v + v.dtype.type(offset)
+        if np.any(f < 0):
+            raise ValueError(
+                "f must be non-negative for osmosis with a guidance image; pass offset=... "
+                "(e.g. offset=1.0) to shift f and the guidance"
+            )
+        if not np.all(v > 0):
+            raise ValueError(
+                "guidance must be strictly positive for osmosis (it has zeros or negative "
+                "values); pass offset=... (e.g. offset=1.0) to shift f and the guidance"
+            )
+        vc, _ = val.to_canonical(v, channel_axis)
+        if np.any(fc.sum(axis=(1, 2), dtype=np.float64) <= 0):
+            raise ValueError("f must have positive mass in every image and channel")
+        return fc, {"v": vc}, info, offset
+    dx, dy = _check_drift(drift, f, channel_axis)
+    dxc, _ = val.to_canonical(dx, channel_axis)
+    dyc, _ = val.to_canonical(dy, channel_axis)
+    return fc, {"drift": (dxc, dyc)}, info, offset
 
 
 def osmosis(
     f,
+    guidance=None,
     *,
-    guidance,
     t,
+    drift=None,
     tau=None,
     steps_per_decade=4,
+    solver="bicgstab",
+    preconditioner="dct",
     offset=0.0,
     rtol=1e-8,
     maxiter=10000,
     on_fail="raise",
     channel_axis=_DEFAULT,
+    workers=None,
 ):
     """Osmosis filter: evolve ``f`` towards the guidance image ``guidance`` until time ``t``.
+
+    Each implicit step ``(I - tau A) u_new = u_old`` is solved matrix-free in C++ with
+    stabilised BiCGSTAB (or conjugate gradients on the equivalent symmetric system), warm-started
+    from ``u_old``.
 
     Parameters
     ----------
     f : array_like
-        Non-negative float image ``(H, W)``, ``(H, W, C)`` or a batch; float32 stays float32.
-    guidance : array_like
-        Strictly positive image of the same shape; its canonical drift drives the evolution and
-        the steady state is ``(mean f / mean guidance) guidance`` per image and channel.
+        Float image ``(H, W)``, ``(H, W, C)`` or a batch; float32 stays float32 (the solves run
+        in float64). Non-negative when a guidance image is given.
+    guidance : array_like, optional
+        Strictly positive image of the shape of ``f``; its canonical drift
+        ``d = 2 (v_right - v_left) / (v_right + v_left)`` drives the evolution and the steady state
+        is ``(mean f / mean guidance) guidance`` per image and channel.
     t : float or sequence of float
         Stopping time, or increasing output times (then the result has a leading time axis).
+    drift : tuple of array_like, optional
+        Instead of ``guidance``: the drift ``(dx, dy)`` itself, ``dx`` between horizontal
+        neighbours (shape of ``f`` with one column less) and ``dy`` between vertical neighbours
+        (one row less). Any drift is allowed (it need not come from an image); only
+        ``solver="bicgstab"`` applies.
     tau : float, optional
         Constant implicit time step; ``t == tau`` is exactly one step. Default: steps growing
-        with ``t`` (see :func:`osmosis_time_grid`).
+        with ``t`` (see :func:`osmosis_time_grid` for the accuracy of each choice).
     steps_per_decade : int, optional
         Resolution of the default growing steps.
+    solver : {"bicgstab", "cg"}, optional
+        ``"bicgstab"``: stabilised BiCGSTAB on ``I - tau A``. ``"cg"``: conjugate gradients on
+        the symmetric positive definite form ``(diag(v) + tau K) (u / v) = u_old`` (guidance
+        only); both stop on the same residual.
+    preconditioner : {"dct", "jacobi", None}, optional
+        ``"dct"`` (default): homogeneous diffusion ``mean(v) + tau mean(c) (-Laplacian)``
+        inverted exactly in the DCT domain, ``c`` the edge weights ``2 v_p v_q / (v_p + v_q)``
+        (for a drift: ``I + tau (-Laplacian)``); very effective for nearly constant guidance.
+        ``"jacobi"``: the diagonal. ``None``: unpreconditioned.
     offset : float, optional
         Added to ``f`` and ``guidance`` before filtering and subtracted afterwards, for images
         with zeros (Weickert's reference code uses 1).
     rtol : float, optional
-        Relative residual at which each linear solve stops.
+        Relative residual ``||u_old - (I - tau A) u_new|| / ||u_old||`` at which each solve
+        stops.
     maxiter : int, optional
         Iteration cap of each linear solve.
     on_fail : {"raise", "warn"}, optional
@@ -248,33 +387,110 @@ def osmosis(
         :class:`ConvergenceWarning` and go on.
     channel_axis : {-1, None}, optional
         See :meth:`pyscale.DPM.trajectory`.
+    workers : int or None, optional
+        Threads over the images and channels of a batch (``None``: all cores). The result does
+        not depend on it.
 
     Returns
     -------
     numpy.ndarray
         The filtered image(s): shape of ``f``, or ``(len(t), *f.shape)`` for several times.
 
+    Raises
+    ------
+    ConvergenceError
+        A linear solve missed ``rtol`` (with ``on_fail="raise"``); the message gives the
+        residual reached.
+
     Examples
     --------
-    >>> import numpy as np, pyscale as ps
+    >>> import numpy as np
+    >>> from pyscale.osmosis import osmosis
     >>> rng = np.random.default_rng(0)
     >>> f, v = rng.uniform(0.2, 1, (16, 16)), rng.uniform(0.2, 1, (16, 16))
-    >>> u = ps.osmosis(f, guidance=v, t=1e6)
+    >>> u = osmosis(f, v, t=1e6)
     >>> bool(np.allclose(u, f.mean() / v.mean() * v, rtol=1e-5))
     True
+    >>> bool(np.isclose(u.mean(), f.mean()))  # the mean grey value is preserved
+    True
     """
-    fc, vc, info, offset = _check_osmosis_pair(f, guidance, offset, channel_axis)
+    fc, op, info, offset = _check_inputs(f, guidance, drift, offset, channel_axis, solver,
+                                         preconditioner)
     rtol, maxiter = _check_solver_args(rtol, maxiter, on_fail)
+    workers = val.check_workers(workers)
     many = np.ndim(t) > 0
     times = val.check_times(t, name="t")
-    out = _evolve(
-        fc, vc, times, tau=tau, steps_per_decade=steps_per_decade, rtol=rtol, maxiter=maxiter,
-        on_fail=on_fail,
-    )
+    if times[0] <= 0:
+        raise ValueError("t must be positive for osmosis (t = 0 is the initial image)")
+    stepper = _Stepper(**op, solver=solver, preconditioner=preconditioner,
+                       rtol=rtol, maxiter=maxiter, workers=workers)
+    out = _evolve(fc, stepper, times, tau=tau, steps_per_decade=steps_per_decade,
+                  on_fail=on_fail)
     if offset:
         out -= out.dtype.type(offset)
     out = val.from_canonical(out, info, leading=(times.size,))
     return out if many else out[0]
+
+
+def osmosis_step(
+    u,
+    guidance=None,
+    *,
+    tau,
+    drift=None,
+    solver="bicgstab",
+    preconditioner="dct",
+    rtol=1e-8,
+    maxiter=10000,
+    channel_axis=_DEFAULT,
+    workers=None,
+    breakdown=1e-10,
+):
+    """One implicit osmosis step ``(I - tau A) u_new = u`` and the solver statistics.
+
+    Unlike :func:`osmosis` this never raises on non-convergence: it reports.
+
+    Parameters
+    ----------
+    u : array_like
+        Image or batch, as ``f`` in :func:`osmosis` (no offset is applied).
+    guidance, drift, solver, preconditioner, rtol, maxiter, channel_axis, workers
+        As in :func:`osmosis`.
+    tau : float
+        Step size.
+    breakdown : float, optional
+        BiCGSTAB restarts (``r0 = r = p = b - M x``) when ``|<r0, v>|`` falls below
+        ``breakdown * |r0| |v|``, i.e. near a breakdown of the two-sided Lanczos process.
+
+    Returns
+    -------
+    u_new : numpy.ndarray
+        The new image, shape and dtype of ``u``.
+    report : StepReport
+        ``iterations``, final true relative ``residual``, ``converged`` and BiCGSTAB
+        ``restarts``, one entry per canonical image (image and channel of the batch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyscale.osmosis import osmosis_step
+    >>> rng = np.random.default_rng(0)
+    >>> u, v = rng.uniform(0.2, 1, (8, 8)), rng.uniform(0.2, 1, (8, 8))
+    >>> u1, report = osmosis_step(u, v, tau=10.0)
+    >>> bool(report.converged.all()), bool(np.isclose(u1.sum(), u.sum()))
+    (True, True)
+    """
+    uc, op, info, _ = _check_inputs(u, guidance, drift, 0.0, channel_axis, solver, preconditioner)
+    tau = float(val.check_positive(tau, "tau", array=False))
+    rtol, maxiter = _check_solver_args(rtol, maxiter, "raise")
+    breakdown = float(val.check_positive(breakdown, "breakdown", allow_zero=True, array=False))
+    if breakdown >= 1:
+        raise ValueError(f"breakdown must be below 1, got {breakdown}")
+    stepper = _Stepper(**op, solver=solver, preconditioner=preconditioner,
+                       rtol=rtol, maxiter=maxiter,
+                       workers=val.check_workers(workers), breakdown=breakdown)
+    x, report = stepper.step(np.ascontiguousarray(uc, dtype=np.float64), tau)
+    return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
 
 
 def relative_entropy(u, v):
@@ -322,6 +538,16 @@ class ProbabilisticOsmosis(Process):
         Relative residual of each linear solve.
     clip : tuple of float, optional
         Range the guidance noise is clipped to.
+    solver : {"cg", "bicgstab"}, optional
+        Linear solver of the implicit steps (see :func:`osmosis`). The default, conjugate
+        gradients with the DCT preconditioner, was the fastest choice measured for noise
+        guidance (321 x 481 image, tau = 1000, rtol 1e-8: 18 iterations).
+    preconditioner : {"dct", "jacobi", None}, optional
+        Preconditioner of the solves (see :func:`osmosis`).
+    maxiter : int, optional
+        Iteration cap of each solve.
+    on_fail : {"raise", "warn"}, optional
+        Reaction to a solve that misses ``rtol`` (see :func:`osmosis`).
 
     Examples
     --------
@@ -337,13 +563,18 @@ class ProbabilisticOsmosis(Process):
     name = "osmosis"
 
     def __init__(self, sigma=0.1, *, tau=None, steps_per_decade=4, offset=0.0, rtol=1e-8,
-                 clip=(1e-6, 1.0)):
+                 clip=(1e-6, 1.0), solver="cg", preconditioner="dct", maxiter=10000,
+                 on_fail="raise"):
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.tau = None if tau is None else float(val.check_positive(tau, "tau", array=False))
         osmosis_time_grid([1.0], steps_per_decade=steps_per_decade)  # validates the count
         self.steps_per_decade = int(steps_per_decade)
         self.offset = float(val.check_positive(offset, "offset", allow_zero=True, array=False))
-        self.rtol, _ = _check_solver_args(rtol, 1, "raise")
+        self.rtol, self.maxiter = _check_solver_args(rtol, maxiter, on_fail)
+        self.on_fail = on_fail
+        _check_method(solver, preconditioner, have_guidance=True)
+        self.solver = solver
+        self.preconditioner = preconditioner
         lo, hi = (float(c) for c in clip)
         if not 0 < lo < hi:
             raise ValueError(f"clip must be (low, high) with 0 < low < high, got {clip!r}")
@@ -351,7 +582,9 @@ class ProbabilisticOsmosis(Process):
 
     def _params(self):
         return {"sigma": self.sigma, "tau": self.tau, "steps_per_decade": self.steps_per_decade,
-                "offset": self.offset, "rtol": self.rtol, "clip": self.clip}
+                "offset": self.offset, "rtol": self.rtol, "clip": self.clip,
+                "solver": self.solver, "preconditioner": self.preconditioner,
+                "maxiter": self.maxiter, "on_fail": self.on_fail}
 
     def guidance(self, u0, *, seed=None, noise=None, channel_axis=_DEFAULT):
         """The guidance image a trajectory with this ``seed`` (or explicit ``noise``) uses."""
@@ -380,7 +613,7 @@ class ProbabilisticOsmosis(Process):
         if channel_axis is _DEFAULT:
             channel_axis = val.default_channel_axis(u.ndim)
         times = val.check_times(times)
-        val.check_workers(workers)
+        workers = val.check_workers(workers)
         v = self.guidance(u, seed=seed, noise=noise, channel_axis=channel_axis)
         positive = times > 0
         out = np.empty((times.size, *u.shape), dtype=u.dtype)
@@ -389,6 +622,7 @@ class ProbabilisticOsmosis(Process):
             out[positive] = osmosis(
                 u, guidance=v, t=times[positive], tau=self.tau,
                 steps_per_decade=self.steps_per_decade, offset=self.offset, rtol=self.rtol,
-                channel_axis=channel_axis,
+                solver=self.solver, preconditioner=self.preconditioner, maxiter=self.maxiter,
+                on_fail=self.on_fail, channel_axis=channel_axis, workers=workers,
             )
         return out
