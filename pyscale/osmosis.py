@@ -268,12 +268,12 @@ def osmosis(
     many = np.ndim(t) > 0
     times = val.check_times(t, name="t")
     out = _evolve(
-        fc, vc, times, tau=tau, steps_per_decade=steps_per_decade, rtol=rtol, maxiter=maxiter,
+        fc.astype(np.float64), vc.astype(np.float64), times, tau=tau, steps_per_decade=steps_per_decade, rtol=rtol, maxiter=maxiter,
         on_fail=on_fail,
     )
     if offset:
-        out -= out.dtype.type(offset)
-    out = val.from_canonical(out, info, leading=(times.size,))
+        out -= offset
+    out = val.from_canonical(out.astype(fc.dtype, copy=False), info, leading=(times.size,))
     return out if many else out[0]
 
 
@@ -335,6 +335,7 @@ class ProbabilisticOsmosis(Process):
     """
 
     name = "osmosis"
+    noise_per_frame = False
 
     def __init__(self, sigma=0.1, *, tau=None, steps_per_decade=4, offset=0.0, rtol=1e-8,
                  clip=(1e-6, 1.0)):

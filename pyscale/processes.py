@@ -41,6 +41,8 @@ class Process(ABC):
 
     #: Short name used in tables and on the command line.
     name = "process"
+    #: True when ``noise`` holds one draw per output time, False when it is one image-shaped draw.
+    noise_per_frame = True
 
     @abstractmethod
     def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):
