@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from . import _validation as val
-from .noise import standard_normal
+from .jumps import mode_jump, pixel_jump
 from .spectral import dct2, idct2, laplacian_eigenvalues
 
 __all__ = [
@@ -262,19 +262,30 @@ class LinearGaussianProcess(Process):
         B, ny, nx = canon.shape
         mu = self._spectrum(ny, nx)
         out = np.empty((times.size, B, ny, nx), dtype=dtype)
-        state = self._forward(canon.astype(dtype, copy=True), workers)
-        t_prev = 0.0
-        for k, t in enumerate(times):
-            a, b = self._jump(t_prev, t, mu)
-            state *= np.asarray(a, dtype=dtype)
-            if np.any(b > 0):
-                if z is not None:
-                    g = self._forward(z[k], workers)
+        if self.basis == "pixel":
+            prev = np.ascontiguousarray(canon)
+            t_prev = 0.0
+            for k, t in enumerate(times):
+                a, b = self._jump(t_prev, t, mu)
+                if z is None:
+                    pixel_jump(prev, out[k], a, b, seed, k, workers)
                 else:
-                    g = standard_normal(seed, k, state.shape, dtype)
-                state += np.asarray(b, dtype=dtype) * g
-            out[k] = self._inverse(state, workers)
-            t_prev = t
+                    np.add(dtype.type(a) * prev, dtype.type(b) * z[k], out=out[k])
+                prev, t_prev = out[k], t
+        else:
+            state = np.ascontiguousarray(self._forward(canon, workers), dtype=dtype)
+            t_prev = 0.0
+            for k, t in enumerate(times):
+                a, b = self._jump(t_prev, t, mu)
+                if not np.any(b > 0):
+                    state *= np.asarray(a, dtype=dtype)
+                elif z is None:
+                    mode_jump(state, a, b, seed, k, workers)
+                else:
+                    state *= np.asarray(a, dtype=dtype)
+                    state += np.asarray(b, dtype=dtype) * self._forward(z[k], workers)
+                out[k] = self._inverse(state, workers)
+                t_prev = t
         return val.from_canonical(out, info, leading=(times.size,))
 
 
