@@ -16,20 +16,20 @@ __all__ = ["pixel_jump", "mode_jump", "set_threads"]
 
 
 @nb.njit(nogil=True, parallel=True, error_model="numpy", cache=True)
-def _pixel_jump(src, dst, a, b, key, X, F):
+def _pixel_jump(src, dst, a, b, key, start, X, F):
     s = src.reshape(-1)
     d = dst.reshape(-1)
     for n in nb.prange(s.size):
-        d[n] = a * s[n] + b * normal_at(key, n, X, F)
+        d[n] = a * s[n] + b * normal_at(key, start + n, X, F)
 
 
 @nb.njit(nogil=True, parallel=True, error_model="numpy", cache=True)
-def _mode_jump(state, a, b, key, X, F):
+def _mode_jump(state, a, b, key, start, X, F):
     B, ny, nx = state.shape
     m = ny * nx
     for q in nb.prange(B * ny):
         k, l = q // ny, q % ny
-        base = k * m + l * nx
+        base = start + k * m + l * nx
         for c in range(nx):
             state[k, l, c] = a[l, c] * state[k, l, c] + b[l, c] * normal_at(key, base + c, X, F)
 
@@ -53,15 +53,19 @@ def set_threads(workers):
     return _Threads(workers)
 
 
-def pixel_jump(src, dst, a, b, seed, stream, workers):
-    """``dst = a * src + b * z(seed, stream, flat index)`` for scalars ``a``, ``b``."""
+def pixel_jump(src, dst, a, b, seed, stream, workers, start=0):
+    """``dst = a * src + b * z(seed, stream, start + flat index)`` for scalars ``a``, ``b``."""
     with set_threads(workers):
-        _pixel_jump(src, dst, float(a), float(b), stream_key(seed, stream), ZIGGURAT_X, ZIGGURAT_F)
+        _pixel_jump(src, dst, float(a), float(b), stream_key(seed, stream), np.int64(start),
+                    ZIGGURAT_X, ZIGGURAT_F)
 
 
-def mode_jump(state, a, b, seed, stream, workers):
-    """In place, ``state = a * state + b * z`` per mode; ``state`` is ``(B, ny, nx)``."""
+def mode_jump(state, a, b, seed, stream, workers, start=0):
+    """In place, ``state = a * state + b * z`` per mode; ``state`` is ``(B, ny, nx)``.
+
+    The draw of element ``(k, l, c)`` has flat index ``start + (k * ny + l) * nx + c``.
+    """
     a = np.ascontiguousarray(np.broadcast_to(a, state.shape[1:]), dtype=np.float64)
     b = np.ascontiguousarray(np.broadcast_to(b, state.shape[1:]), dtype=np.float64)
     with set_threads(workers):
-        _mode_jump(state, a, b, stream_key(seed, stream), ZIGGURAT_X, ZIGGURAT_F)
+        _mode_jump(state, a, b, stream_key(seed, stream), np.int64(start), ZIGGURAT_X, ZIGGURAT_F)
