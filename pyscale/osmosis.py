@@ -244,9 +244,9 @@ def _report_failure(report, tau, rtol, maxiter, on_fail, stacklevel):
 
 
 def _evolve(f, stepper, times, *, tau, steps_per_decade, on_fail):
-    """Osmosis frames of canonical images ``f`` (B, ny, nx) at ``times``."""
+    """Osmosis frames (float64) of canonical images ``f`` (B, ny, nx) at ``times``."""
     steps, marks = osmosis_time_grid(times, tau=tau, steps_per_decade=steps_per_decade)
-    out = np.empty((len(marks), *f.shape), dtype=f.dtype)
+    out = np.empty((len(marks), *f.shape), dtype=np.float64)
     u = np.array(f, dtype=np.float64)
     k = 0
     for i, h in enumerate(steps, start=1):
@@ -427,8 +427,8 @@ def osmosis(
     out = _evolve(fc, stepper, times, tau=tau, steps_per_decade=steps_per_decade,
                   on_fail=on_fail)
     if offset:
-        out -= out.dtype.type(offset)
-    out = val.from_canonical(out, info, leading=(times.size,))
+        out -= offset
+    out = val.from_canonical(out.astype(fc.dtype, copy=False), info, leading=(times.size,))
     return out if many else out[0]
 
 
@@ -561,6 +561,7 @@ class ProbabilisticOsmosis(Process):
     """
 
     name = "osmosis"
+    noise_per_frame = False
 
     def __init__(self, sigma=0.1, *, tau=None, steps_per_decade=4, offset=0.0, rtol=1e-8,
                  clip=(1e-6, 1.0), solver="cg", preconditioner="dct", maxiter=10000,

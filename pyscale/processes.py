@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from . import _validation as val
-from .noise import standard_normal
+from .jumps import mode_jump, pixel_jump
 from .spectral import dct2, idct2, laplacian_eigenvalues
 
 __all__ = [
@@ -41,6 +41,8 @@ class Process(ABC):
 
     #: Short name used in tables and on the command line.
     name = "process"
+    #: True when ``noise`` holds one draw per output time, False when it is one image-shaped draw.
+    noise_per_frame = True
 
     @abstractmethod
     def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):
@@ -251,29 +253,220 @@ class LinearGaussianProcess(Process):
     def _inverse(self, x, workers):
         return idct2(x, workers=workers) if self.basis == "dct" else x
 
-    def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):  # noqa: D102
+    def _frames(self, canon, times, seed, z, workers, start=0):
+        """Yield the canonical frames ``(B, ny, nx)`` at ``times``, one jump each.
+
+        ``z`` holds explicit pixel-domain draws ``(K, B, ny, nx)`` or is None; then draws come
+        from ``seed`` with flat indices offset by ``start`` (so a slice of a batch gets the draws
+        it has inside the whole batch).
+        """
+        dtype = canon.dtype
+        mu = self._spectrum(*canon.shape[1:])
+        t_prev = 0.0
+        if self.basis == "pixel":
+            prev = np.ascontiguousarray(canon)
+            for k, t in enumerate(times):
+                a, b = self._jump(t_prev, t, mu)
+                frame = np.empty_like(prev)
+                if z is None:
+                    pixel_jump(prev, frame, a, b, seed, k, workers, start)
+                else:
+                    np.add(dtype.type(a) * prev, dtype.type(b) * z[k], out=frame)
+                yield frame
+                prev, t_prev = frame, t
+            return
+        state = np.ascontiguousarray(self._forward(canon, workers), dtype=dtype)
+        for k, t in enumerate(times):
+            a, b = self._jump(t_prev, t, mu)
+            if not np.any(b > 0):
+                state *= np.asarray(a, dtype=dtype)
+            elif z is None:
+                mode_jump(state, a, b, seed, k, workers, start)
+            else:
+                state *= np.asarray(a, dtype=dtype)
+                state += np.asarray(b, dtype=dtype) * self._forward(z[k], workers)
+            yield self._inverse(state, workers)
+            t_prev = t
+
+    def _setup(self, u0, times, seed, noise, channel_axis, workers):
         times = val.check_times(times, integer=self.integer_times, max_time=self.max_time)
         u, canon, info, z = _prepare(u0, channel_axis, noise, times.size)
         seed = val.check_seed(seed) if z is None else 0
+        return times, u, canon, info, z, seed, val.check_workers(workers)
+
+    def drawn_noise(self, u0, times, *, seed, channel_axis=_DEFAULT):
+        """The pixel-domain draws a trajectory with ``seed`` uses, shape ``(len(times), *u0.shape)``.
+
+        Passing them as ``noise=`` reproduces the seeded trajectory; for DCT-domain models they are
+        the inverse DCT of the draws made in the DCT domain (white noise either way).
+        """
+        times, u, canon, info, _, seed, _ = self._setup(u0, times, seed, None, channel_axis, 1)
+        from .noise import standard_normal
+
+        z = np.stack([standard_normal(seed, k, canon.shape, u.dtype) for k in range(times.size)])
+        if self.basis == "dct":
+            z = idct2(z)
+        return val.from_canonical(z, info, leading=(times.size,))
+
+    def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None,
+                   return_noise=False, out=None):  # noqa: D417
+        """Frames of one trajectory started at ``u0`` at the given output times.
+
+        See :meth:`Process.trajectory`. Additionally:
+
+        Parameters
+        ----------
+        return_noise : bool, optional
+            Also return the pixel-domain standard normal draws that drove each jump (the targets
+            of noise-prediction losses), shape ``(len(times), *u0.shape)``.
+        out : numpy.ndarray, optional
+            Buffer of shape ``(len(times), *u0.shape)`` and the dtype of ``u0`` to write into.
+
+        Returns
+        -------
+        frames : numpy.ndarray
+            ``(len(times), *u0.shape)``.
+        noise : numpy.ndarray
+            Only with ``return_noise=True``.
+
+        Examples
+        --------
+        >>> import numpy as np, pyscale as ps
+        >>> p = ps.BlurringDiffusion(beta=0.1)
+        >>> u0 = np.full((8, 8), 0.5)
+        >>> frames, eps = p.trajectory(u0, [5], seed=0, return_noise=True)
+        >>> lam, gam = p.marginal(5, u0.shape)
+        >>> bool(np.allclose(frames[0], ps.idct2(lam * ps.dct2(u0) + gam * ps.dct2(eps[0]))))
+        True
+        """
+        if return_noise:
+            if noise is None:
+                noise = self.drawn_noise(u0, times, seed=seed, channel_axis=channel_axis)
+            frames = self.trajectory(u0, times, noise=noise, channel_axis=channel_axis,
+                                     workers=workers, out=out)
+            return frames, np.asarray(noise)
+        times, u, canon, info, z, seed, workers = self._setup(
+            u0, times, seed, noise, channel_axis, workers)
+        shape = (times.size, *u.shape)
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != u.dtype:
+                raise ValueError(f"out must be an ndarray of shape {shape} and dtype {u.dtype}")
+            if not out.flags.writeable:
+                raise ValueError("out must be writeable")
+        direct = out is not None and not info[1] and out.flags.c_contiguous
+        buf = out.reshape(times.size, *canon.shape) if direct else np.empty(
+            (times.size, *canon.shape), dtype=u.dtype)
+        for k, frame in enumerate(self._frames(canon, times, seed, z, workers)):
+            buf[k] = frame
+        if direct:
+            return out
+        result = val.from_canonical(buf, info, leading=(times.size,))
+        if out is not None:
+            np.copyto(out, result)
+            return out
+        return result
+
+    def iter_frames(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):
+        """Yield the frames of :meth:`trajectory` one output time at a time.
+
+        Memory stays at one frame plus the state, however many times are asked for; the frames
+        equal those of :meth:`trajectory` with the same arguments.
+
+        Examples
+        --------
+        >>> import numpy as np, pyscale as ps
+        >>> p, u0 = ps.DPM(beta=0.1), np.full((4, 4), 0.5)
+        >>> frames = list(p.iter_frames(u0, range(1, 101), seed=3))
+        >>> bool(np.array_equal(frames[-1], p.trajectory(u0, range(1, 101), seed=3)[-1]))
+        True
+        """
+        times, u, canon, info, z, seed, workers = self._setup(
+            u0, times, seed, noise, channel_axis, workers)
+        for frame in self._frames(canon, times, seed, z, workers):
+            yield val.from_canonical(frame, info)
+
+    def iter_batches(self, u0, times, *, batch_size, seed=None, channel_axis=_DEFAULT,
+                     workers=None):
+        """Yield ``(index, frames)`` for consecutive chunks of a batch ``(N, H, W[, C])``.
+
+        ``frames`` equals ``trajectory(u0, times, seed=seed)[:, index]``: each chunk gets the
+        draws it has inside the whole batch, so memory is bounded by ``batch_size`` images
+        without changing the result. ``u0`` may be a memory-mapped array.
+
+        Examples
+        --------
+        >>> import numpy as np, pyscale as ps
+        >>> p, u0 = ps.BlurringDiffusion(), np.full((5, 8, 8), 0.5)
+        >>> chunks = [f for _, f in p.iter_batches(u0, [10], batch_size=2, seed=1, channel_axis=None)]
+        >>> whole = p.trajectory(u0, [10], seed=1, channel_axis=None)
+        >>> bool(np.array_equal(np.concatenate(chunks, axis=1), whole))
+        True
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if channel_axis is _DEFAULT:
+            channel_axis = val.default_channel_axis(np.ndim(u0) - 1)
+        n = np.shape(u0)[0]
+        per_image = int(np.prod(np.shape(u0)[1:]))
+        times = val.check_times(times, integer=self.integer_times, max_time=self.max_time)
+        seed = val.check_seed(seed)
         workers = val.check_workers(workers)
-        dtype = u.dtype
-        B, ny, nx = canon.shape
-        mu = self._spectrum(ny, nx)
-        out = np.empty((times.size, B, ny, nx), dtype=dtype)
-        state = self._forward(canon.astype(dtype, copy=True), workers)
-        t_prev = 0.0
-        for k, t in enumerate(times):
-            a, b = self._jump(t_prev, t, mu)
-            state *= np.asarray(a, dtype=dtype)
-            if np.any(b > 0):
-                if z is not None:
-                    g = self._forward(z[k], workers)
-                else:
-                    g = standard_normal(seed, k, state.shape, dtype)
-                state += np.asarray(b, dtype=dtype) * g
-            out[k] = self._inverse(state, workers)
-            t_prev = t
-        return val.from_canonical(out, info, leading=(times.size,))
+        for lo in range(0, n, batch_size):
+            chunk = np.asarray(u0[lo : lo + batch_size])
+            _, canon, info, _ = _prepare(chunk, channel_axis, None, times.size)
+            frames = np.stack(list(self._frames(canon, times, seed, None, workers, lo * per_image)))
+            yield slice(lo, lo + chunk.shape[0]), val.from_canonical(frames, info, leading=(times.size,))
+
+    def posterior(self, s, t, u_t, u_0, *, channel_axis=_DEFAULT, workers=None):
+        """Mean and per-mode standard deviation of ``q(u_s | u_t, u_0)`` for ``0 <= s <= t``.
+
+        The training target of a reverse process. Per mode, with the marginal ``(lam_s, gam_s)``
+        and the jump ``(a, b)`` from ``s`` to ``t``, the posterior is Gaussian with variance
+        ``gam_s**2 b**2 / gam_t**2`` and mean ``(b**2 lam_s u_0 + a gam_s**2 u_t) / gam_t**2``
+        (deterministic modes, ``gam_t = 0``, give ``lam_s u_0`` with zero spread).
+
+        Returns
+        -------
+        mean : numpy.ndarray
+            Posterior mean in the pixel domain, shape of ``u_t``.
+        std : numpy.ndarray
+            Posterior standard deviation per mode (0-d for pixel-basis processes, ``(H, W)`` DCT
+            modes otherwise).
+
+        Examples
+        --------
+        >>> import numpy as np, pyscale as ps
+        >>> p, u0 = ps.DPM(beta=0.1), np.full((4, 4), 0.5)
+        >>> mean, std = p.posterior(0, 10, p.sample(u0, 10, seed=0), u0)
+        >>> bool(np.allclose(mean, u0)), float(std)
+        (True, 0.0)
+        """
+        s = self._check_t(s, "s")
+        t = self._check_t(t, "t")
+        if t < s:
+            raise ValueError(f"t must not be smaller than s, got s={s}, t={t}")
+        ut = val.check_image(u_t, "u_t")
+        u0 = val.check_image(u_0, "u_0")
+        if ut.shape != u0.shape:
+            raise ValueError(f"u_t and u_0 must have the same shape, got {ut.shape} and {u0.shape}")
+        if channel_axis is _DEFAULT:
+            channel_axis = val.default_channel_axis(ut.ndim)
+        ct, info = val.to_canonical(ut, channel_axis)
+        c0, _ = val.to_canonical(u0.astype(ut.dtype, copy=False), channel_axis)
+        workers = val.check_workers(workers)
+        mu = self._spectrum(*ct.shape[1:])
+        lam_s, gam_s = self._marginal(s, mu)
+        a, b = self._jump(s, t, mu)
+        gam_t2 = a**2 * gam_s**2 + b**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w0 = np.where(gam_t2 > 0, b**2 * lam_s / gam_t2, lam_s)
+            wt = np.where(gam_t2 > 0, a * gam_s**2 / gam_t2, 0.0)
+            var = np.where(gam_t2 > 0, gam_s**2 * b**2 / gam_t2, 0.0)
+        dtype = ut.dtype
+        mean = (np.asarray(w0, dtype=dtype) * self._forward(c0, workers)
+                + np.asarray(wt, dtype=dtype) * self._forward(ct, workers))
+        mean = self._inverse(mean, workers)
+        return val.from_canonical(mean, info), np.sqrt(var)
 
 
 def _schedule_pair(alpha, beta):

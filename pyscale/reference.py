@@ -47,12 +47,12 @@ def decay_rates(ny, nx, spectrum="continuous"):
 
 
 def _blur_step(u, factor):
-    """One deterministic step in pixel space: transform, damp every mode, transform back."""
-    out = np.empty_like(u)
-    for c in range(u.shape[-1]):
-        coef = scipy.fft.dctn(u[..., c], norm="ortho")
-        out[..., c] = scipy.fft.idctn(factor * coef, norm="ortho")
-    return out
+    """One deterministic step in pixel space: transform, damp every mode, transform back.
+
+    ``u`` is ``(H, W, C)``; every channel is transformed on its own (axes 0 and 1).
+    """
+    coef = scipy.fft.dctn(u, norm="ortho", axes=(0, 1))
+    return scipy.fft.idctn(factor[..., None] * coef, norm="ortho", axes=(0, 1))
 
 
 def _white(rng, shape, dc_free):

@@ -188,9 +188,11 @@ def mean_preservation(process):
     raise TypeError(f"unknown process {type(process).__name__}")
 
 
-def _noise_for(u0, times, seed):
+def _noise_for(process, u0, times, seed):
+    """Standard normal draws for ``process``: one per frame, or one image-shaped draw."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((len(times), *np.shape(u0))).astype(np.asarray(u0).dtype)
+    shape = ((len(times),) if process.noise_per_frame else ()) + np.shape(u0)
+    return rng.standard_normal(shape).astype(np.asarray(u0).dtype)
 
 
 def permutation_defect(process, u0, times, perm, *, seed=0):
@@ -210,9 +212,10 @@ def permutation_defect(process, u0, times, perm, *, seed=0):
         flat = x.reshape(x.shape[:lead] + (ny * nx,) + x.shape[lead + 2 :])
         return np.take(flat, perm, axis=lead).reshape(x.shape)
 
-    g = _noise_for(u0, times, seed)
+    g = _noise_for(process, u0, times, seed)
+    lead = 1 if process.noise_per_frame else 0
     direct = P(process.trajectory(u0, times, noise=g), lead=1)
-    permuted = process.trajectory(P(u0), times, noise=P(g, lead=1))
+    permuted = process.trajectory(P(u0), times, noise=P(g, lead=lead))
     return float(np.max(np.abs(direct - permuted)))
 
 
@@ -223,10 +226,11 @@ def rotation_defect(process, u0, times, k=1, *, seed=0):
     both trajectories (Prop. 9). Holds for all five models, also for non-square images.
     """
     u0 = val.check_image(u0, "u0")
-    g = _noise_for(u0, times, seed)
+    g = _noise_for(process, u0, times, seed)
+    axes = (1, 2) if process.noise_per_frame else (0, 1)
     direct = np.rot90(process.trajectory(u0, times, noise=g), k, axes=(1, 2))
     rotated = process.trajectory(
         np.ascontiguousarray(np.rot90(u0, k)), times,
-        noise=np.ascontiguousarray(np.rot90(g, k, axes=(1, 2))),
+        noise=np.ascontiguousarray(np.rot90(g, k, axes=axes)),
     )
     return float(np.max(np.abs(direct - rotated)))
