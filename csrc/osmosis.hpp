@@ -212,12 +212,40 @@ Stencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T ta
   return m;
 }
 
+// Exact mass conservation of an approximate step solution. The exact solution has the mass of
+// b (the columns of A sum to zero); an iterate misses it by the mass of its residual. For the
+// canonical drift of v, A v = 0, so M v = v and x + alpha v with alpha = (sum b - sum x) / sum v
+// has exactly the mass of b (up to rounding) and its residual changes by -alpha v, whose norm is
+// at most about ||r||. The reported residual is recomputed; a correction that would push a
+// converged iterate above rtol is not applied.
+template <class T, class Apply>
+void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double rtol,
+                   SolveInfo& info) {
+  if (!std::isfinite(info.residual)) return;
+  const double defect =
+      detail::reduce(n, [&](std::size_t k) { return static_cast<double>(b[k]) - static_cast<double>(x[k]); });
+  const double vsum = detail::reduce(n, [&](std::size_t k) { return static_cast<double>(v[k]); });
+  const T alpha = static_cast<T>(defect / vsum);
+  if (alpha == T(0)) return;
+  for (std::size_t k = 0; k < n; ++k) x[k] += alpha * v[k];
+  std::vector<T> r(n);
+  const double bnorm = detail::norm2(b, n);
+  if (!(bnorm > 0.0)) return;
+  const double res = detail::residual(m, b, x, r.data(), n) / bnorm;
+  if (info.converged && !(res <= rtol)) {  // keep the converged iterate
+    for (std::size_t k = 0; k < n; ++k) x[k] -= alpha * v[k];
+    return;
+  }
+  info.residual = res;
+  info.converged = std::isfinite(res) && res <= rtol;
+}
+
 enum class StepMethod { bicgstab, cg };
 enum class StepPrecond { none, jacobi, external };
 
 // One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
-// bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v
-// (dx, dy unused). `ext` is the preconditioner used for StepPrecond::external, a callable
+// bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v.
+// With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is the preconditioner used for StepPrecond::external, a callable
 // (const T* r, T* out) approximating the inverse of M (bicgstab) or of S (cg).
 template <class T, class Ext>
 SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
@@ -238,20 +266,25 @@ SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, s
       info = conjugate_gradient(m, ext, b, x, n, rtol, maxiter);
     }
     for (std::size_t k = 0; k < n; ++k) x[k] *= v[k];
+    OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
+    conserve_mass(mu, b, x, v, n, rtol, info);
     return info;
   }
   OsmosisStepOperator<T> m{dx, dy, ny, nx, tau};
+  SolveInfo info;
   if (pre == StepPrecond::none) {
     NoPrecond<T> pc{n};
-    return bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
-  }
-  if (pre == StepPrecond::jacobi) {
+    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  } else if (pre == StepPrecond::jacobi) {
     std::vector<T> diag(n);
     osmosis_step_diagonal(dx, dy, ny, nx, tau, diag.data());
     JacobiPrecond<T> pc{diag.data(), n};
-    return bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  } else {
+    info = bicgstab(m, ext, b, x, n, rtol, maxiter, breakdown);
   }
-  return bicgstab(m, ext, b, x, n, rtol, maxiter, breakdown);
+  if (v) conserve_mass(m, b, x, v, n, rtol, info);
+  return info;
 }
 
 }  // namespace pyscale

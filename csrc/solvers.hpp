@@ -366,13 +366,16 @@ SolveInfo conjugate_gradient(Apply& apply, Precond& precond, const T* b, T* x, s
     const double alpha = rz / pq;
     rnorm = std::sqrt(detail::update_cg(x, p, r, q, static_cast<T>(alpha), n));
     if (!std::isfinite(rnorm)) break;
+    bool refresh = false;
     if (rnorm / bnorm <= rtol) {
       rnorm = detail::residual(apply, b, x, r, n);
       if (rnorm / bnorm <= rtol) break;
+      refresh = true;  // the recursive residual drifted: restart from the true one
     }
     precond(r, z);
     const double rz_new = detail::dot(r, z, n);
-    const double beta = rz_new / rz;
+    if (!(rz_new > 0.0)) break;
+    const double beta = refresh ? 0.0 : rz_new / rz;
     rz = rz_new;
     for (std::size_t k = 0; k < n; ++k) p[k] = z[k] + static_cast<T>(beta) * p[k];
   }

@@ -67,6 +67,11 @@ def osmosis_operator(u, dx, dy):
     )
 
 
+#: The geometric grid of :func:`osmosis_time_grid` starts at this time (or the first output time
+#: if that is earlier), so the first implicit step is never longer than it.
+GRID_START = 0.1
+
+
 def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
     """Implicit time steps that reach every output time exactly.
 
@@ -79,8 +84,9 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
         than ``tau``.
     steps_per_decade : int, optional
         Used when ``tau`` is None: the step boundaries are the output times together with the
-        geometric grid ``10**(j / steps_per_decade)``, so steps grow with ``t`` and a run to
-        ``t = 10000`` needs a few dozen steps. Implicit Euler is unconditionally stable and
+        geometric grid ``10**(j / steps_per_decade)`` from :data:`GRID_START` (0.1, or the first
+        output time if earlier) on, so steps grow with ``t`` and a run to ``t = 10000`` needs
+        about ``5 * steps_per_decade`` steps. Implicit Euler is unconditionally stable and
         preserves mass and positivity for any step; large steps only smooth the transient (the
         steady state is reached exactly).
 
@@ -96,7 +102,7 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
     >>> from pyscale import osmosis_time_grid
     >>> steps, marks = osmosis_time_grid([1, 10], steps_per_decade=2)
     >>> steps.round(3).tolist(), marks.tolist()
-    ([1.0, 2.162, 6.838], [1, 3])
+    ([0.1, 0.216, 0.684, 2.162, 6.838], [3, 5])
     """
     t = val.check_times(times)
     if t[0] <= 0:
@@ -115,7 +121,7 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
             raise TypeError("steps_per_decade must be an int")
         if steps_per_decade < 1:
             raise ValueError(f"steps_per_decade must be >= 1, got {steps_per_decade}")
-        lo = math.floor(math.log10(t[0]) * steps_per_decade)
+        lo = math.floor(math.log10(min(t[0], GRID_START)) * steps_per_decade)
         hi = math.ceil(math.log10(t[-1]) * steps_per_decade)
         geo = 10.0 ** (np.arange(lo, hi + 1) / steps_per_decade)
         pts = np.union1d(t, geo[(geo > 0) & (geo < t[-1])])
