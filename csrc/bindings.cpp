@@ -118,14 +118,16 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct";
-//   for "dct": out = scale * IDCT(DCT(r) / denom) with denom [batch, ny, nx] and scale
-//   [batch, ny, nx] or None, computed natively when the module has a DCT (HAS_DCT), otherwise
-//   by callback(k, r) -> out (a Python callable, image index k, r of shape [ny, nx]).
+//   for "dct": out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
+//   scale_in, scale_out [batch, ny, nx] or None, computed natively when the module has a DCT
+//   (HAS_DCT), otherwise by callback(k, r) -> out (a Python callable, image index k, r of shape
+//   [ny, nx]).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
                         double tau, const std::string& method, const std::string& precond,
-                        py::object denom_obj, py::object scale_obj, py::object callback,
+                        py::object denom_obj, py::object scale_in_obj, py::object scale_out_obj,
+                        py::object callback,
                         double rtol, long long maxiter, double breakdown, int workers) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
@@ -149,7 +151,7 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   else if (precond == "dct") pre = pyscale::StepPrecond::external;
   else throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 
-  carray<T> v, denom, scale;
+  carray<T> v, denom, scale_in, scale_out;
   const T* pv = nullptr;
   if (!v_obj.is_none()) {
     v = v_obj.cast<carray<T>>();
@@ -158,7 +160,8 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   }
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
   const T* pdenom = nullptr;
-  const T* pscale = nullptr;
+  const T* pin = nullptr;
+  const T* pout = nullptr;
   const bool native_dct = PYSCALE_HAS_DCT && pre == pyscale::StepPrecond::external;
   if (pre == pyscale::StepPrecond::external) {
     if (native_dct) {
@@ -166,10 +169,15 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
       denom = denom_obj.cast<carray<T>>();
       require_shape(denom, nb, ny, nx, "denom");
       pdenom = denom.data();
-      if (!scale_obj.is_none()) {
-        scale = scale_obj.cast<carray<T>>();
-        require_shape(scale, nb, ny, nx, "scale");
-        pscale = scale.data();
+      if (!scale_in_obj.is_none()) {
+        scale_in = scale_in_obj.cast<carray<T>>();
+        require_shape(scale_in, nb, ny, nx, "scale_in");
+        pin = scale_in.data();
+      }
+      if (!scale_out_obj.is_none()) {
+        scale_out = scale_out_obj.cast<carray<T>>();
+        require_shape(scale_out, nb, ny, nx, "scale_out");
+        pout = scale_out.data();
       }
     } else {
       require(!callback.is_none(), "osmosis_solve: the dct preconditioner needs a callback");
@@ -194,16 +202,24 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   auto task = [&](std::size_t k) {
     std::function<void(const T*, T*)> ext;
 #if PYSCALE_HAS_DCT
-    std::vector<T> tmp(native_dct ? n : 0);
+    std::vector<T> tmp(native_dct ? 2 * n : 0);
     if (native_dct) {
       const T* dk = pdenom + k * n;
-      const T* sk = pscale ? pscale + k * n : nullptr;
-      ext = [&tmp, dk, sk, ny, nx, n](const T* r, T* out) {
-        pyscale::dct2d(r, tmp.data(), 1, ny, nx, false, 1);
-        for (std::size_t q = 0; q < n; ++q) tmp[q] /= dk[q];
-        pyscale::dct2d(tmp.data(), out, 1, ny, nx, true, 1);
-        if (sk)
-          for (std::size_t q = 0; q < n; ++q) out[q] *= sk[q];
+      const T* ik = pin ? pin + k * n : nullptr;
+      const T* ok = pout ? pout + k * n : nullptr;
+      ext = [&tmp, dk, ik, ok, ny, nx, n](const T* r, T* out) {
+        T* a = tmp.data();
+        T* c = a + n;
+        const T* src = r;
+        if (ik) {
+          for (std::size_t q = 0; q < n; ++q) c[q] = ik[q] * r[q];
+          src = c;
+        }
+        pyscale::dct2d(src, a, 1, ny, nx, false, 1);
+        for (std::size_t q = 0; q < n; ++q) a[q] /= dk[q];
+        pyscale::dct2d(a, out, 1, ny, nx, true, 1);
+        if (ok)
+          for (std::size_t q = 0; q < n; ++q) out[q] *= ok[q];
       };
     }
 #endif
@@ -297,7 +313,8 @@ PYBIND11_MODULE(_core, m) {
 #define PYSCALE_DEF_SOLVE(T)                                                                   \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),      \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"),  \
-        py::arg("denom"), py::arg("scale"), py::arg("callback"), py::arg("rtol"),            \
+        py::arg("denom"), py::arg("scale_in"), py::arg("scale_out"), py::arg("callback"),    \
+        py::arg("rtol"),                                                                     \
         py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                       \
   m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),         \
         py::arg("dy"), py::arg("tau"));                                                      \

@@ -90,6 +90,28 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
         preserves mass and positivity for any step; large steps only smooth the transient (the
         steady state is reached exactly).
 
+    Notes
+    -----
+    Accuracy of implicit Euler (first order: halving the steps halves the error). Maximum
+    absolute error (grey values in [0, 1]) of a 48 x 72 grey BSDS500 photo under probabilistic
+    osmosis (noise guidance, sd 0.1), against a Richardson extrapolation of constant-step runs
+    with ``tau = 0.02`` and ``0.04``; the evolution itself moves pixels by up to 0.37 (t = 1) to
+    0.71 (t = 1000):
+
+    ======================  =====  ======  =======  =======  ========
+    grid                    steps  t = 1   t = 10   t = 100  t = 1000
+    ======================  =====  ======  =======  =======  ========
+    steps_per_decade = 2    9      0.036   0.038    0.033    0.021
+    steps_per_decade = 4    17     0.021   0.022    0.020    0.011
+    steps_per_decade = 8    33     0.012   0.011    0.011    0.0053
+    tau = 1                 1000   0.069   0.0085   0.00081  3.6e-5
+    tau = 0.1               10000  0.0080  0.00084  8.1e-5   3.6e-6
+    ======================  =====  ======  =======  =======  ========
+
+    ("steps" is the number of solves to t = 1000; RMS errors are about four times smaller.)
+    Growing steps keep the error about constant over the decades at a cost logarithmic in
+    ``t``; constant steps are accurate late but cost ``t / tau`` solves.
+
     Returns
     -------
     steps : numpy.ndarray
@@ -134,7 +156,11 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
 
 
 SOLVERS = ("bicgstab", "cg")
-PRECONDITIONERS = (None, "jacobi", "dct")
+PRECONDITIONERS = (None, "jacobi", "dct", "auto")
+
+#: With ``preconditioner="auto"`` steps of at least this size use the DCT preconditioner and
+#: shorter ones the Jacobi preconditioner (a few cheap iterations beat the transforms).
+AUTO_DCT_TAU = 3.0
 
 
 class StepReport(NamedTuple):
@@ -191,44 +217,58 @@ class _Stepper:
         self.breakdown = breakdown
         b, ny, nx = self.dx.shape[0], self.dx.shape[1], self.dy.shape[2]
         self.shape = (b, ny, nx)
-        if preconditioner == "dct":
+        if preconditioner in ("dct", "auto"):
+            # S = diag(v) + tau K (cg) is preconditioned by P = mean(v) I + tau mean(c) L, L the
+            # Neumann Laplacian, inverted exactly with the DCT. P and S share the null vector of
+            # the large-tau limit (constant w = u / v). The step matrix M = S diag(1/v)
+            # (bicgstab, right preconditioning) gets diag(v) P^-1; a drift gets (I + tau L)^-1.
             self.mu = laplacian_eigenvalues(ny, nx, "discrete")
-            if self.v is None:  # homogeneous diffusion part of the drift operator
+            if self.v is None:
                 self.a = np.ones(b)
                 self.c = np.ones(b)
-            else:  # diag(vbar) + tau cbar L approximates diag(v) + tau K
+                self.scale_out = None
+            else:
                 v = self.v
                 ch = 2 * v[:, :, 1:] * v[:, :, :-1] / (v[:, :, 1:] + v[:, :, :-1])
                 cv = 2 * v[:, 1:, :] * v[:, :-1, :] / (v[:, 1:, :] + v[:, :-1, :])
                 edges = ch[0].size + cv[0].size
                 self.a = v.mean(axis=(1, 2))
-                self.c = (ch.sum(axis=(1, 2)) + cv.sum(axis=(1, 2))) / max(edges, 1)
-            # bicgstab solves (I - tau A) u = b = S (u / v): its preconditioner is v * S^-1
-            self.scale = self.v if (solver == "bicgstab" and self.v is not None) else None
+                self.c = ((ch.sum(axis=(1, 2)) + cv.sum(axis=(1, 2))) / edges
+                          if edges else np.ones(b))
+                self.scale_out = v if solver == "bicgstab" else None
 
     def _dct_args(self, tau):
-        if self.preconditioner != "dct":
-            return None, None, None
         denom = np.ascontiguousarray(
             self.a[:, None, None] + tau * self.c[:, None, None] * self.mu[None]
         )
         if core.HAS_DCT:
-            return denom, self.scale, None
-        scale = self.scale
+            return denom, None, self.scale_out, None
+        s_out = self.scale_out
+        # scipy's DCT is the costly part of an iteration: run it in float32 (the preconditioner
+        # only steers the iteration; residuals and updates stay float64)
+        denom32 = denom.astype(np.float32)
 
         def apply(k, r):
-            out = scipy.fft.idctn(scipy.fft.dctn(r, norm="ortho") / denom[k], norm="ortho")
-            return out * scale[k] if scale is not None else out
+            z = scipy.fft.dctn(r.astype(np.float32), norm="ortho")
+            out = scipy.fft.idctn(z / denom32[k], norm="ortho").astype(np.float64)
+            return out * s_out[k] if s_out is not None else out
 
-        return None, None, apply
+        return None, None, None, apply
+
+    def _preconditioner_for(self, tau):
+        if self.preconditioner == "auto":
+            return "dct" if tau >= AUTO_DCT_TAU else "jacobi"
+        return self.preconditioner
 
     def step(self, u, tau):
         """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
-        denom, scale, callback = self._dct_args(tau)
+        pre = self._preconditioner_for(tau)
+        denom = s_in = s_out = callback = None
+        if pre == "dct":
+            denom, s_in, s_out, callback = self._dct_args(tau)
         x, it, res, conv, rst = core.osmosis_solve(
-            u, u, self.dx, self.dy, self.v, float(tau), self.solver,
-            self.preconditioner or "none", denom, scale, callback, self.rtol, self.maxiter,
-            self.breakdown, self.workers,
+            u, u, self.dx, self.dy, self.v, float(tau), self.solver, pre or "none", denom, s_in,
+            s_out, callback, self.rtol, self.maxiter, self.breakdown, self.workers,
         )
         return x, StepReport(it, res, conv, rst)
 
@@ -336,7 +376,7 @@ def osmosis(
     tau=None,
     steps_per_decade=4,
     solver="bicgstab",
-    preconditioner="dct",
+    preconditioner="auto",
     offset=0.0,
     rtol=1e-8,
     maxiter=10000,
@@ -375,11 +415,16 @@ def osmosis(
         ``"bicgstab"``: stabilised BiCGSTAB on ``I - tau A``. ``"cg"``: conjugate gradients on
         the symmetric positive definite form ``(diag(v) + tau K) (u / v) = u_old`` (guidance
         only); both stop on the same residual.
-    preconditioner : {"dct", "jacobi", None}, optional
-        ``"dct"`` (default): homogeneous diffusion ``mean(v) + tau mean(c) (-Laplacian)``
-        inverted exactly in the DCT domain, ``c`` the edge weights ``2 v_p v_q / (v_p + v_q)``
-        (for a drift: ``I + tau (-Laplacian)``); very effective for nearly constant guidance.
-        ``"jacobi"``: the diagonal. ``None``: unpreconditioned.
+    preconditioner : {"auto", "dct", "jacobi", None}, optional
+        ``"dct"``: ``P = mean(v) I + tau mean(c) L`` for the symmetric system ``diag(v) + tau K``
+        (``diag(v) P^-1`` for BiCGSTAB), ``L`` the Neumann Laplacian, inverted exactly with the
+        orthonormal DCT (eigenvalues ``4 sin^2(pi k / 2 nx) + 4 sin^2(pi l / 2 ny)``), ``c`` the
+        edge weights ``2 v_p v_q / (v_p + v_q)``; for a drift ``I + tau L``. Its iteration
+        count hardly grows with ``tau`` (about 6 BiCGSTAB or 11 CG iterations for noise
+        guidance at ``tau = 1000``, rtol 1e-8, against 450 or 890 without). ``"jacobi"``: the
+        diagonal. ``"auto"`` (default): ``"dct"`` for steps ``tau >= AUTO_DCT_TAU`` (3) and
+        ``"jacobi"`` for shorter ones, where a few cheap iterations beat the transforms.
+        ``None``: unpreconditioned.
     offset : float, optional
         Added to ``f`` and ``guidance`` before filtering and subtracted afterwards, for images
         with zeros (Weickert's reference code uses 1).
@@ -445,7 +490,7 @@ def osmosis_step(
     tau,
     drift=None,
     solver="bicgstab",
-    preconditioner="dct",
+    preconditioner="auto",
     rtol=1e-8,
     maxiter=10000,
     channel_axis=_DEFAULT,
@@ -545,10 +590,11 @@ class ProbabilisticOsmosis(Process):
     clip : tuple of float, optional
         Range the guidance noise is clipped to.
     solver : {"cg", "bicgstab"}, optional
-        Linear solver of the implicit steps (see :func:`osmosis`). The default, conjugate
-        gradients with the DCT preconditioner, was the fastest choice measured for noise
-        guidance (321 x 481 image, tau = 1000, rtol 1e-8: 18 iterations).
-    preconditioner : {"dct", "jacobi", None}, optional
+        Linear solver of the implicit steps (see :func:`osmosis`). Measured for one 321 x 481
+        grey image to t = 10000 (22 steps, rtol 1e-8): conjugate gradients and BiCGSTAB with
+        ``preconditioner="auto"`` take about equally long (~1 s on a loaded 2-core machine),
+        the DCT preconditioner alone ~1.5 s, Jacobi alone ~7 s, none ~9-19 s.
+    preconditioner : {"auto", "dct", "jacobi", None}, optional
         Preconditioner of the solves (see :func:`osmosis`).
     maxiter : int, optional
         Iteration cap of each solve.
@@ -570,7 +616,7 @@ class ProbabilisticOsmosis(Process):
     noise_per_frame = False
 
     def __init__(self, sigma=0.1, *, tau=None, steps_per_decade=4, offset=0.0, rtol=1e-8,
-                 clip=(1e-6, 1.0), solver="cg", preconditioner="dct", maxiter=10000,
+                 clip=(1e-6, 1.0), solver="cg", preconditioner="auto", maxiter=10000,
                  on_fail="raise"):
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.tau = None if tau is None else float(val.check_positive(tau, "tau", array=False))

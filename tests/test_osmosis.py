@@ -17,8 +17,8 @@ from pyscale.osmosis import (
     osmosis_step,
 )
 
-SOLVERS = [("bicgstab", None), ("bicgstab", "jacobi"), ("bicgstab", "dct"), ("cg", None),
-           ("cg", "jacobi"), ("cg", "dct")]
+SOLVERS = [("bicgstab", None), ("bicgstab", "jacobi"), ("bicgstab", "dct"),
+           ("bicgstab", "auto"), ("cg", None), ("cg", "jacobi"), ("cg", "dct"), ("cg", "auto")]
 SOLVER_IDS = [f"{s}-{p}" for s, p in SOLVERS]
 
 
@@ -151,7 +151,7 @@ def test_float32_kernel(dtype):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for method in ("bicgstab", "cg"):
         x, it, res, conv, rst = core.osmosis_solve(f3, f3, dx, dy, v3, 2.0, method, "jacobi",
-                                                   None, None, None, rtol, 500, 1e-10, 1)
+                                                   None, None, None, None, rtol, 500, 1e-10, 1)
         assert x.dtype == dtype and conv.all() and res[0] <= rtol
         exact = spla.spsolve((sp.identity(120) - 2.0 * reference.osmosis_matrix(v)).tocsc(),
                              f.ravel())
