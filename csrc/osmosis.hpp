@@ -110,6 +110,19 @@ struct OsmosisStepOperator {
   T tau;
 
   void operator()(const T* x, T* out) const {
+    double ab = 0.0, oo = 0.0;
+    run<false>(x, out, nullptr, ab, oo);
+  }
+
+  // out = M x, ab = <a, out>, oo = <out, out> (lane accumulators by column, fixed order)
+  void apply_dot(const T* x, T* out, const T* a, double& ab, double& oo) const {
+    run<true>(x, out, a, ab, oo);
+  }
+
+  template <bool Dot>
+  void run(const T* x, T* out, const T* a, double& ab, double& oo) const {
+    constexpr std::size_t L = detail::kLanes;
+    double acc_ab[L] = {}, acc_oo[L] = {};
     const T half(0.5);
     for (std::size_t i = 0; i < ny; ++i) {
       const T* xr = x + i * nx;
@@ -141,7 +154,33 @@ struct OsmosisStepOperator {
         for (std::size_t j = 0; j < nx; ++j)
           orow[j] -= (xr[j] - up[j]) - hy[j] * half * (xr[j] + up[j]);
       }
-      for (std::size_t j = 0; j < nx; ++j) orow[j] = xr[j] - tau * orow[j];
+      if constexpr (Dot) {
+        const T* arow = a + i * nx;
+        std::size_t j = 0;
+        for (; j + L <= nx; j += L)
+          for (std::size_t l = 0; l < L; ++l) {
+            const T o = xr[j + l] - tau * orow[j + l];
+            orow[j + l] = o;
+            acc_ab[l] += static_cast<double>(arow[j + l]) * static_cast<double>(o);
+            acc_oo[l] += static_cast<double>(o) * static_cast<double>(o);
+          }
+        for (std::size_t l = 0; j < nx; ++j, ++l) {
+          const T o = xr[j] - tau * orow[j];
+          orow[j] = o;
+          acc_ab[l] += static_cast<double>(arow[j]) * static_cast<double>(o);
+          acc_oo[l] += static_cast<double>(o) * static_cast<double>(o);
+        }
+      } else {
+        for (std::size_t j = 0; j < nx; ++j) orow[j] = xr[j] - tau * orow[j];
+      }
+    }
+    if constexpr (Dot) {
+      ab = 0.0;
+      oo = 0.0;
+      for (std::size_t l = 0; l < L; ++l) {
+        ab += acc_ab[l];
+        oo += acc_oo[l];
+      }
     }
   }
 };

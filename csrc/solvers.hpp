@@ -80,6 +80,30 @@ double residual(Apply& apply, const T* b, const T* x, T* r, std::size_t n) {
   }));
 }
 
+// Operators may offer apply_dot(x, out, a, ab, oo): out = M x together with <a, out> and
+// <out, out>, saving a pass over memory.
+template <class Op, class T, class = void>
+struct has_apply_dot : std::false_type {};
+template <class Op, class T>
+struct has_apply_dot<Op, T,
+                     std::void_t<decltype(std::declval<Op&>().apply_dot(
+                         std::declval<const T*>(), std::declval<T*>(), std::declval<const T*>(),
+                         std::declval<double&>(), std::declval<double&>()))>> : std::true_type {};
+
+template <class T>
+void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb);
+
+template <class T, class Apply>
+void apply_dot(Apply& apply, const T* x, T* out, const T* a, std::size_t n, double& ab,
+               double& oo) {
+  if constexpr (has_apply_dot<Apply, T>::value) {
+    apply.apply_dot(x, out, a, ab, oo);
+  } else {
+    apply(x, out);
+    dot2(a, out, n, ab, oo);
+  }
+}
+
 // The fused vector updates of the solvers, on non-aliasing arrays.
 // s = r - alpha v, x += alpha p; returns ||s||^2.
 template <class T>
@@ -150,6 +174,37 @@ double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r, const 
   }
   double out = 0.0;
   for (std::size_t l = 0; l < kLanes; ++l) out += acc[l];
+  return out;
+}
+
+// x += omega q, r = s - omega t; returns ||r||^2 and sets r0r = <r0, r>.
+template <class T>
+double update_r0(T* __restrict x, const T* __restrict q, T* __restrict r, const T* __restrict s,
+                 const T* __restrict t, const T* __restrict r0, T omega, std::size_t n,
+                 double& r0r) {
+  double acc[kLanes] = {}, acc0[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      x[k + l] += omega * q[k + l];
+      const T rk = s[k + l] - omega * t[k + l];
+      r[k + l] = rk;
+      acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+      acc0[l] += static_cast<double>(r0[k + l]) * static_cast<double>(rk);
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    x[k] += omega * q[k];
+    const T rk = s[k] - omega * t[k];
+    r[k] = rk;
+    acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
+    acc0[l] += static_cast<double>(r0[k]) * static_cast<double>(rk);
+  }
+  double out = 0.0;
+  r0r = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    out += acc[l];
+    r0r += acc0[l];
+  }
   return out;
 }
 
@@ -268,9 +323,8 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
       precond(p, ph);
       php = ph;
     }
-    apply(php, v);
     double sigma = 0.0, vv = 0.0;
-    detail::dot2(r0, v, n, sigma, vv);
+    detail::apply_dot(apply, php, v, r0, n, sigma, vv);
     const double vnorm = std::sqrt(vv);
     if (!std::isfinite(sigma)) break;
     if (!(std::fabs(sigma) > breakdown * r0norm * vnorm)) {
@@ -283,21 +337,23 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
     const double alpha = rho / sigma;
     const double snorm2 = detail::update_s(s, r, v, x, php, static_cast<T>(alpha), n);
     double omega = 0.0;
+    double rho_new = 0.0;  // <r0, r> of the new residual
     if (std::sqrt(snorm2) / bnorm > rtol) {
       const T* shp = s;  // preconditioned s
       if (!identity) {
         precond(s, ph);
         shp = ph;
       }
-      apply(shp, t);
       double ts = 0.0, tt = 0.0;
-      detail::dot2(s, t, n, ts, tt);
+      detail::apply_dot(apply, shp, t, s, n, ts, tt);
       omega = tt > 0.0 ? ts / tt : 0.0;
-      const double rn2 = detail::update_r(x, shp, r, s, t, static_cast<T>(omega), n);
+      const double rn2 =
+          detail::update_r0(x, shp, r, s, t, r0, static_cast<T>(omega), n, rho_new);
       rnorm = std::sqrt(rn2);
     } else {
       for (std::size_t k = 0; k < n; ++k) r[k] = s[k];
       rnorm = std::sqrt(snorm2);
+      rho_new = detail::dot(r0, r, n);
     }
     if (!std::isfinite(rnorm)) break;
     if (rnorm / bnorm <= rtol) {
@@ -314,7 +370,6 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
       continue;
     }
     // next search direction p = r + beta (p - omega v), beta = (rho_new / rho) (alpha / omega)
-    const double rho_new = detail::dot(r0, r, n);
     if (!(std::fabs(rho_new) > breakdown * r0norm * rnorm)) {
       restart();
       just_restarted = true;

@@ -1,0 +1,168 @@
+"""Implicit osmosis steps: compiled BiCGSTAB/CG against scipy's BiCGSTAB on the assembled matrix.
+
+Case: one step ``(I - tau A) u = f`` with tau = 1000, rtol 1e-8, on a 321x481 grey photo with
+the noise guidance of probabilistic osmosis. The scipy reference runs once (~6.5 s); each
+pyscale benchmark checks its solution against it and reports the speed-up. With
+``--benchmark-disable`` a 40x60 crop is used, so the checks still run in well under a second.
+"""
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.testing import assert_allclose
+
+import pyscale as ps
+from pyscale import reference
+from pyscale.osmosis import osmosis_step, osmosis_time_grid
+
+
+def _bsds_image(grey):
+    spec = importlib.util.spec_from_file_location("_bench_conftest",
+                                                  Path(__file__).with_name("conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.bsds_image(grey=grey)
+
+TAU = 1000.0
+RTOL = 1e-8
+GROUP = "osmosis-step-321x481-tau1000"
+TIMES = (1, 5, 10, 100, 1000, 10000)
+
+
+class _Case:
+    """Image, guidance and the lazily computed, timed scipy reference of one benchmark size."""
+
+    def __init__(self, small):
+        g = _bsds_image(grey=True)
+        if small:
+            g = g[100:140, 200:260]
+        self.f = np.ascontiguousarray(g)
+        self.v = ps.ProbabilisticOsmosis(sigma=0.1).guidance(self.f, seed=0)
+        self._ref = None
+        self.ref_time = None
+
+    def matrix(self):
+        A = reference.osmosis_matrix(self.v)
+        return (sp.identity(A.shape[0], format="csr") - TAU * A).tocsr()
+
+    def solve_reference(self, M):
+        b = self.f.ravel()
+        x, info = spla.bicgstab(M, b, x0=b.copy(), rtol=RTOL, atol=0.0, maxiter=100000)
+        assert info == 0
+        return x.reshape(self.f.shape)
+
+    def reference(self):
+        if self._ref is None:
+            M = self.matrix()
+            t0 = time.perf_counter()
+            self._ref = self.solve_reference(M)
+            self.ref_time = time.perf_counter() - t0
+        return self._ref
+
+
+_CASES = {}
+
+
+@pytest.fixture
+def case(request):
+    opt = request.config.getoption
+    small = bool(opt("benchmark_disable", False)) and not opt("benchmark_enable", False)
+    if small not in _CASES:
+        _CASES[small] = _Case(small)
+    return _CASES[small]
+
+
+def _residual(case, u):
+    b = case.f.ravel()
+    A = reference.osmosis_matrix(case.v)
+    return np.linalg.norm(b - (u.ravel() - TAU * (A @ u.ravel()))) / np.linalg.norm(b)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_step_scipy_reference(benchmark, case):
+    M = case.matrix()
+    out = benchmark.pedantic(case.solve_reference, args=(M,), rounds=1, iterations=1)
+    if case._ref is None:
+        case._ref = out
+        case.ref_time = benchmark.stats.stats.median if not benchmark.disabled else None
+    assert _residual(case, out) <= RTOL * 1.01
+
+
+@pytest.mark.parametrize(
+    ("solver", "pre", "target"),
+    [("bicgstab", None, 10.0), ("bicgstab", "dct", 50.0), ("cg", "dct", 50.0)],
+    ids=["bicgstab-none", "bicgstab-dct", "cg-dct"],
+)
+@pytest.mark.benchmark(group=GROUP)
+def test_step_pyscale(benchmark, case, solver, pre, target):
+    def ours():
+        return osmosis_step(case.f, case.v, tau=TAU, solver=solver, preconditioner=pre,
+                            rtol=RTOL, workers=1)
+
+    u, report = benchmark.pedantic(ours, rounds=3, iterations=1, warmup_rounds=0)
+    assert report.converged.all()
+    assert _residual(case, u) <= RTOL * 1.01
+    ref = case.reference()
+    assert_allclose(u, ref, rtol=0, atol=1e-6)
+    if not benchmark.disabled:
+        t = benchmark.stats.stats.median
+        speedup = case.ref_time / t
+        benchmark.extra_info.update(reference_s=case.ref_time, speedup=speedup,
+                                    iterations=int(report.iterations[0]))
+        print(f"osmosis step {solver}/{pre}: {t * 1e3:.0f} ms, {report.iterations[0]} "
+              f"iterations, scipy {case.ref_time:.2f} s, speed-up {speedup:.1f}x")
+        assert speedup >= target
+
+
+def _reference_trajectory(f, v, times):
+    """scipy BiCGSTAB with a scipy.fft DCT preconditioner on the grid pyscale uses."""
+    steps, marks = osmosis_time_grid(times)
+    A = reference.osmosis_matrix(v)
+    ident = sp.identity(A.shape[0], format="csr")
+    mu = ps.laplacian_eigenvalues(*f.shape, "discrete")
+    vbar = v.mean()
+    c = np.concatenate([(2 * v[:, 1:] * v[:, :-1] / (v[:, 1:] + v[:, :-1])).ravel(),
+                        (2 * v[1:] * v[:-1] / (v[1:] + v[:-1])).ravel()]).mean()
+    u = f.ravel().copy()
+    frames, k = [], 0
+    for i, h in enumerate(steps, start=1):
+        M = (ident - h * A).tocsr()
+        denom = vbar + h * c * mu
+
+        def pre(r, denom=denom):
+            z = scipy.fft.idctn(scipy.fft.dctn(r.reshape(f.shape), norm="ortho") / denom,
+                                norm="ortho")
+            return (v * z).ravel()
+
+        P = spla.LinearOperator(M.shape, matvec=pre, dtype=np.float64)
+        u, info = spla.bicgstab(M, u, x0=u, M=P, rtol=RTOL, atol=0.0, maxiter=10000)
+        assert info == 0
+        while k < len(marks) and marks[k] == i:
+            frames.append(u.reshape(f.shape).copy())
+            k += 1
+    return np.stack(frames)
+
+
+@pytest.mark.benchmark(group="probabilistic-osmosis-trajectory-321x481")
+def test_probabilistic_osmosis_trajectory(benchmark, case):
+    p = ps.ProbabilisticOsmosis(sigma=0.1)
+
+    def ours():
+        return p.trajectory(case.f, TIMES, seed=0, workers=1)
+
+    frames = benchmark.pedantic(ours, rounds=3, iterations=1, warmup_rounds=0)
+    assert_allclose(frames.sum(axis=(1, 2)), case.f.sum(), rtol=1e-12)
+    L = [ps.relative_entropy(u, case.v) for u in frames]
+    assert np.all(np.diff(L) > 0)
+    ref = _reference_trajectory(case.f, case.v, TIMES)
+    assert_allclose(frames, ref, rtol=0, atol=1e-6)
+    if not benchmark.disabled:
+        t = benchmark.stats.stats.median
+        print(f"probabilistic osmosis trajectory 321x481 to t=10000: {t:.2f} s")
+        benchmark.extra_info["seconds"] = t
