@@ -261,8 +261,8 @@ template <class T, class Apply>
 void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double rtol,
                    SolveInfo& info) {
   if (!std::isfinite(info.residual)) return;
-  const double defect =
-      detail::reduce(n, [&](std::size_t k) { return static_cast<double>(b[k]) - static_cast<double>(x[k]); });
+  const double defect = detail::reduce(
+      n, [&](std::size_t k) { return static_cast<double>(b[k]) - static_cast<double>(x[k]); });
   const double vsum = detail::reduce(n, [&](std::size_t k) { return static_cast<double>(v[k]); });
   const T alpha = static_cast<T>(defect / vsum);
   if (alpha == T(0)) return;
@@ -284,8 +284,9 @@ enum class StepPrecond { none, jacobi, external };
 
 // One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
 // bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v.
-// With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is the preconditioner used for StepPrecond::external, a callable
-// (const T* r, T* out) approximating the inverse of M (bicgstab) or of S (cg).
+// With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is
+// the preconditioner used for StepPrecond::external, a callable (const T* r, T* out)
+// approximating the inverse of M (bicgstab) or of S (cg).
 template <class T, class Ext>
 SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
                        std::size_t nx, T tau, StepMethod method, StepPrecond pre, Ext& ext,
