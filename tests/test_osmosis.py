@@ -108,6 +108,15 @@ def test_large_step_and_colour_match_reference(solver, pre, colour):
     assert_allclose(got, ref[0], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(1, 7), (6, 1), (1, 1), (2, 2), (3, 50)], ids=str)
+def test_thin_and_tiny_images(shape):
+    f, v = _pair(17, shape)
+    ref = reference.osmosis_chain(f, v, [5.0], tau=5.0, rtol=1e-13)[0]
+    for solver, pre in SOLVERS:
+        u = ps.osmosis(f, v, t=5.0, tau=5.0, solver=solver, preconditioner=pre, rtol=1e-12)
+        assert_allclose(u, ref, rtol=0, atol=1e-10, err_msg=f"{solver}/{pre}")
+
+
 def test_cg_agrees_with_bicgstab():
     rng = np.random.default_rng(4)
     f = rng.uniform(0.0, 1.0, (20, 30))
