@@ -33,7 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from . import _validation as val
-from .data import SkippedImageWarning, UnreadableImageError, list_images, read_image, skipped_message
+from .data import (
+    SkippedImageWarning,
+    UnreadableImageError,
+    list_images,
+    read_image,
+    skipped_message,
+)
 
 __all__ = [
     "CompareResult",
@@ -181,7 +187,7 @@ def _image_task(spec):
 
 
 def _save_record(path, res):
-    arrays = {k: res[k] for k in ("shape", "variance") }
+    arrays = {k: res[k] for k in ("shape", "variance")}
     if res["features"] is not None:
         arrays["features"] = res["features"]
     if res["frames"] is not None:
@@ -850,11 +856,12 @@ def _report(result, models, times, extractor):
             if "dpm" in fm and len(times) >= 2:
                 early = order[t0].index("dpm") if "dpm" in order[t0] else None
                 late = order[t1].index("dpm")
+                dpm_ok = frows[("dpm", t1)] < frows[("dpm", t0)] and early == len(fm) - 1
                 L.append(f"- Paper: DPM differs significantly early and comes close to "
                          f"osmosis in its noisy steady state. Measured rank of dpm (0 = "
                          f"closest): {early} at t={t0:g}, {late} at t={t1:g}; FID "
                          f"{_fmt(frows[('dpm', t0)])} -> {_fmt(frows[('dpm', t1)])}: "
-                         f"{verdict(frows[('dpm', t1)] < frows[('dpm', t0)] and early == len(fm) - 1)}"
+                         f"{verdict(dpm_ok)}"
                          " (criterion: dpm farthest at the first time and FID falling).")
             worst = [m for m in ("heat", "homogeneous") if m in fm]
             if worst:

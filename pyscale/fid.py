@@ -18,7 +18,6 @@ The feature extractor is pluggable: anything with an ``input_size`` (``(width, h
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import warnings
@@ -249,7 +248,8 @@ class InceptionFeatures:
         # the profiling JIT executor makes the first calls slow without speeding up this network
         with torch.no_grad(), torch.jit.optimized_execution(False):
             for i in range(0, x.shape[0], self.batch_size):
-                t = torch.from_numpy(np.ascontiguousarray(x[i:i + self.batch_size].transpose(0, 3, 1, 2)))
+                chunk = x[i:i + self.batch_size].transpose(0, 3, 1, 2)
+                t = torch.from_numpy(np.ascontiguousarray(chunk))
                 f = layers((t - 128.0) / 128.0)
                 out.append(f.reshape(f.shape[0], -1).numpy().astype(np.float64))
         return np.concatenate(out, axis=0)
@@ -427,14 +427,3 @@ def fid_from_features(features1, features2):
     """
     return frechet_distance(*statistics(features1), *statistics(features2))
 
-
-def file_digest(path, chunk=1 << 20):
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()

@@ -26,7 +26,8 @@ def folder(tmp_path):
 
 
 def test_folder_skips_and_counts(folder):
-    with pytest.warns(data.SkippedImageWarning, match=r"skipped 2 of 6 files.*broken\.jpg.*notes\.txt"):
+    msg = r"skipped 2 of 6 files.*broken\.jpg.*notes\.txt"
+    with pytest.warns(data.SkippedImageWarning, match=msg):
         s = data.load_images(folder)
     assert s.names == ["a.png", "b.jpg", "c.tif", "sub/d.bmp"]
     assert [n for n, _ in s.skipped] == ["broken.jpg", "notes.txt"]
