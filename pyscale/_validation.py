@@ -66,6 +66,15 @@ def check_image(u, name="u0", *, allow_nonfinite=False, positive=False):
     return arr
 
 
+def check_result(x, name="u0"):
+    """Raise instead of returning an overflowed (non-finite) result."""
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"the result overflowed {np.asarray(x).dtype}: the values of {name} are too large"
+        )
+    return x
+
+
 def spatial_layout(shape, channel_axis, name="u0"):
     """Return ``(has_channels, ny, nx)`` for an image of ``shape``.
 

@@ -14,8 +14,9 @@ from the ziggurat method with 256 layers:
   ``x`` when a further uniform height under the layer falls below ``exp(-x**2 / 2)``; a rejected
   draw starts again with the next word.
 
-The layer edges ``X`` (:data:`ZIGGURAT_X`) are computed once here and handed to every kernel, so
-all implementations use identical tables. Streams separate independent uses of one seed: jump
+The layer edges ``X`` (:data:`ZIGGURAT_X`) are computed once here; the Numba kernels freeze them
+as constants and the C++ kernels receive them as an argument, so all implementations use
+identical tables. Streams separate independent uses of one seed: jump
 ``k`` of a trajectory uses stream ``k``; osmosis guidance images use :data:`GUIDANCE_STREAM`.
 """
 
@@ -87,8 +88,9 @@ def _open01(w):
 
 
 @nb.njit(nogil=True, error_model="numpy", cache=True)
-def _rejected(w0, X, F):
+def _rejected(w0):
     """Continue a draw whose first word ``w0`` was not accepted at once (about 1.3 %)."""
+    X, F = ZIGGURAT_X, ZIGGURAT_F
     w = w0
     j = np.uint64(0)
     while True:
@@ -116,24 +118,29 @@ def _rejected(w0, X, F):
 
 
 @nb.njit(inline="always")
-def normal_at(key, n, X, F):
-    """The standard normal draw of flat index ``n`` under ``key`` (inlined into kernels)."""
+def normal_at(key, n):
+    """The standard normal draw of flat index ``n`` under ``key``.
+
+    The tables are module constants, frozen into the compiled code.
+    """
+    X = ZIGGURAT_X
     w = mix(key + (np.uint64(n) + _ONE) * _G)
     i = np.int64(w & _LOW8)
     x = np.float64(np.int64(w >> _S11)) * _SCALE * X[i]
-    if x < X[i + 1]:
-        return -x if (w >> _S8) & _ONE else x
-    return _rejected(w, X, F)
+    if x >= X[i + 1]:
+        x = _rejected(w)
+    elif (w >> _S8) & _ONE:
+        x = -x
+    return x
 
 
-@nb.njit(nogil=True, parallel=True, error_model="numpy", cache=True)
-def _fill_normal(out, key, start, X, F):
-    flat = out.reshape(-1)
-    for n in nb.prange(flat.size):
-        flat[n] = normal_at(key, start + n, X, F)
+@nb.njit(nogil=True, error_model="numpy", cache=True)
+def _fill_normal(flat, key, start, lo, hi):
+    for n in range(lo, hi):
+        flat[n] = normal_at(key, start + n)
 
 
-def standard_normal(seed, stream, shape, dtype=np.float64, *, start=0):
+def standard_normal(seed, stream, shape, dtype=np.float64, *, start=0, workers=1):
     """Standard normal draws for the flat indices ``start .. start + prod(shape) - 1``.
 
     Parameters
@@ -148,6 +155,8 @@ def standard_normal(seed, stream, shape, dtype=np.float64, *, start=0):
         The draws are computed in float64 and rounded to ``dtype``.
     start : int, optional
         Flat index of the first element.
+    workers : int, optional
+        Threads to use (the draws do not depend on it).
 
     Returns
     -------
@@ -162,7 +171,10 @@ def standard_normal(seed, stream, shape, dtype=np.float64, *, start=0):
     >>> bool(np.array_equal(z[10:20], standard_normal(0, 0, (10,), start=10)))
     True
     """
+    from ._threads import run_chunked
+
     out = np.empty(shape, dtype=np.float64)
-    if out.size:
-        _fill_normal(out, stream_key(seed, stream), np.int64(start), ZIGGURAT_X, ZIGGURAT_F)
+    flat = out.reshape(-1)
+    key = stream_key(seed, stream)
+    run_chunked(_fill_normal, flat.size, workers, flat, key, np.int64(start))
     return out.astype(dtype, copy=False)

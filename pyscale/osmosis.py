@@ -657,7 +657,8 @@ class ProbabilisticOsmosis(Process):
                 raise ValueError(f"noise must have the shape of u0 {u.shape}, got {z.shape}")
             z = val.to_canonical(z.astype(u.dtype, copy=False), channel_axis)[0]
         mean = canon.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
-        v = np.clip(mean + self.sigma * z, *self.clip).astype(u.dtype)
+        with np.errstate(over="ignore"):  # a huge sigma saturates at the clip range
+            v = np.clip(mean + self.sigma * z, *self.clip).astype(u.dtype)
         return val.from_canonical(v, info)
 
     def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _validation as val
 from .jumps import mode_jump, pixel_jump
-from .spectral import dct2, idct2, laplacian_eigenvalues
+from .spectral import laplacian_eigenvalues, transform
 
 __all__ = [
     "Process",
@@ -248,10 +248,10 @@ class LinearGaussianProcess(Process):
 
     # --- trajectories ---
     def _forward(self, x, workers):
-        return dct2(x, workers=workers) if self.basis == "dct" else x
+        return transform(x, workers=workers) if self.basis == "dct" else x
 
     def _inverse(self, x, workers):
-        return idct2(x, workers=workers) if self.basis == "dct" else x
+        return transform(x, inverse=True, workers=workers) if self.basis == "dct" else x
 
     def _frames(self, canon, times, seed, z, workers, start=0):
         """Yield the canonical frames ``(B, ny, nx)`` at ``times``, one jump each.
@@ -263,29 +263,30 @@ class LinearGaussianProcess(Process):
         dtype = canon.dtype
         mu = self._spectrum(*canon.shape[1:])
         t_prev = 0.0
-        if self.basis == "pixel":
-            prev = np.ascontiguousarray(canon)
-            for k, t in enumerate(times):
-                a, b = self._jump(t_prev, t, mu)
-                frame = np.empty_like(prev)
-                if z is None:
-                    pixel_jump(prev, frame, a, b, seed, k, workers, start)
-                else:
-                    np.add(dtype.type(a) * prev, dtype.type(b) * z[k], out=frame)
-                yield frame
-                prev, t_prev = frame, t
-            return
-        state = np.ascontiguousarray(self._forward(canon, workers), dtype=dtype)
+        prev = np.ascontiguousarray(canon) if self.basis == "pixel" else None
+        state = None if self.basis == "pixel" else np.ascontiguousarray(
+            self._forward(canon, workers), dtype=dtype)
         for k, t in enumerate(times):
-            a, b = self._jump(t_prev, t, mu)
-            if not np.any(b > 0):
-                state *= np.asarray(a, dtype=dtype)
-            elif z is None:
-                mode_jump(state, a, b, seed, k, workers, start)
-            else:
-                state *= np.asarray(a, dtype=dtype)
-                state += np.asarray(b, dtype=dtype) * self._forward(z[k], workers)
-            yield self._inverse(state, workers)
+            # overflow shows up as a non-finite frame and is reported by check_result
+            with np.errstate(over="ignore", invalid="ignore"):
+                a, b = self._jump(t_prev, t, mu)
+                if self.basis == "pixel":
+                    frame = np.empty_like(prev)
+                    if z is None:
+                        pixel_jump(prev, frame, a, b, seed, k, workers, start)
+                    else:
+                        np.add(dtype.type(a) * prev, dtype.type(b) * z[k], out=frame)
+                    prev = frame
+                else:
+                    if not np.any(b > 0):
+                        state *= np.asarray(a, dtype=dtype)
+                    elif z is None:
+                        mode_jump(state, a, b, seed, k, workers, start)
+                    else:
+                        state *= np.asarray(a, dtype=dtype)
+                        state += np.asarray(b, dtype=dtype) * self._forward(z[k], workers)
+                    frame = self._inverse(state, workers)
+            yield val.check_result(frame, "u0 or the noise parameters")
             t_prev = t
 
     def _setup(self, u0, times, seed, noise, channel_axis, workers):
@@ -305,7 +306,7 @@ class LinearGaussianProcess(Process):
 
         z = np.stack([standard_normal(seed, k, canon.shape, u.dtype) for k in range(times.size)])
         if self.basis == "dct":
-            z = idct2(z)
+            z = transform(z, inverse=True)
         return val.from_canonical(z, info, leading=(times.size,))
 
     def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None,
@@ -683,7 +684,10 @@ class BlurringDiffusion(_DCTProcess):
 
     def __init__(self, beta=0.1, spectrum="continuous", preserve_mean=False):
         super().__init__(spectrum)
-        self.beta = float(val.check_open_unit(beta, "beta"))
+        beta = val.check_open_unit(beta, "beta")
+        if beta.ndim:
+            raise ValueError(f"beta must be a scalar for BlurringDiffusion, got shape {beta.shape}")
+        self.beta = float(beta)
         self.preserve_mean = bool(preserve_mean)
 
     def _params(self):

@@ -69,14 +69,20 @@ def _check_axes(x, axes):
     return ax
 
 
-def _transform(x, axes, workers, inverse, name):
-    from ._validation import check_image
+def transform(x, *, inverse=False, workers=1):
+    """Orthonormal DCT-II (or DCT-III) over the last two axes without input checks (internal)."""
+    f = scipy.fft.idctn if inverse else scipy.fft.dctn
+    return f(x, type=2, norm="ortho", axes=(-2, -1), workers=workers)
 
-    x = check_image(x, name=name, allow_nonfinite=True)
+
+def _transform(x, axes, workers, inverse, name):
+    from ._validation import check_image, check_result
+
+    x = check_image(x, name=name)
     ax = _check_axes(x, axes)
     w = check_workers(workers)
     f = scipy.fft.idctn if inverse else scipy.fft.dctn
-    return f(x, type=2, norm="ortho", axes=ax, workers=w)
+    return check_result(f(x, type=2, norm="ortho", axes=ax, workers=w), name)
 
 
 def dct2(x, *, axes=(-2, -1), workers=None):

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Build the C++ extension with -Wall -Wextra -Werror under AddressSanitizer and UndefinedBehavior-
+# Sanitizer in a separate virtual environment, then run the test suite against it.
+# Usage: bash tools/sanitize.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv-sanitize
+source .venv-sanitize/bin/activate
+python -m pip install --upgrade pip >/dev/null
+python -m pip install -e ".[test]" \
+  -Ccmake.define.PYSCALE_SANITIZE=ON -Ccmake.define.PYSCALE_WERROR=ON -Cbuild-dir=build/sanitize
+# the interpreter is not instrumented, so the runtime must be loaded first; Python's own
+# allocations are not leak-checked
+export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export PYSCALE_SANITIZED=1
+python -m pytest -q -p no:cacheprovider tests "$@"
