@@ -184,6 +184,11 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
     }
   }
 
+#if !PYSCALE_HAS_DCT
+  (void)pdenom;  // only the native DCT preconditioner reads them
+  (void)pin;
+  (void)pout;
+#endif
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
   py::array_t<long long> iters(static_cast<py::ssize_t>(nb));
