@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <stdexcept>
@@ -11,14 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include "osmosis.hpp"
-
-#if __has_include("dct.hpp")
 #include "dct.hpp"
+#include "noise.hpp"
+#include "osmosis.hpp"
+#include "trajectory.hpp"
+
+// the osmosis DCT preconditioner runs natively with the compiled DCT of dct.hpp
 #define PYSCALE_HAS_DCT 1
-#else
-#define PYSCALE_HAS_DCT 0
-#endif
 
 namespace py = pybind11;
 
@@ -204,6 +204,9 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   bool* pconv = conv.mutable_data();
   long long* prst = restarts.mutable_data();
 
+  // threads the batch leaves idle go to the transforms (their result does not depend on it)
+  const int dct_workers = std::max(1, workers / static_cast<int>(std::max<std::size_t>(nb, 1)));
+  (void)dct_workers;
   auto task = [&](std::size_t k) {
     std::function<void(const T*, T*)> ext;
 #if PYSCALE_HAS_DCT
@@ -212,7 +215,7 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
       const T* dk = pdenom + k * n;
       const T* ik = pin ? pin + k * n : nullptr;
       const T* ok = pout ? pout + k * n : nullptr;
-      ext = [&tmp, dk, ik, ok, ny, nx, n](const T* r, T* out) {
+      ext = [&tmp, dk, ik, ok, ny, nx, n, dct_workers](const T* r, T* out) {
         T* a = tmp.data();
         T* c = a + n;
         const T* src = r;
@@ -220,9 +223,9 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
           for (std::size_t q = 0; q < n; ++q) c[q] = ik[q] * r[q];
           src = c;
         }
-        pyscale::dct2d(src, a, 1, ny, nx, false, 1);
+        pyscale::dct2d(src, a, 1, ny, nx, false, dct_workers);
         for (std::size_t q = 0; q < n; ++q) a[q] /= dk[q];
-        pyscale::dct2d(a, out, 1, ny, nx, true, 1);
+        pyscale::dct2d(a, out, 1, ny, nx, true, dct_workers);
         if (ok)
           for (std::size_t q = 0; q < n; ++q) out[q] *= ok[q];
       };
@@ -306,6 +309,127 @@ carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
   return out;
 }
 
+// ---- DCT ----------------------------------------------------------------------------------
+
+// `out` given by the caller: a writable C-contiguous array of dtype T and the given shape.
+template <class T>
+T* output_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, const char* who) {
+  require(py::isinstance<py::array>(out), std::string(who) + ": out must be a numpy array");
+  auto a = py::reinterpret_borrow<py::array>(out);
+  require(a.dtype().is(py::dtype::of<T>()), std::string(who) + ": out has the wrong dtype");
+  require((a.flags() & py::array::c_style) != 0 && a.writeable(),
+          std::string(who) + ": out must be writable and C-contiguous");
+  require(static_cast<std::size_t>(a.ndim()) == shape.size() &&
+              std::equal(shape.begin(), shape.end(), a.shape()),
+          std::string(who) + ": out has the wrong shape");
+  return static_cast<T*>(a.mutable_data());
+}
+
+// x: [batch, ny, nx]. Orthonormal 2-D DCT-II over the last two axes (DCT-III if inverse). With
+// out (same shape and dtype, may be x itself) the result is written there and out is returned.
+template <class T>
+py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
+  require(x.ndim() == 3, "dct2: x must be 3-D [batch, ny, nx]");
+  require(workers >= 1, "dct2: workers must be >= 1");
+  const auto b = static_cast<std::size_t>(x.shape(0));
+  const auto ny = static_cast<std::size_t>(x.shape(1));
+  const auto nx = static_cast<std::size_t>(x.shape(2));
+  const std::vector<py::ssize_t> shape(x.shape(), x.shape() + 3);
+  py::object result;
+  T* po;
+  if (out.is_none()) {
+    carray<T> o(shape);
+    po = o.mutable_data();
+    result = o;
+  } else {
+    po = output_buffer<T>(out, shape, "dct2");
+    result = out;
+  }
+  const T* px = x.data();
+  {
+    py::gil_scoped_release release;
+    pyscale::dct2d(px, po, b, ny, nx, inverse, workers);
+  }
+  return result;
+}
+
+// The ziggurat tables (X, F) if both are given (returns true); with neither, the Box-Muller
+// generator is used (returns false).
+bool ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>& X, carray<double>& F,
+                     const char* who) {
+  require(zx.is_none() == zf.is_none(), std::string(who) + ": give both ziggurat tables or neither");
+  if (zx.is_none()) return false;
+  X = zx.cast<carray<double>>();
+  F = zf.cast<carray<double>>();
+  require(X.ndim() == 1 && X.shape(0) == 257 && F.ndim() == 1 && F.shape(0) == 257,
+          std::string(who) + ": the ziggurat tables must have 257 entries");
+  return true;
+}
+
+// u0: [batch, ny, nx]; coef_a, coef_b: [nframes, ny, nx] float64. Returns (or fills `out` with)
+// the frames [nframes, batch, ny, nx]: state = DCT-II(u0); per frame k,
+// state = coef_a[k] state + coef_b[k] z(seed, stream k, start + flat index); frame = DCT-III(state).
+template <class T>
+py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> coef_b, std::uint64_t seed,
+                          bool add_noise, int workers, std::uint64_t start, py::object zig_x, py::object zig_f,
+                          py::object out) {
+  require(u0.ndim() == 3, "dct_trajectory: u0 must be 3-D [batch, ny, nx]");
+  require(workers >= 1, "dct_trajectory: workers must be >= 1");
+  const auto b = static_cast<std::size_t>(u0.shape(0));
+  const auto ny = static_cast<std::size_t>(u0.shape(1));
+  const auto nx = static_cast<std::size_t>(u0.shape(2));
+  require(coef_a.ndim() == 3 && static_cast<std::size_t>(coef_a.shape(1)) == ny &&
+              static_cast<std::size_t>(coef_a.shape(2)) == nx,
+          "dct_trajectory: coef_a must have shape [nframes, ny, nx]");
+  require(coef_b.ndim() == 3 && coef_b.shape(0) == coef_a.shape(0) && coef_b.shape(1) == coef_a.shape(1) &&
+              coef_b.shape(2) == coef_a.shape(2),
+          "dct_trajectory: coef_b must have the shape of coef_a");
+  const auto nf = static_cast<std::size_t>(coef_a.shape(0));
+  carray<double> X, F;
+  const bool zig = ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1), u0.shape(2)};
+  py::object result;
+  T* po;
+  if (out.is_none()) {
+    carray<T> o(shape);
+    po = o.mutable_data();
+    result = o;
+  } else {
+    po = output_buffer<T>(out, shape, "dct_trajectory");
+    result = out;
+  }
+  const T* pu = u0.data();
+  const double* pa = coef_a.data();
+  const double* pb = coef_b.data();
+  const double* px = zig ? X.data() : nullptr;
+  const double* pf = zig ? F.data() : nullptr;
+  {
+    py::gil_scoped_release release;
+    if (zig)
+      pyscale::dct_trajectory(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers, px, pf, start);
+    else
+      pyscale::dct_trajectory_with(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers,
+                                   pyscale::noise::BoxMullerNormal{}, start);
+  }
+  return result;
+}
+
+// The deviates of flat indices start .. start + n - 1 of (seed, stream), float64.
+carray<double> counter_normal(std::uint64_t seed, std::uint64_t stream, py::ssize_t n, std::uint64_t start,
+                              py::object zig_x, py::object zig_f) {
+  require(n >= 0, "counter_normal: n must be >= 0");
+  carray<double> X, F;
+  const bool zig = ziggurat_tables(zig_x, zig_f, X, F, "counter_normal");
+  carray<double> out(std::vector<py::ssize_t>{n});
+  double* po = out.mutable_data();
+  const std::uint64_t key = pyscale::noise::stream_key(seed, stream);
+  if (zig)
+    pyscale::noise::ZigguratNormal{X.data(), F.data()}.fill(po, static_cast<std::size_t>(n), key, start);
+  else
+    pyscale::noise::BoxMullerNormal{}.fill(po, static_cast<std::size_t>(n), key, start);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -314,6 +438,18 @@ PYBIND11_MODULE(_core, m) {
   m.def("osmosis_apply", &osmosis_apply<float>, py::arg("u"), py::arg("dx"), py::arg("dy"));
   m.def("osmosis_drift", &osmosis_drift<double>, py::arg("v"));
   m.def("osmosis_drift", &osmosis_drift<float>, py::arg("v"));
+  m.def("dct2", &dct2<double>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
+        py::arg("out") = py::none());
+  m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
+        py::arg("out") = py::none());
+  m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
+        py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
+        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none());
+  m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
+        py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
+        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none());
+  m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
+        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none());
   m.attr("HAS_DCT") = py::bool_(PYSCALE_HAS_DCT != 0);
 #define PYSCALE_DEF_SOLVE(T)                                                                   \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),      \

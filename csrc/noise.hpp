@@ -1,0 +1,156 @@
+// Counter-based Gaussian noise shared by the compiled kernels.
+//
+// Every normal deviate is a pure function of (key, index), key = stream_key(seed, stream), so
+// noise can be generated in any order, by any number of threads, and reproduced exactly by the
+// numpy and Numba implementations of pyscale.noise. Uniform bits come from hashing a counter:
+//
+//   GOLDEN = 0x9E3779B97F4A7C15, all arithmetic on uint64 with wraparound
+//   mix(z)          = SplitMix64 finaliser
+//   key(seed, s)    = mix(mix(seed) + s * GOLDEN)
+//   bits(key, i)    = mix(key + (i + 1) * GOLDEN)
+//
+// Two normal generators are provided:
+//
+// ZigguratNormal (the generator of pyscale.noise): element n starts from w0 = bits(key, n);
+//   a word w gives the layer i = w & 255, the sign (w >> 8) & 1 and x = (w >> 11) 2^-53 X[i];
+//   x < X[i + 1] is accepted at once. Otherwise layer 0 samples the tail beyond X[1] and the
+//   other layers accept x when a further uniform height under the layer lies below
+//   exp(-x^2 / 2); extra words are w_j = mix(w0 + j GOLDEN), j = 1, 2, ... The layer tables
+//   X and F (257 values each) are supplied by the caller so that every implementation uses the
+//   same numbers.
+//
+// BoxMullerNormal: for index n, p = n >> 1,
+//     u1 = ((bits(key, 2p) >> 11) + 1) 2^-53          in (0, 1]
+//     u2 = (bits(key, 2p + 1) >> 11) 2^-53            in [0, 1)
+//     r  = sqrt(-2 log u1);  z = r cos(2 pi u2) for even n, r sin(2 pi u2) for odd n
+//
+// Everything is evaluated in double, in the order written above.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace pyscale {
+namespace noise {
+
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
+constexpr double kTwoPi = 2.0 * 3.141592653589793;  // equals 2 * numpy.pi
+constexpr double kTwoPow53Inv = 0x1.0p-53;
+
+inline std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+inline std::uint64_t stream_key(std::uint64_t seed, std::uint64_t stream) {
+  return mix(mix(seed) + stream * kGolden);
+}
+
+inline std::uint64_t bits(std::uint64_t key, std::uint64_t i) { return mix(key + (i + 1) * kGolden); }
+
+// The two deviates of pair p (flat indices 2p and 2p + 1).
+inline void normal_pair(std::uint64_t key, std::uint64_t p, double& z_even, double& z_odd) {
+  const double u1 = static_cast<double>((bits(key, 2 * p) >> 11) + 1) * kTwoPow53Inv;
+  const double u2 = static_cast<double>(bits(key, 2 * p + 1) >> 11) * kTwoPow53Inv;
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  const double t = kTwoPi * u2;
+  z_even = r * std::cos(t);
+  z_odd = r * std::sin(t);
+}
+
+// The deviate at flat index n.
+inline double normal(std::uint64_t key, std::uint64_t n) {
+  double ze, zo;
+  normal_pair(key, n >> 1, ze, zo);
+  return (n & 1) ? zo : ze;
+}
+
+// out[i] = normal(key, start + i) for i < count, computing each pair once.
+template <class T>
+void fill_normal(T* out, std::size_t count, std::uint64_t key, std::uint64_t start) {
+  std::size_t i = 0;
+  std::uint64_t n = start;
+  double ze, zo;
+  if (count == 0) return;
+  if (n & 1) {
+    normal_pair(key, n >> 1, ze, zo);
+    out[i++] = static_cast<T>(zo);
+    ++n;
+  }
+  for (; i + 1 < count; i += 2, n += 2) {
+    normal_pair(key, n >> 1, ze, zo);
+    out[i] = static_cast<T>(ze);
+    out[i + 1] = static_cast<T>(zo);
+  }
+  if (i < count) {
+    normal_pair(key, n >> 1, ze, zo);
+    out[i] = static_cast<T>(ze);
+  }
+}
+
+struct BoxMullerNormal {
+  double operator()(std::uint64_t key, std::uint64_t n) const { return normal(key, n); }
+  template <class T>
+  void fill(T* out, std::size_t count, std::uint64_t key, std::uint64_t start) const {
+    fill_normal(out, count, key, start);
+  }
+};
+
+// (w >> 11) 2^-53 shifted into (0, 1].
+inline double open01(std::uint64_t w) { return (static_cast<double>(w >> 11) + 1.0) * kTwoPow53Inv; }
+
+struct ZigguratNormal {
+  const double* X;  // layer edges, 257 values, X[1] = start of the tail, X[256] = 0
+  const double* F;  // exp(-X^2 / 2)
+
+  double operator()(std::uint64_t key, std::uint64_t n) const {
+    const std::uint64_t w = bits(key, n);
+    const std::size_t i = static_cast<std::size_t>(w & 255);
+    const double x = static_cast<double>(w >> 11) * kTwoPow53Inv * X[i];
+    if (x < X[i + 1]) return ((w >> 8) & 1) ? -x : x;
+    return rejected(w);
+  }
+
+  // Continues a draw whose first word was not accepted at once.
+  double rejected(std::uint64_t w0) const {
+    std::uint64_t w = w0;
+    std::uint64_t j = 0;
+    for (;;) {
+      const std::size_t i = static_cast<std::size_t>(w & 255);
+      const bool neg = ((w >> 8) & 1) != 0;
+      double x = static_cast<double>(w >> 11) * kTwoPow53Inv * X[i];
+      if (x < X[i + 1]) return neg ? -x : x;
+      if (i == 0) {
+        // Tail beyond r = X[1]: x = r + a with a ~ Exp(r), accepted with probability exp(-a^2/2).
+        double a;
+        for (;;) {
+          ++j;
+          a = -std::log(open01(mix(w0 + j * kGolden))) / X[1];
+          ++j;
+          const double b = -std::log(open01(mix(w0 + j * kGolden)));
+          if (2.0 * b > a * a) break;
+        }
+        x = X[1] + a;
+        return neg ? -x : x;
+      }
+      ++j;
+      const double u = static_cast<double>(mix(w0 + j * kGolden) >> 11) * kTwoPow53Inv;
+      const double diff = F[i + 1] - F[i];
+      const double prod = u * diff;
+      const double h = F[i] + prod;
+      if (h < std::exp(-0.5 * x * x)) return neg ? -x : x;
+      ++j;
+      w = mix(w0 + j * kGolden);
+    }
+  }
+
+  template <class T>
+  void fill(T* out, std::size_t count, std::uint64_t key, std::uint64_t start) const {
+    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<T>((*this)(key, start + i));
+  }
+};
+
+}  // namespace noise
+}  // namespace pyscale

@@ -1,0 +1,274 @@
+"""The compiled orthonormal 2-D DCT and the fused DCT-domain trajectory kernel."""
+
+import threading
+
+import numpy as np
+import pytest
+import scipy.fft
+from numpy.testing import assert_allclose, assert_array_equal
+
+from pyscale._ext import core
+from pyscale.noise import ZIGGURAT_F, ZIGGURAT_X, standard_normal
+
+# Relative to the largest magnitude of the result.
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+SHAPES = [
+    (1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (2, 2), (3, 3), (4, 4), (2, 3), (5, 8), (8, 8), (16, 16),
+    (17, 31), (31, 17), (33, 65), (64, 3), (97, 101), (101, 97), (107, 331), (331, 107), (32, 32),
+    (96, 60), (121, 49), (225, 77), (321, 481), (481, 321), (512, 512),
+]
+
+
+def reference(x, inverse):
+    f = scipy.fft.idctn if inverse else scipy.fft.dctn
+    return f(x.astype(np.float64), type=2, norm="ortho", axes=(-2, -1))
+
+
+def assert_close(got, expect, dtype):
+    scale = max(np.abs(expect).max(), np.finfo(np.float64).tiny)
+    err = np.abs(got.astype(np.float64) - expect).max() / scale
+    assert err <= TOL[dtype], f"relative error {err:.3g}"
+
+
+@pytest.mark.parametrize("inverse", [False, True], ids=["dct2", "idct2"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_matches_scipy(shape, inverse, dtype):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((2, *shape)).astype(dtype)
+    y = core.dct2(x, inverse=inverse)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close(y, reference(x, inverse), dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [(1024, 1024), (1, 4096), (4096, 1), (211, 1009)], ids=str)
+def test_matches_scipy_large(shape, dtype):
+    x = np.random.default_rng(0).standard_normal((1, *shape)).astype(dtype)
+    for inverse in (False, True):
+        assert_close(core.dct2(x, inverse=inverse), reference(x, inverse), dtype)
+
+
+def test_all_lengths_up_to_70(dtype):
+    rng = np.random.default_rng(5)
+    for n in range(1, 71):
+        x = rng.standard_normal((1, 3, n)).astype(dtype)
+        for inverse in (False, True):
+            assert_close(core.dct2(x, inverse=inverse), reference(x, inverse), dtype)
+            xt = np.ascontiguousarray(np.swapaxes(x, 1, 2))
+            assert_close(core.dct2(xt, inverse=inverse), reference(xt, inverse), dtype)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (64, 64), (321, 481)], ids=str)
+def test_round_trip(shape, dtype):
+    x = np.random.default_rng(1).standard_normal((3, *shape)).astype(dtype)
+    back = core.dct2(core.dct2(x), inverse=True)
+    assert_allclose(back, x, atol=10 * TOL[dtype] * np.abs(x).max())
+
+
+def test_batch_items_are_independent(dtype):
+    x = np.random.default_rng(2).standard_normal((5, 37, 45)).astype(dtype)
+    y = core.dct2(x)
+    for b in range(x.shape[0]):
+        assert_array_equal(core.dct2(x[b : b + 1])[0], y[b])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 9), (1, 321, 481), (3, 33, 65), (16, 64, 40), (2, 1, 300)],
+                         ids=str)
+def test_bitwise_identical_for_any_thread_count(shape, dtype):
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    for inverse in (False, True):
+        y1 = core.dct2(x, inverse=inverse, workers=1)
+        for w in (2, 3, 8):
+            assert_array_equal(core.dct2(x, inverse=inverse, workers=w), y1)
+
+
+def test_non_contiguous_and_other_dtypes_are_converted():
+    x = np.random.default_rng(4).standard_normal((2, 40, 60))
+    view = x[:, ::2, 1::3]
+    assert_close(core.dct2(view), reference(view, False), np.float64)
+    xf = np.asfortranarray(x)
+    assert_close(core.dct2(xf), reference(x, False), np.float64)
+    xi = (100 * x).astype(np.int32)
+    assert_close(core.dct2(xi), reference(xi, False), np.float64)
+
+
+def test_out_and_in_place(dtype):
+    x = np.random.default_rng(6).standard_normal((2, 21, 34)).astype(dtype)
+    expect = core.dct2(x)
+    out = np.empty_like(x)
+    assert core.dct2(x, out=out) is out
+    assert_array_equal(out, expect)
+    y = x.copy()
+    core.dct2(y, out=y)
+    assert_array_equal(y, expect)
+    core.dct2(y, inverse=True, out=y)
+    assert_array_equal(y, core.dct2(expect, inverse=True))
+
+
+def test_bad_arguments_raise():
+    x = np.zeros((2, 4, 4))
+    with pytest.raises(ValueError, match="3-D"):
+        core.dct2(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="workers"):
+        core.dct2(x, workers=0)
+    with pytest.raises(ValueError, match="dtype"):
+        core.dct2(x, out=np.zeros((2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        core.dct2(x, out=np.zeros((2, 4, 5)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        core.dct2(x, out=np.zeros((2, 4, 8))[:, :, ::2])
+
+
+def test_empty_arrays():
+    for shape in [(0, 4, 4), (2, 0, 3), (2, 3, 0)]:
+        assert core.dct2(np.zeros(shape)).shape == shape
+
+
+def test_concurrent_calls_from_several_threads(dtype):
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal((2, n, m)).astype(dtype) for n, m in
+              [(321, 481), (64, 64), (97, 101), (50, 70), (481, 321), (13, 37)]]
+    expect = [core.dct2(x, workers=1) for x in inputs]
+    results = [[None] * len(inputs) for _ in range(4)]
+
+    def work(t):
+        for _ in range(3):
+            for i, x in enumerate(inputs):
+                results[t][i] = core.dct2(x, workers=1 + (t + i) % 2)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(4):
+        for i in range(len(inputs)):
+            assert_array_equal(results[t][i], expect[i])
+
+
+# --- noise -----------------------------------------------------------------------------------
+
+_G = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z):
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def box_muller(seed, stream, n, start=0):
+    """The Box-Muller counter-based normals, written with numpy uint64 arithmetic."""
+    with np.errstate(over="ignore"):
+        key = _mix(_mix(np.uint64(seed)) + np.uint64(stream) * _G)
+        idx = np.arange(start, start + n, dtype=np.uint64)
+        p = idx >> np.uint64(1)
+        w1 = _mix(key + (np.uint64(2) * p + np.uint64(1)) * _G)
+        w2 = _mix(key + (np.uint64(2) * p + np.uint64(2)) * _G)
+    u1 = ((w1 >> np.uint64(11)) + np.uint64(1)).astype(np.float64) * 2.0**-53
+    u2 = (w2 >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    r = np.sqrt(-2 * np.log(u1))
+    t = 2 * np.pi * u2
+    return np.where(idx % np.uint64(2) == 0, r * np.cos(t), r * np.sin(t))
+
+
+@pytest.mark.parametrize("seed, stream", [(0, 0), (2024, 5), (2**64 - 1, 2**63)])
+def test_ziggurat_normals_equal_pyscale_noise(seed, stream):
+    n = 300_000
+    z = core.counter_normal(seed, stream, n, 0, ZIGGURAT_X, ZIGGURAT_F)
+    assert_array_equal(z, standard_normal(seed, stream, (n,)))
+    assert np.any(np.abs(z) > ZIGGURAT_X[1])  # the tail path ran
+    assert_array_equal(core.counter_normal(seed, stream, 100, 12345, ZIGGURAT_X, ZIGGURAT_F),
+                       standard_normal(seed, stream, (100,), start=12345))
+
+
+@pytest.mark.parametrize("start", [0, 1, 1000])
+def test_box_muller_normals_equal_numpy_formula(start):
+    z = core.counter_normal(99, 3, 10_001, start)
+    assert_allclose(z, box_muller(99, 3, 10_001, start), rtol=1e-14, atol=1e-14)
+    assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05
+
+
+# --- trajectory ------------------------------------------------------------------------------
+
+
+def trajectory_reference(u0, a, b, seed, add_noise, noise, start=0):
+    state = scipy.fft.dctn(u0.astype(np.float64), type=2, norm="ortho", axes=(-2, -1))
+    frames = []
+    for k in range(a.shape[0]):
+        state = a[k] * state
+        if add_noise:
+            state = state + b[k] * noise(seed, k, u0.shape, start)
+        frames.append(scipy.fft.idctn(state, type=2, norm="ortho", axes=(-2, -1)))
+    return np.array(frames)
+
+
+def _zig(seed, k, shape, start):
+    return standard_normal(seed, k, shape, start=start)
+
+
+def _bm(seed, k, shape, start):
+    return box_muller(seed, k, int(np.prod(shape)), start).reshape(shape)
+
+
+@pytest.mark.parametrize("generator", ["ziggurat", "box_muller"])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 6), (3, 33, 47), (2, 64, 64), (1, 321, 481)],
+                         ids=str)
+@pytest.mark.parametrize("add_noise", [True, False], ids=["noise", "no_noise"])
+def test_trajectory_matches_numpy(shape, add_noise, generator, dtype):
+    rng = np.random.default_rng(8)
+    nf = 3
+    u0 = rng.standard_normal(shape).astype(dtype)
+    a = rng.uniform(0.5, 1.0, (nf, *shape[1:]))
+    b = rng.uniform(0.0, 1.0, (nf, *shape[1:]))
+    tables = (ZIGGURAT_X, ZIGGURAT_F) if generator == "ziggurat" else (None, None)
+    start = 17 if generator == "ziggurat" else 0
+    got = core.dct_trajectory(u0, a, b, 42, add_noise, 1, start, *tables)
+    assert got.dtype == dtype and got.shape == (nf, *shape)
+    noise = _zig if generator == "ziggurat" else _bm
+    expect = trajectory_reference(u0, a, b, 42, add_noise, noise, start)
+    # float32: the state is rounded to float32 after every update
+    assert_close(got, expect, dtype if dtype == np.float64 else np.float32)
+    for w in (2, 3):
+        assert_array_equal(core.dct_trajectory(u0, a, b, 42, add_noise, w, start, *tables), got)
+
+
+def test_trajectory_start_offsets_a_slice_of_a_batch(dtype):
+    rng = np.random.default_rng(9)
+    u0 = rng.standard_normal((4, 20, 30)).astype(dtype)
+    a = rng.uniform(0.5, 1.0, (2, 20, 30))
+    b = rng.uniform(0.0, 1.0, (2, 20, 30))
+    whole = core.dct_trajectory(u0, a, b, 3, True, 2, 0, ZIGGURAT_X, ZIGGURAT_F)
+    part = core.dct_trajectory(u0[2:], a, b, 3, True, 1, 2 * 20 * 30, ZIGGURAT_X, ZIGGURAT_F)
+    assert_array_equal(part, whole[:, 2:])
+
+
+def test_trajectory_out_buffer_and_checks():
+    u0 = np.random.default_rng(10).standard_normal((2, 9, 11))
+    a = np.full((3, 9, 11), 0.9)
+    b = np.full((3, 9, 11), 0.1)
+    out = np.empty((3, 2, 9, 11))
+    assert core.dct_trajectory(u0, a, b, 1, True, 1, out=out) is out
+    assert_array_equal(out, core.dct_trajectory(u0, a, b, 1, True, 1))
+    with pytest.raises(ValueError, match="coef_b"):
+        core.dct_trajectory(u0, a, b[:2], 1, True, 1)
+    with pytest.raises(ValueError, match="coef_a"):
+        core.dct_trajectory(u0, a[:, :5], b, 1, True, 1)
+    with pytest.raises(ValueError, match="ziggurat"):
+        core.dct_trajectory(u0, a, b, 1, True, 1, 0, ZIGGURAT_X, None)
+    with pytest.raises(ValueError, match="257"):
+        core.dct_trajectory(u0, a, b, 1, True, 1, 0, ZIGGURAT_X[:10], ZIGGURAT_F[:10])
+    empty = core.dct_trajectory(u0, a[:0], b[:0], 1, True, 1)
+    assert empty.shape == (0, 2, 9, 11)
+
+
+def test_trajectory_without_noise_is_a_spectral_filter():
+    rng = np.random.default_rng(11)
+    u0 = rng.standard_normal((2, 31, 40))
+    a = np.broadcast_to(rng.uniform(0.2, 1.0, (31, 40)), (2, 31, 40))
+    frames = core.dct_trajectory(u0, np.ascontiguousarray(a), np.zeros((2, 31, 40)), 0, False, 2)
+    c = scipy.fft.dctn(u0, norm="ortho", axes=(-2, -1))
+    assert_close(frames[1], scipy.fft.idctn(a[0] * a[1] * c, norm="ortho", axes=(-2, -1)),
+                 np.float64)
