@@ -595,9 +595,10 @@ class ProbabilisticOsmosis(Process):
         Range the guidance noise is clipped to.
     solver : {"cg", "bicgstab"}, optional
         Linear solver of the implicit steps (see :func:`osmosis`). Measured for one 321 x 481
-        grey image to t = 10000 (22 steps, rtol 1e-8): conjugate gradients and BiCGSTAB with
-        ``preconditioner="auto"`` take about equally long (~1 s on a loaded 2-core machine),
-        the DCT preconditioner alone ~1.5 s, Jacobi alone ~7 s, none ~9-19 s.
+        grey image to t = 10000 (22 steps, rtol 1e-8) on a loaded 2-core machine: conjugate
+        gradients and BiCGSTAB with ``preconditioner="auto"`` take about equally long
+        (~0.7 s); the DCT preconditioner alone is slower on the short early steps, Jacobi alone
+        ~7 s, no preconditioner 9-19 s.
     preconditioner : {"auto", "dct", "jacobi", None}, optional
         Preconditioner of the solves (see :func:`osmosis`).
     maxiter : int, optional
