@@ -120,8 +120,8 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct";
 //   for "dct": out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
 //   scale_in, scale_out [batch, ny, nx] or None, computed natively when the module has a DCT
-//   (HAS_DCT), otherwise by callback(k, r) -> out (a Python callable, image index k, r of shape
-//   [ny, nx]).
+//   (HAS_DCT) unless callback is given, otherwise by callback(k, r) -> out (a Python callable,
+//   image index k, r of shape [ny, nx]).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
@@ -162,7 +162,9 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   const T* pdenom = nullptr;
   const T* pin = nullptr;
   const T* pout = nullptr;
-  const bool native_dct = PYSCALE_HAS_DCT && pre == pyscale::StepPrecond::external;
+  // the compiled DCT serves the preconditioner unless a Python callback is passed instead
+  const bool native_dct =
+      PYSCALE_HAS_DCT && pre == pyscale::StepPrecond::external && callback.is_none();
   if (pre == pyscale::StepPrecond::external) {
     if (native_dct) {
       require(!denom_obj.is_none(), "osmosis_solve: the dct preconditioner needs denom");
