@@ -21,7 +21,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from . import _validation as val
+from ._ext import core
 from .jumps import mode_jump, pixel_jump
+from .noise import ZIGGURAT_F, ZIGGURAT_X
 from .spectral import laplacian_eigenvalues, transform
 
 __all__ = [
@@ -289,6 +291,21 @@ class LinearGaussianProcess(Process):
             yield val.check_result(frame, "u0 or the noise parameters")
             t_prev = t
 
+    def _fused(self, buf, canon, times, seed, workers):
+        """All frames of a DCT-domain trajectory in one compiled call (one transform per frame)."""
+        mu = self._spectrum(*canon.shape[1:])
+        coef_a = np.empty((times.size, *mu.shape))
+        coef_b = np.empty_like(coef_a)
+        t_prev = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, t in enumerate(times):
+                coef_a[k], coef_b[k] = self._jump(t_prev, t, mu)
+                t_prev = t
+            core.dct_trajectory(np.ascontiguousarray(canon), coef_a, coef_b, seed,
+                                bool(np.any(coef_b > 0)), int(workers), 0, ZIGGURAT_X, ZIGGURAT_F,
+                                out=buf)
+        val.check_result(buf, "u0 or the noise parameters")
+
     def _setup(self, u0, times, seed, noise, channel_axis, workers):
         times = val.check_times(times, integer=self.integer_times, max_time=self.max_time)
         u, canon, info, z = _prepare(u0, channel_axis, noise, times.size)
@@ -357,8 +374,11 @@ class LinearGaussianProcess(Process):
         direct = out is not None and not info[1] and out.flags.c_contiguous
         buf = out.reshape(times.size, *canon.shape) if direct else np.empty(
             (times.size, *canon.shape), dtype=u.dtype)
-        for k, frame in enumerate(self._frames(canon, times, seed, z, workers)):
-            buf[k] = frame
+        if self.basis == "dct" and z is None:
+            self._fused(buf, canon, times, seed, workers)
+        else:
+            for k, frame in enumerate(self._frames(canon, times, seed, z, workers)):
+                buf[k] = frame
         if direct:
             return out
         result = val.from_canonical(buf, info, leading=(times.size,))
