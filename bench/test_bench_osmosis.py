@@ -16,9 +16,7 @@ about 2x (the iteration is memory-bound) and the preconditioned one 12-16x. The 
 configurations and the load of a shared machine.
 """
 
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,17 +25,13 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.testing import assert_allclose
 
+from benchdata import bsds_image
+
 import pyscale as ps
 from pyscale import reference
 from pyscale.osmosis import osmosis_step, osmosis_time_grid
 
 
-def _bsds_image(grey):
-    spec = importlib.util.spec_from_file_location("_bench_conftest",
-                                                  Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.bsds_image(grey=grey)
 
 TAU = 1000.0
 RTOL = 1e-8
@@ -49,7 +43,7 @@ class _Case:
     """Image, guidance and the lazily computed, timed scipy reference of one benchmark size."""
 
     def __init__(self, small):
-        g = _bsds_image(grey=True)
+        g = bsds_image(grey=True)
         if small:
             g = g[100:140, 200:260]
         self.f = np.ascontiguousarray(g)
