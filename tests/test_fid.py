@@ -72,6 +72,16 @@ def test_frechet_known_values_and_rank_deficient():
     assert abs(fid.fid_from_features(x, x)) < 1e-6
 
 
+@pytest.mark.parametrize("n1, n2, d", [(5, 7, 40), (30, 30, 30), (50, 60, 20)])
+def test_low_rank_path_matches_full(n1, n2, d):
+    rng = np.random.default_rng(n1)
+    a = rng.standard_normal((n1, d))
+    b = 1.5 * rng.standard_normal((n2, d)) + 0.2
+    full = _sqrtm_reference(*fid.statistics(a), *fid.statistics(b)) if d <= 30 else \
+        fid.frechet_distance(*fid.statistics(a), *fid.statistics(b))
+    assert fid.fid_from_features(a, b) == pytest.approx(full, rel=1e-6)
+
+
 def test_frechet_bad_input():
     with pytest.raises(ValueError, match="mu1/sigma1"):
         fid.frechet_distance(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2))
@@ -81,6 +91,10 @@ def test_frechet_bad_input():
         fid.frechet_distance(np.zeros(1), [[np.nan]], np.zeros(1), [[1.0]])
     with pytest.raises(ValueError, match="at least 2"):
         fid.statistics(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="features2"):
+        fid.fid_from_features(np.zeros((3, 2)), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="same number"):
+        fid.fid_from_features(np.zeros((3, 2)), np.zeros((3, 4)))
 
 
 def test_clean_resize_is_per_channel_float_bicubic():
