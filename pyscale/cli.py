@@ -62,7 +62,7 @@ def build_parser():
     c.add_argument("--data", metavar="DIR", default=None,
                    help="folder of images (jpg, png, tif, bmp, ...; searched recursively), e.g. "
                         "BSDS500/data/images. Default: six photographs bundled with "
-                        "scikit-image, downscaled to 128 pixels (about half a minute on 2 cores)")
+                        "scikit-image, downscaled to 128 pixels (about 10-30 s on 2 cores)")
     c.add_argument("--split", metavar="S", default=None,
                    help="BSDS500 split to use: train, val or test (sub-folder S, images/S or "
                         "data/images/S of --data). Default: every image under --data")

@@ -139,8 +139,10 @@ def test_limit_and_default_data(tmp_path):
 
 def test_process_pool_equals_serial(folder, tmp_path):
     serial = _run(folder, tmp_path / "a")
+    env = dict(os.environ)
     pooled = _run(folder, tmp_path / "b", workers=2)
     assert _numbers(serial) == _numbers(pooled)
+    assert dict(os.environ) == env  # thread settings for the workers are restored
 
 
 def test_dask_cluster_equals_local(folder, tmp_path):
