@@ -17,9 +17,6 @@
 #include "osmosis.hpp"
 #include "trajectory.hpp"
 
-// the osmosis DCT preconditioner runs natively with the compiled DCT of dct.hpp
-#define PYSCALE_HAS_DCT 1
-
 namespace py = pybind11;
 
 namespace {
@@ -119,15 +116,12 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct";
 //   for "dct": out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
-//   scale_in, scale_out [batch, ny, nx] or None, computed natively when the module has a DCT
-//   (HAS_DCT) unless callback is given, otherwise by callback(k, r) -> out (a Python callable,
-//   image index k, r of shape [ny, nx]).
+//   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
                         double tau, const std::string& method, const std::string& precond,
                         py::object denom_obj, py::object scale_in_obj, py::object scale_out_obj,
-                        py::object callback,
                         double rtol, long long maxiter, double breakdown, int workers) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
@@ -148,7 +142,7 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   pyscale::StepPrecond pre;
   if (precond == "none") pre = pyscale::StepPrecond::none;
   else if (precond == "jacobi") pre = pyscale::StepPrecond::jacobi;
-  else if (precond == "dct") pre = pyscale::StepPrecond::external;
+  else if (precond == "dct") pre = pyscale::StepPrecond::dct;
   else throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 
   carray<T> v, denom, scale_in, scale_out;
@@ -162,35 +156,22 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   const T* pdenom = nullptr;
   const T* pin = nullptr;
   const T* pout = nullptr;
-  // the compiled DCT serves the preconditioner unless a Python callback is passed instead
-  const bool native_dct =
-      PYSCALE_HAS_DCT && pre == pyscale::StepPrecond::external && callback.is_none();
-  if (pre == pyscale::StepPrecond::external) {
-    if (native_dct) {
-      require(!denom_obj.is_none(), "osmosis_solve: the dct preconditioner needs denom");
-      denom = denom_obj.cast<carray<T>>();
-      require_shape(denom, nb, ny, nx, "denom");
-      pdenom = denom.data();
-      if (!scale_in_obj.is_none()) {
-        scale_in = scale_in_obj.cast<carray<T>>();
-        require_shape(scale_in, nb, ny, nx, "scale_in");
-        pin = scale_in.data();
-      }
-      if (!scale_out_obj.is_none()) {
-        scale_out = scale_out_obj.cast<carray<T>>();
-        require_shape(scale_out, nb, ny, nx, "scale_out");
-        pout = scale_out.data();
-      }
-    } else {
-      require(!callback.is_none(), "osmosis_solve: the dct preconditioner needs a callback");
+  if (pre == pyscale::StepPrecond::dct) {
+    require(!denom_obj.is_none(), "osmosis_solve: the dct preconditioner needs denom");
+    denom = denom_obj.cast<carray<T>>();
+    require_shape(denom, nb, ny, nx, "denom");
+    pdenom = denom.data();
+    if (!scale_in_obj.is_none()) {
+      scale_in = scale_in_obj.cast<carray<T>>();
+      require_shape(scale_in, nb, ny, nx, "scale_in");
+      pin = scale_in.data();
+    }
+    if (!scale_out_obj.is_none()) {
+      scale_out = scale_out_obj.cast<carray<T>>();
+      require_shape(scale_out, nb, ny, nx, "scale_out");
+      pout = scale_out.data();
     }
   }
-
-#if !PYSCALE_HAS_DCT
-  (void)pdenom;  // only the native DCT preconditioner reads them
-  (void)pin;
-  (void)pout;
-#endif
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
   py::array_t<long long> iters(static_cast<py::ssize_t>(nb));
@@ -208,52 +189,9 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
 
   // threads the batch leaves idle go to the transforms (their result does not depend on it)
   const int dct_workers = std::max(1, workers / static_cast<int>(std::max<std::size_t>(nb, 1)));
-  (void)dct_workers;
   auto task = [&](std::size_t k) {
-    std::function<void(const T*, T*)> ext;
-#if PYSCALE_HAS_DCT
-    // The transforms run in float32: the preconditioner only steers the iteration (residuals
-    // and updates stay in T), and float32 halves the cost of the dominant part of an iteration.
-    std::vector<float> tmp(native_dct ? 2 * n : 0);
-    if (native_dct) {
-      const T* dk = pdenom + k * n;
-      const T* ik = pin ? pin + k * n : nullptr;
-      const T* ok = pout ? pout + k * n : nullptr;
-      ext = [&tmp, dk, ik, ok, ny, nx, n, dct_workers](const T* r, T* out) {
-        float* a = tmp.data();
-        float* c = a + n;
-        if (ik)
-          for (std::size_t q = 0; q < n; ++q) c[q] = static_cast<float>(ik[q] * r[q]);
-        else
-          for (std::size_t q = 0; q < n; ++q) c[q] = static_cast<float>(r[q]);
-        pyscale::dct2d(c, a, 1, ny, nx, false, dct_workers);
-        for (std::size_t q = 0; q < n; ++q) a[q] = static_cast<float>(a[q] / dk[q]);
-        pyscale::dct2d(a, c, 1, ny, nx, true, dct_workers);
-        if (ok)
-          for (std::size_t q = 0; q < n; ++q) out[q] = static_cast<T>(c[q]) * ok[q];
-        else
-          for (std::size_t q = 0; q < n; ++q) out[q] = static_cast<T>(c[q]);
-      };
-    }
-#endif
-    if (pre == pyscale::StepPrecond::external && !native_dct) {
-      ext = [&callback, k, ny, nx, n](const T* r, T* out) {
-        py::gil_scoped_acquire gil;
-        std::string err;
-        try {
-          carray<T> arr({ny, nx});
-          std::copy(r, r + n, arr.mutable_data());
-          carray<T> got = callback(k, arr).template cast<carray<T>>();
-          if (static_cast<std::size_t>(got.size()) != n)
-            err = "osmosis_solve: the preconditioner callback returned the wrong size";
-          else
-            std::copy(got.data(), got.data() + n, out);
-        } catch (py::error_already_set& e) {
-          err = std::string("osmosis_solve: preconditioner callback failed: ") + e.what();
-        }
-        if (!err.empty()) throw std::runtime_error(err);
-      };
-    }
+    const pyscale::DctPrecond<T> ext{pdenom ? pdenom + k * n : nullptr, pin ? pin + k * n : nullptr,
+                                     pout ? pout + k * n : nullptr,  ny, nx, dct_workers};
     pyscale::SolveInfo info = pyscale::osmosis_step(
         pb + k * n, px + k * n, pdx + k * ny * (nx - 1), pdy + k * (ny - 1) * nx,
         pv ? pv + k * n : nullptr, ny, nx, static_cast<T>(tau), m, pre, ext, rtol,
@@ -455,12 +393,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none());
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none());
-  m.attr("HAS_DCT") = py::bool_(PYSCALE_HAS_DCT != 0);
 #define PYSCALE_DEF_SOLVE(T)                                                                   \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),      \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"),  \
-        py::arg("denom"), py::arg("scale_in"), py::arg("scale_out"), py::arg("callback"),    \
-        py::arg("rtol"),                                                                     \
+        py::arg("denom"), py::arg("scale_in"), py::arg("scale_out"), py::arg("rtol"),        \
         py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                       \
   m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),         \
         py::arg("dy"), py::arg("tau"));                                                      \

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "dct.hpp"
 #include "solvers.hpp"
 
 namespace pyscale {
@@ -280,16 +281,42 @@ void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double
 }
 
 enum class StepMethod { bicgstab, cg };
-enum class StepPrecond { none, jacobi, external };
+enum class StepPrecond { none, jacobi, dct };
+
+// DCT preconditioner: out = scale_out * IDCT(DCT(scale_in * r) / denom), with the homogeneous-
+// diffusion operator's DCT symbol in denom (scale_in, scale_out may be null). The transforms run
+// in float32: the preconditioner only steers the iteration, residuals and updates stay in T.
+template <class T>
+struct DctPrecond {
+  const T* denom;
+  const T* scale_in;
+  const T* scale_out;
+  std::size_t ny, nx;
+  int workers;
+  mutable std::vector<float> tmp = std::vector<float>(2 * ny * nx);
+
+  void operator()(const T* r, T* out) const {
+    const std::size_t n = ny * nx;
+    float* a = tmp.data();
+    float* c = a + n;
+    for (std::size_t q = 0; q < n; ++q)
+      c[q] = static_cast<float>(scale_in ? scale_in[q] * r[q] : r[q]);
+    dct2d(c, a, 1, ny, nx, false, workers);
+    for (std::size_t q = 0; q < n; ++q) a[q] = static_cast<float>(a[q] / denom[q]);
+    dct2d(a, c, 1, ny, nx, true, workers);
+    for (std::size_t q = 0; q < n; ++q)
+      out[q] = scale_out ? static_cast<T>(c[q]) * scale_out[q] : static_cast<T>(c[q]);
+  }
+};
 
 // One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
 // bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v.
 // With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is
-// the preconditioner used for StepPrecond::external, a callable (const T* r, T* out)
-// approximating the inverse of M (bicgstab) or of S (cg).
+// the preconditioner used for StepPrecond::dct, a callable (const T* r, T* out) approximating
+// the inverse of M (bicgstab) or of S (cg).
 template <class T, class Ext>
 SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
-                       std::size_t nx, T tau, StepMethod method, StepPrecond pre, Ext& ext,
+                       std::size_t nx, T tau, StepMethod method, StepPrecond pre, const Ext& ext,
                        double rtol, std::size_t maxiter, double breakdown) {
   const std::size_t n = ny * nx;
   if (method == StepMethod::cg) {

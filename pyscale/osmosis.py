@@ -17,7 +17,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-import scipy.fft
 
 from . import _validation as val
 from ._ext import core
@@ -241,23 +240,7 @@ class _Stepper:
         denom = np.ascontiguousarray(
             self.a[:, None, None] + tau * self.c[:, None, None] * self.mu[None]
         )
-        if core.HAS_DCT:
-            return denom, None, self.scale_out, None
-        s_out = self.scale_out
-        # scipy's DCT is the costly part of an iteration: run it in float32 (the preconditioner
-        # only steers the iteration; residuals and updates stay float64)
-        denom32 = denom.astype(np.float32)
-
-        # threads the batch leaves idle go to the transforms (which are exact for any count)
-        fft_workers = max(1, self.workers // self.shape[0])
-
-        def apply(k, r):
-            z = scipy.fft.dctn(r.astype(np.float32), norm="ortho", workers=fft_workers)
-            out = scipy.fft.idctn(z / denom32[k], norm="ortho", workers=fft_workers)
-            out = out.astype(np.float64)
-            return out * s_out[k] if s_out is not None else out
-
-        return None, None, None, apply
+        return denom, None, self.scale_out
 
     def _preconditioner_for(self, tau):
         if self.preconditioner == "auto":
@@ -267,12 +250,12 @@ class _Stepper:
     def step(self, u, tau):
         """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
         pre = self._preconditioner_for(tau)
-        denom = s_in = s_out = callback = None
+        denom = s_in = s_out = None
         if pre == "dct":
-            denom, s_in, s_out, callback = self._dct_args(tau)
+            denom, s_in, s_out = self._dct_args(tau)
         x, it, res, conv, rst = core.osmosis_solve(
             u, u, self.dx, self.dy, self.v, float(tau), self.solver, pre or "none", denom, s_in,
-            s_out, callback, self.rtol, self.maxiter, self.breakdown, self.workers,
+            s_out, self.rtol, self.maxiter, self.breakdown, self.workers,
         )
         return x, StepReport(it, res, conv, rst)
 
