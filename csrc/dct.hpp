@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -251,63 +252,99 @@ std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Short vectors
+// ------------------------------------------------------------------------------------------------
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSCALE_KERNEL inline __attribute__((always_inline))
+#else
+#define PYSCALE_KERNEL inline
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define PYSCALE_X86_DISPATCH 1
+#define PYSCALE_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define PYSCALE_AVX2
+#endif
+
+// A vector of VB bytes of T through the GCC/Clang vector extension. Kernels are instantiated for
+// VB = 16 (the baseline SSE2 of x86-64) and, when the processor has AVX2 and FMA, VB = 32; the
+// choice is made once per process.
+template <class T, int VB>
+struct Vec {
+  static constexpr std::size_t n = VB / sizeof(T);
+  typedef T v __attribute__((vector_size(VB)));
+  typedef T vu __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+};
+
+// Unaligned load and store of a vector; the kernels declare vu = Vec<T, VB>::vu. (Macros rather
+// than functions: no function takes or returns a wide vector by value.)
+#define PYSCALE_LD(p) (*reinterpret_cast<const vu*>(p))
+#define PYSCALE_ST(p, x) (*reinterpret_cast<vu*>(p) = (x))
+
+template <class T>
+struct IntOf;
+template <>
+struct IntOf<double> {
+  typedef std::int64_t type;
+};
+template <>
+struct IntOf<float> {
+  typedef std::int32_t type;
+};
+
+// out = the first (Hi = false) or second halves of a and b interleaved: a0 b0 a1 b1 ...
+template <bool Hi, class T, class V, std::size_t N, std::size_t... I>
+PYSCALE_KERNEL void interleave(const V& a, const V& b, V& out, std::index_sequence<I...>) {
+#if defined(__clang__)
+  out = __builtin_shufflevector(a, b, ((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...);
+#else
+  typedef typename IntOf<T>::type I_t;
+  typedef I_t mask_t __attribute__((vector_size(sizeof(V))));
+  out = __builtin_shuffle(a, b, mask_t{static_cast<I_t>((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...});
+#endif
+}
+
+// In-register transpose of an N x N tile held as N vectors (log2 N perfect shuffles).
+template <class T, int VB>
+PYSCALE_KERNEL void transpose_tile(typename Vec<T, VB>::v* r) {
+  using v = typename Vec<T, VB>::v;
+  constexpr std::size_t N = Vec<T, VB>::n;
+  for (std::size_t step = 1; step < N; step *= 2) {
+    v t[N];
+    for (std::size_t i = 0; i < N / 2; ++i) {
+      interleave<false, T, v, N>(r[i], r[i + N / 2], t[2 * i], std::make_index_sequence<N>{});
+      interleave<true, T, v, N>(r[i], r[i + N / 2], t[2 * i + 1], std::make_index_sequence<N>{});
+    }
+    for (std::size_t i = 0; i < N; ++i) r[i] = t[i];
+  }
+}
+
+// Complex lanes of a full block (64 bytes); a block holds 2 * full_lanes real lines (the real
+// and the imaginary parts of the lanes).
+template <class T>
+constexpr std::size_t full_lanes() {
+  return 64 / sizeof(T);
+}
+
+// Values per step of the odd-radix pass: one or two vectors, never more than a full block.
+template <class T, int VB>
+constexpr std::size_t odd_chunk() {
+  return std::min<std::size_t>(full_lanes<T>(), (VB <= 32 ? 2 : 1) * Vec<T, VB>::n);
+}
+
+// ------------------------------------------------------------------------------------------------
 // FFT passes on lanes. A line of the current pass is a row of sM = s * M contiguous values; the
 // input of sub-transform q has its p points in rows q + m j, the outputs go to rows p q + k.
 // ------------------------------------------------------------------------------------------------
 
-// Short vectors of VB bytes through the GCC/Clang vector extension. With the baseline x86-64
-// instruction set a 32-byte vector is handled as two SSE2 registers.
-template <class T>
-struct Vec {
-  static constexpr std::size_t bytes = 16;
-  static constexpr std::size_t n = bytes / sizeof(T);
-  typedef T v __attribute__((vector_size(bytes)));
-  typedef T vu __attribute__((vector_size(bytes), aligned(sizeof(T)), may_alias));
-  static inline v load(const T* p) { return *reinterpret_cast<const vu*>(p); }
-  static inline void store(T* p, v x) { *reinterpret_cast<vu*>(p) = x; }
-  static inline v splat(T x) { return v{} + x; }
-};
-
-#if defined(__clang__)
-#define PYSCALE_SHUFFLE2(a, b, i0, i1) __builtin_shufflevector(a, b, i0, i1)
-#define PYSCALE_SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
-#else
-#define PYSCALE_SHUFFLE2(a, b, i0, i1) __builtin_shuffle(a, b, mask2{i0, i1})
-#define PYSCALE_SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, mask4{i0, i1, i2, i3})
-#endif
-
-// In-register transpose of an n x n tile held as n vectors.
-inline void transpose_tile(Vec<double>::v* r) {
-  typedef long long mask2 __attribute__((vector_size(16)));
-  (void)sizeof(mask2);
-  const Vec<double>::v a = r[0], b = r[1];
-  r[0] = PYSCALE_SHUFFLE2(a, b, 0, 2);
-  r[1] = PYSCALE_SHUFFLE2(a, b, 1, 3);
-}
-
-inline void transpose_tile(Vec<float>::v* r) {
-  typedef int mask4 __attribute__((vector_size(16)));
-  (void)sizeof(mask4);
-  const Vec<float>::v t0 = PYSCALE_SHUFFLE4(r[0], r[1], 0, 4, 1, 5);
-  const Vec<float>::v t1 = PYSCALE_SHUFFLE4(r[0], r[1], 2, 6, 3, 7);
-  const Vec<float>::v t2 = PYSCALE_SHUFFLE4(r[2], r[3], 0, 4, 1, 5);
-  const Vec<float>::v t3 = PYSCALE_SHUFFLE4(r[2], r[3], 2, 6, 3, 7);
-  r[0] = PYSCALE_SHUFFLE4(t0, t2, 0, 1, 4, 5);
-  r[1] = PYSCALE_SHUFFLE4(t0, t2, 2, 3, 6, 7);
-  r[2] = PYSCALE_SHUFFLE4(t1, t3, 0, 1, 4, 5);
-  r[3] = PYSCALE_SHUFFLE4(t1, t3, 2, 3, 6, 7);
-}
-
-template <class T>
-constexpr std::size_t chunk_width() {
-  return Vec<T>::n;
-}
-
-template <class T>
-inline void pass2(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                  T* __restrict yr, T* __restrict yi) {
-  using VT = Vec<T>;
+template <class T, int VB>
+PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
+                          T* __restrict yr, T* __restrict yi) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t m = st.m, sM = st.s * M;
   for (std::size_t q = 0; q < m; ++q) {
@@ -321,33 +358,34 @@ inline void pass2(const Stage<T>& st, std::size_t M, const T* __restrict xr, con
     T* y1i = y0i + sM;
     if (q == 0) {
       for (std::size_t t = 0; t < sM; t += W) {
-        const v a_r = VT::load(ar + t), a_i = VT::load(ai + t);
-        const v b_r = VT::load(br + t), b_i = VT::load(bi + t);
-        VT::store(y0r + t, a_r + b_r);
-        VT::store(y0i + t, a_i + b_i);
-        VT::store(y1r + t, a_r - b_r);
-        VT::store(y1i + t, a_i - b_i);
+        const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
+        const v b_r = PYSCALE_LD(br + t), b_i = PYSCALE_LD(bi + t);
+        PYSCALE_ST(y0r + t, a_r + b_r);
+        PYSCALE_ST(y0i + t, a_i + b_i);
+        PYSCALE_ST(y1r + t, a_r - b_r);
+        PYSCALE_ST(y1i + t, a_i - b_i);
       }
     } else {
       const T wr = st.twr[q], wi = st.twi[q];
       for (std::size_t t = 0; t < sM; t += W) {
-        const v a_r = VT::load(ar + t), a_i = VT::load(ai + t);
-        const v b_r = VT::load(br + t), b_i = VT::load(bi + t);
-        VT::store(y0r + t, a_r + b_r);
-        VT::store(y0i + t, a_i + b_i);
+        const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
+        const v b_r = PYSCALE_LD(br + t), b_i = PYSCALE_LD(bi + t);
+        PYSCALE_ST(y0r + t, a_r + b_r);
+        PYSCALE_ST(y0i + t, a_i + b_i);
         const v dr = a_r - b_r, di = a_i - b_i;
-        VT::store(y1r + t, dr * wr - di * wi);
-        VT::store(y1i + t, dr * wi + di * wr);
+        PYSCALE_ST(y1r + t, dr * wr - di * wi);
+        PYSCALE_ST(y1i + t, dr * wi + di * wr);
       }
     }
   }
 }
 
-template <class T>
-inline void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                  T* __restrict yr, T* __restrict yi) {
-  using VT = Vec<T>;
+template <class T, int VB>
+PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
+                          T* __restrict yr, T* __restrict yi) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t m = st.m, sM = st.s * M, step = m * sM;
   for (std::size_t q = 0; q < m; ++q) {
@@ -360,33 +398,33 @@ inline void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, con
     const T w2r = tw ? st.twr[3 * q + 1] : T(1), w2i = tw ? st.twi[3 * q + 1] : T(0);
     const T w3r = tw ? st.twr[3 * q + 2] : T(1), w3i = tw ? st.twi[3 * q + 2] : T(0);
     for (std::size_t t = 0; t < sM; t += W) {
-      const v x0r = VT::load(a0r + t), x0i = VT::load(a0i + t);
-      const v x1r = VT::load(a0r + step + t), x1i = VT::load(a0i + step + t);
-      const v x2r = VT::load(a0r + 2 * step + t), x2i = VT::load(a0i + 2 * step + t);
-      const v x3r = VT::load(a0r + 3 * step + t), x3i = VT::load(a0i + 3 * step + t);
+      const v x0r = PYSCALE_LD(a0r + t), x0i = PYSCALE_LD(a0i + t);
+      const v x1r = PYSCALE_LD(a0r + step + t), x1i = PYSCALE_LD(a0i + step + t);
+      const v x2r = PYSCALE_LD(a0r + 2 * step + t), x2i = PYSCALE_LD(a0i + 2 * step + t);
+      const v x3r = PYSCALE_LD(a0r + 3 * step + t), x3i = PYSCALE_LD(a0i + 3 * step + t);
       const v t0r = x0r + x2r, t0i = x0i + x2i;
       const v t1r = x0r - x2r, t1i = x0i - x2i;
       const v t2r = x1r + x3r, t2i = x1i + x3i;
       const v t3r = x1r - x3r, t3i = x1i - x3i;
-      VT::store(y0r + t, t0r + t2r);
-      VT::store(y0i + t, t0i + t2i);
+      PYSCALE_ST(y0r + t, t0r + t2r);
+      PYSCALE_ST(y0i + t, t0i + t2i);
       const v b2r = t0r - t2r, b2i = t0i - t2i;
       const v b1r = t1r + t3i, b1i = t1i - t3r;
       const v b3r = t1r - t3i, b3i = t1i + t3r;
       if (tw) {
-        VT::store(y0r + sM + t, b1r * w1r - b1i * w1i);
-        VT::store(y0i + sM + t, b1r * w1i + b1i * w1r);
-        VT::store(y0r + 2 * sM + t, b2r * w2r - b2i * w2i);
-        VT::store(y0i + 2 * sM + t, b2r * w2i + b2i * w2r);
-        VT::store(y0r + 3 * sM + t, b3r * w3r - b3i * w3i);
-        VT::store(y0i + 3 * sM + t, b3r * w3i + b3i * w3r);
+        PYSCALE_ST(y0r + sM + t, b1r * w1r - b1i * w1i);
+        PYSCALE_ST(y0i + sM + t, b1r * w1i + b1i * w1r);
+        PYSCALE_ST(y0r + 2 * sM + t, b2r * w2r - b2i * w2i);
+        PYSCALE_ST(y0i + 2 * sM + t, b2r * w2i + b2i * w2r);
+        PYSCALE_ST(y0r + 3 * sM + t, b3r * w3r - b3i * w3i);
+        PYSCALE_ST(y0i + 3 * sM + t, b3r * w3i + b3i * w3r);
       } else {
-        VT::store(y0r + sM + t, b1r);
-        VT::store(y0i + sM + t, b1i);
-        VT::store(y0r + 2 * sM + t, b2r);
-        VT::store(y0i + 2 * sM + t, b2i);
-        VT::store(y0r + 3 * sM + t, b3r);
-        VT::store(y0i + 3 * sM + t, b3i);
+        PYSCALE_ST(y0r + sM + t, b1r);
+        PYSCALE_ST(y0i + sM + t, b1i);
+        PYSCALE_ST(y0r + 2 * sM + t, b2r);
+        PYSCALE_ST(y0i + 2 * sM + t, b2i);
+        PYSCALE_ST(y0r + 3 * sM + t, b3r);
+        PYSCALE_ST(y0i + 3 * sM + t, b3i);
       }
     }
   }
@@ -395,71 +433,90 @@ inline void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, con
 // Odd radix p (P = p when known at compile time, 0 otherwise). For k = 1..h, h = (p - 1) / 2:
 //   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k / p)
 //   y_k = T_k - i U_k,  y_{p-k} = T_k + i U_k.
-// scratch holds 4 h W values.
-template <class T, int P>
-inline void pass_odd(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                     T* __restrict yr, T* __restrict yi, T* __restrict scratch) {
-  using VT = Vec<T>;
+// The sums and differences of a chunk of C values are staged in scratch (4 h C values).
+template <class T, int VB, int P>
+PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
+                             T* __restrict yr, T* __restrict yi, T* __restrict scratch) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
+  constexpr std::size_t C = odd_chunk<T, VB>();
+  constexpr std::size_t NV = C / W;  // vectors per chunk
   const std::size_t p = P ? static_cast<std::size_t>(P) : static_cast<std::size_t>(st.p);
   const std::size_t h = (p - 1) / 2;
   const std::size_t m = st.m, sM = st.s * M, step = m * sM;
   const T* ct = st.ct.data();
   const T* stb = st.st.data();
-  // scratch as [j][4][W]: sum re, sum im, difference re, difference im.
   for (std::size_t q = 0; q < m; ++q) {
     const T* twr = st.twr.data() + q * (p - 1);
     const T* twi = st.twi.data() + q * (p - 1);
-    for (std::size_t t0 = 0; t0 < sM; t0 += W) {
+    for (std::size_t t0 = 0; t0 < sM; t0 += C) {
       const T* x0r = xr + q * sM + t0;
       const T* x0i = xi + q * sM + t0;
-      const v a0r = VT::load(x0r), a0i = VT::load(x0i);
-      v y0r = a0r, y0i = a0i;
-      for (std::size_t j = 1; j <= h; ++j) {
-        const v ajr = VT::load(x0r + j * step), aji = VT::load(x0i + j * step);
-        const v bjr = VT::load(x0r + (p - j) * step), bji = VT::load(x0i + (p - j) * step);
-        const v sjr = ajr + bjr, sji = aji + bji;
-        T* sc = scratch + (j - 1) * 4 * W;
-        VT::store(sc, sjr);
-        VT::store(sc + W, sji);
-        VT::store(sc + 2 * W, ajr - bjr);
-        VT::store(sc + 3 * W, aji - bji);
-        y0r += sjr;
-        y0i += sji;
+      v a0r[NV], a0i[NV], y0r[NV], y0i[NV];
+      for (std::size_t c = 0; c < NV; ++c) {
+        a0r[c] = y0r[c] = PYSCALE_LD(x0r + c * W);
+        a0i[c] = y0i[c] = PYSCALE_LD(x0i + c * W);
       }
-      VT::store(yr + p * q * sM + t0, y0r);
-      VT::store(yi + p * q * sM + t0, y0i);
+      for (std::size_t j = 1; j <= h; ++j) {
+        T* sc = scratch + (j - 1) * 4 * C;
+        for (std::size_t c = 0; c < NV; ++c) {
+          const v ajr = PYSCALE_LD(x0r + j * step + c * W), aji = PYSCALE_LD(x0i + j * step + c * W);
+          const v bjr = PYSCALE_LD(x0r + (p - j) * step + c * W), bji = PYSCALE_LD(x0i + (p - j) * step + c * W);
+          const v sjr = ajr + bjr, sji = aji + bji;
+          PYSCALE_ST(sc + c * W, sjr);
+          PYSCALE_ST(sc + C + c * W, sji);
+          PYSCALE_ST(sc + 2 * C + c * W, ajr - bjr);
+          PYSCALE_ST(sc + 3 * C + c * W, aji - bji);
+          y0r[c] += sjr;
+          y0i[c] += sji;
+        }
+      }
+      for (std::size_t c = 0; c < NV; ++c) {
+        PYSCALE_ST(yr + p * q * sM + t0 + c * W, y0r[c]);
+        PYSCALE_ST(yi + p * q * sM + t0 + c * W, y0i[c]);
+      }
       for (std::size_t k = 1; k <= h; ++k) {
-        v tr = a0r, ti = a0i, ur = v{}, ui = v{};
+        v tr[NV], ti[NV], ur[NV], ui[NV];
+        for (std::size_t c = 0; c < NV; ++c) {
+          tr[c] = a0r[c];
+          ti[c] = a0i[c];
+          ur[c] = v{};
+          ui[c] = v{};
+        }
         const T* ck = ct + (k - 1) * h;
         const T* sk = stb + (k - 1) * h;
         for (std::size_t j = 0; j < h; ++j) {
-          const T c = ck[j], s = sk[j];
-          const T* sc = scratch + j * 4 * W;
-          tr += VT::load(sc) * c;
-          ti += VT::load(sc + W) * c;
-          ur += VT::load(sc + 2 * W) * s;
-          ui += VT::load(sc + 3 * W) * s;
+          const T cj = ck[j], sj = sk[j];
+          const T* sc = scratch + j * 4 * C;
+          for (std::size_t c = 0; c < NV; ++c) {
+            tr[c] += PYSCALE_LD(sc + c * W) * cj;
+            ti[c] += PYSCALE_LD(sc + C + c * W) * cj;
+            ur[c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+            ui[c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+          }
         }
-        const v bkr = tr + ui, bki = ti - ur;
-        const v bnr = tr - ui, bni = ti + ur;
         T* okr = yr + (p * q + k) * sM + t0;
         T* oki = yi + (p * q + k) * sM + t0;
         T* onr = yr + (p * q + p - k) * sM + t0;
         T* oni = yi + (p * q + p - k) * sM + t0;
-        if (q == 0) {
-          VT::store(okr, bkr);
-          VT::store(oki, bki);
-          VT::store(onr, bnr);
-          VT::store(oni, bni);
-        } else {
-          const T wkr = twr[k - 1], wki = twi[k - 1];
-          const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
-          VT::store(okr, bkr * wkr - bki * wki);
-          VT::store(oki, bkr * wki + bki * wkr);
-          VT::store(onr, bnr * wnr - bni * wni);
-          VT::store(oni, bnr * wni + bni * wnr);
+        for (std::size_t c = 0; c < NV; ++c) {
+          const v bkr = tr[c] + ui[c], bki = ti[c] - ur[c];
+          const v bnr = tr[c] - ui[c], bni = ti[c] + ur[c];
+          if (q == 0) {
+            PYSCALE_ST(okr + c * W, bkr);
+            PYSCALE_ST(oki + c * W, bki);
+            PYSCALE_ST(onr + c * W, bnr);
+            PYSCALE_ST(oni + c * W, bni);
+          } else {
+            const T wkr = twr[k - 1], wki = twi[k - 1];
+            const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
+            PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
+            PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
+            PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
+            PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+          }
         }
       }
     }
@@ -467,21 +524,22 @@ inline void pass_odd(const Stage<T>& st, std::size_t M, const T* __restrict xr, 
 }
 
 // Forward DFT of M lanes held in (b0r, b0i) as [n][M]; (b1r, b1i) is a second buffer of the same
-// size. Returns 0 or 1: the buffer that holds the result. M must be a multiple of chunk_width<T>().
-template <class T>
-inline int fft_lanes(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i, T* scratch) {
+// size. Returns 0 or 1: the buffer that holds the result. M must be a multiple of odd_chunk.
+template <class T, int VB>
+PYSCALE_KERNEL int fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i,
+                                  T* scratch) {
   T *xr = b0r, *xi = b0i, *yr = b1r, *yi = b1i;
   int where = 0;
   for (const Stage<T>& st : plan.stages) {
     switch (st.p) {
-      case 2: pass2(st, M, xr, xi, yr, yi); break;
-      case 4: pass4(st, M, xr, xi, yr, yi); break;
-      case 3: pass_odd<T, 3>(st, M, xr, xi, yr, yi, scratch); break;
-      case 5: pass_odd<T, 5>(st, M, xr, xi, yr, yi, scratch); break;
-      case 7: pass_odd<T, 7>(st, M, xr, xi, yr, yi, scratch); break;
-      case 11: pass_odd<T, 11>(st, M, xr, xi, yr, yi, scratch); break;
-      case 13: pass_odd<T, 13>(st, M, xr, xi, yr, yi, scratch); break;
-      default: pass_odd<T, 0>(st, M, xr, xi, yr, yi, scratch); break;
+      case 2: pass2<T, VB>(st, M, xr, xi, yr, yi); break;
+      case 4: pass4<T, VB>(st, M, xr, xi, yr, yi); break;
+      case 3: pass_odd<T, VB, 3>(st, M, xr, xi, yr, yi, scratch); break;
+      case 5: pass_odd<T, VB, 5>(st, M, xr, xi, yr, yi, scratch); break;
+      case 7: pass_odd<T, VB, 7>(st, M, xr, xi, yr, yi, scratch); break;
+      case 11: pass_odd<T, VB, 11>(st, M, xr, xi, yr, yi, scratch); break;
+      case 13: pass_odd<T, VB, 13>(st, M, xr, xi, yr, yi, scratch); break;
+      default: pass_odd<T, VB, 0>(st, M, xr, xi, yr, yi, scratch); break;
     }
     std::swap(xr, yr);
     std::swap(xi, yi);
@@ -494,31 +552,18 @@ inline int fft_lanes(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b
 // Blocks of lines
 // ------------------------------------------------------------------------------------------------
 
-// Complex lanes of a full block; a block holds 2 * full_lanes real lines (the real and the
-// imaginary parts of the lanes).
-template <class T>
-constexpr std::size_t full_lanes() {
-  return 64 / sizeof(T);
-}
-
-// Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the vector width.
-template <class T>
-inline std::size_t lanes_for(std::size_t nv) {
-  constexpr std::size_t W = chunk_width<T>();
-  const std::size_t half = (nv + 1) / 2;
-  return std::min(full_lanes<T>(), (half + W - 1) / W * W);
-}
-
 template <class T>
 struct Workspace {
   std::vector<T> mem;
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
   void reserve(std::size_t nmax, std::size_t half_max) {
-    const std::size_t M = full_lanes<T>();
-    const std::size_t buf = nmax * M;
-    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * chunk_width<T>();
-    mem.assign(4 * buf + scr + 64, T(0));
-    b0r = mem.data();
+    const std::size_t align = 64 / sizeof(T);
+    const std::size_t buf = (nmax * full_lanes<T>() + align - 1) / align * align;
+    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
+    mem.assign(4 * buf + scr + align, T(0));
+    T* base = mem.data();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+    b0r = base;
     b0i = b0r + buf;
     b1r = b0i + buf;
     b1i = b1r + buf;
@@ -527,12 +572,13 @@ struct Workspace {
 };
 
 // Lines [0, cnt) of a row-major block (line l starts at rows + l * ld) into lanes: line l position
-// p goes to buf[map(p) * M + l] (map = identity when null). Lines cnt..lanes-1 become zero.
-template <class T>
-inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::size_t lanes, std::size_t n,
-                          const std::size_t* map, T* buf, std::size_t M) {
-  using VT = Vec<T>;
+// p goes to buf[map(p) * M + l] (map = identity when null). Lanes cnt..lanes-1 become zero.
+template <class T, int VB>
+PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::size_t lanes,
+                                  std::size_t n, const std::size_t* map, T* buf, std::size_t M) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   std::size_t g = 0;
   for (; g + W <= cnt; g += W) {
@@ -541,9 +587,9 @@ inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::s
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t r = 0; r < W; ++r) t[r] = VT::load(r0 + r * ld + p0);
-      transpose_tile(t);
-      for (std::size_t c = 0; c < W; ++c) VT::store(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
+      for (std::size_t r = 0; r < W; ++r) t[r] = PYSCALE_LD(r0 + r * ld + p0);
+      transpose_tile<T, VB>(t);
+      for (std::size_t c = 0; c < W; ++c) PYSCALE_ST(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
     }
     for (; p0 < n; ++p0) {
       T* d = b + (map ? map[p0] : p0) * M;
@@ -562,11 +608,12 @@ inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::s
 }
 
 // The reverse: line l position p of the row-major block receives buf[map(p) * M + l], l < cnt.
-template <class T>
-inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std::size_t* map, T* rows,
-                          std::size_t ld, std::size_t cnt) {
-  using VT = Vec<T>;
+template <class T, int VB>
+PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std::size_t* map, T* rows,
+                                  std::size_t ld, std::size_t cnt) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   std::size_t g = 0;
   for (; g + W <= cnt; g += W) {
@@ -575,9 +622,9 @@ inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std:
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t c = 0; c < W; ++c) t[c] = VT::load(b + (map ? map[p0 + c] : p0 + c) * M);
-      transpose_tile(t);
-      for (std::size_t r = 0; r < W; ++r) VT::store(r0 + r * ld + p0, t[r]);
+      for (std::size_t c = 0; c < W; ++c) t[c] = PYSCALE_LD(b + (map ? map[p0 + c] : p0 + c) * M);
+      transpose_tile<T, VB>(t);
+      for (std::size_t r = 0; r < W; ++r) PYSCALE_ST(r0 + r * ld + p0, t[r]);
     }
     for (; p0 < n; ++p0) {
       const T* s = b + (map ? map[p0] : p0) * M;
@@ -591,46 +638,58 @@ inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std:
   }
 }
 
-// Copies lines of a column block: dst row j gets the M values at src + j * ld, then zeros for
-// the lanes beyond cnt.
-template <class T>
-inline void copy_rows(const T* src, std::size_t cnt, T* dst, std::size_t M) {
-  using VT = Vec<T>;
+// M values from src to dst, zeros beyond cnt.
+template <class T, int VB>
+PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_t M) {
+  using VT = Vec<T, VB>;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   if (cnt == M) {
-    for (std::size_t l = 0; l < M; l += W) VT::store(dst + l, VT::load(src + l));
+    for (std::size_t l = 0; l < M; l += W) PYSCALE_ST(dst + l, PYSCALE_LD(src + l));
   } else {
     for (std::size_t l = 0; l < M; ++l) dst[l] = l < cnt ? src[l] : T(0);
   }
 }
 
+// Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
+template <class T, int VB>
+inline std::size_t lanes_for(std::size_t nv) {
+  constexpr std::size_t C = odd_chunk<T, VB>();
+  const std::size_t half = (nv + 1) / 2;
+  return std::min(full_lanes<T>(), (half + C - 1) / C * C);
+}
+
+template <class T>
+using FftFn = int (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
+
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
-template <bool ROWS, class T>
-void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                std::size_t nv, Workspace<T>& ws) {
-  using VT = Vec<T>;
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t n = plan.n;
-  const std::size_t M = lanes_for<T>(nv);
+  const std::size_t M = lanes_for<T, VB>(nv);
   const std::size_t na = std::min(nv, M);  // lines in the real part
   const std::size_t nb = nv - na;          // lines in the imaginary part
   const T* s0 = ROWS ? src + l0 * ld : src + l0;
   T* d0 = ROWS ? dst + l0 * ld : dst + l0;
   // Gather in Makhoul order.
   if (ROWS) {
-    rows_to_lanes(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
-    rows_to_lanes(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
   } else {
     const std::size_t* perm = plan.perm.data();
     for (std::size_t j = 0; j < n; ++j) {
       const T* row = s0 + perm[j] * ld;
-      copy_rows(row, na, ws.b0r + j * M, M);
-      copy_rows(row + M, nb, ws.b0i + j * M, M);
+      copy_lanes<T, VB>(row, na, ws.b0r + j * M, M);
+      copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
     }
   }
-  const int where = fft_lanes(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const int where = fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
   const T* zr = where ? ws.b1r : ws.b0r;
   const T* zi = where ? ws.b1i : ws.b0i;
   // Separate the two real spectra and apply the output twiddle, into the free buffer or, for
@@ -651,15 +710,15 @@ void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
     T* oa = ya + k * ys;
     T* ob = yb + k * ys;
     for (std::size_t l = 0; l < M; l += W) {
-      const v zpr = VT::load(pr + l), zpi = VT::load(pi + l);
-      const v zqr = VT::load(qr + l), zqi = VT::load(qi + l);
-      VT::store(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
-      VT::store(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
+      const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
+      const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
+      PYSCALE_ST(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
+      PYSCALE_ST(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
     }
   }
   if (ROWS) {
-    lanes_to_rows(ya, M, n, static_cast<const std::size_t*>(nullptr), d0, ld, na);
-    lanes_to_rows(yb, M, n, static_cast<const std::size_t*>(nullptr), d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
+    lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
   } else if (!direct) {
     for (std::size_t k = 0; k < n; ++k) {
       T* row = d0 + k * ld;
@@ -670,14 +729,15 @@ void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
 }
 
 // Inverse (orthonormal DCT-III) of nv lines starting at line l0, from src to dst (may be equal).
-template <bool ROWS, class T>
-void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                std::size_t nv, Workspace<T>& ws) {
-  using VT = Vec<T>;
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t n = plan.n;
-  const std::size_t M = lanes_for<T>(nv);
+  const std::size_t M = lanes_for<T, VB>(nv);
   const std::size_t na = std::min(nv, M);
   const std::size_t nb = nv - na;
   const T* s0 = ROWS ? src + l0 * ld : src + l0;
@@ -687,15 +747,15 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   const T* cb;
   std::size_t cs;
   if (ROWS) {
-    rows_to_lanes(s0, ld, na, M, n, static_cast<const std::size_t*>(nullptr), ws.b1r, M);
-    rows_to_lanes(s0 + M * ld, ld, nb, M, n, static_cast<const std::size_t*>(nullptr), ws.b1i, M);
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, nullptr, ws.b1r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, nullptr, ws.b1i, M);
     ca = ws.b1r;
     cb = ws.b1i;
     cs = M;
   } else if (nv != 2 * M) {
     for (std::size_t k = 0; k < n; ++k) {
-      copy_rows(s0 + k * ld, na, ws.b1r + k * M, M);
-      copy_rows(s0 + k * ld + M, nb, ws.b1i + k * M, M);
+      copy_lanes<T, VB>(s0 + k * ld, na, ws.b1r + k * M, M);
+      copy_lanes<T, VB>(s0 + k * ld + M, nb, ws.b1i + k * M, M);
     }
     ca = ws.b1r;
     cb = ws.b1i;
@@ -712,8 +772,8 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   {
     const T g0 = plan.ic[0];
     for (std::size_t l = 0; l < M; l += W) {
-      VT::store(xi + l, g0 * VT::load(ca + l));
-      VT::store(xr + l, g0 * VT::load(cb + l));
+      PYSCALE_ST(xi + l, g0 * PYSCALE_LD(ca + l));
+      PYSCALE_ST(xr + l, g0 * PYSCALE_LD(cb + l));
     }
   }
   const T* ic = plan.ic.data();
@@ -727,22 +787,22 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
     T* outr = xr + k * M;
     T* outi = xi + k * M;
     for (std::size_t l = 0; l < M; l += W) {
-      const v a_k = VT::load(ak + l), a_n = VT::load(an + l);
-      const v b_k = VT::load(bk + l), b_n = VT::load(bn + l);
+      const v a_k = PYSCALE_LD(ak + l), a_n = PYSCALE_LD(an + l);
+      const v b_k = PYSCALE_LD(bk + l), b_n = PYSCALE_LD(bn + l);
       const v var = a_k * gc + a_n * gs;
       const v vai = a_k * gs - a_n * gc;
       const v vbr = b_k * gc + b_n * gs;
       const v vbi = b_k * gs - b_n * gc;
-      VT::store(outi + l, var - vbi);  // real part of the combined spectrum
-      VT::store(outr + l, vai + vbr);  // imaginary part
+      PYSCALE_ST(outi + l, var - vbi);  // real part of the combined spectrum
+      PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
     }
   }
-  const int where = fft_lanes(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const int where = fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
   const T* va = where ? ws.b1i : ws.b0i;  // swapped back
   const T* vb = where ? ws.b1r : ws.b0r;
   if (ROWS) {
-    lanes_to_rows(va, M, n, plan.iperm.data(), d0, ld, na);
-    lanes_to_rows(vb, M, n, plan.iperm.data(), d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(va, M, n, plan.iperm.data(), d0, ld, na);
+    lanes_to_rows<T, VB>(vb, M, n, plan.iperm.data(), d0 + M * ld, ld, nb);
   } else {
     const std::size_t* perm = plan.perm.data();
     for (std::size_t j = 0; j < n; ++j) {
@@ -751,8 +811,8 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
       const T* pb = vb + j * M;
       if (nv == 2 * M) {
         for (std::size_t l = 0; l < M; l += W) {
-          VT::store(row + l, VT::load(pa + l));
-          VT::store(row + M + l, VT::load(pb + l));
+          PYSCALE_ST(row + l, PYSCALE_LD(pa + l));
+          PYSCALE_ST(row + M + l, PYSCALE_LD(pb + l));
         }
       } else {
         for (std::size_t l = 0; l < na; ++l) row[l] = pa[l];
@@ -762,26 +822,89 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   }
 }
 
-// One transform of a block of lines, or a copy when the transform length is 1 (the orthonormal
-// DCT of length 1 is the identity).
-template <bool ROWS, class T>
-inline void transform_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                            std::size_t nv, bool inverse, Workspace<T>& ws) {
+// One transform of a block of nv lines starting at line l0 (rows or columns of a row-major image
+// with row stride ld), or a copy when the length is 1 (the orthonormal DCT of length 1 is the
+// identity).
+template <class T, int VB>
+PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, bool rows, bool inverse, Workspace<T>& ws, FftFn<T> fft) {
   if (plan.n == 1) {
     if (src == dst) return;
-    for (std::size_t l = l0; l < l0 + nv; ++l) {
-      if (ROWS)
-        dst[l * ld] = src[l * ld];
-      else
-        dst[l] = src[l];
-    }
+    for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
     return;
   }
-  if (inverse)
-    dct3_block<ROWS>(plan, src, dst, ld, l0, nv, ws);
-  else
-    dct2_block<ROWS>(plan, src, dst, ld, l0, nv, ws);
+  if (rows) {
+    if (inverse)
+      dct3_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  } else {
+    if (inverse)
+      dct3_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Instruction-set variants, chosen once per process
+// ------------------------------------------------------------------------------------------------
+
+template <class T>
+using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size_t, std::size_t, bool, bool,
+                         Workspace<T>&);
+
+template <class T>
+int fft_base(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i, T* scratch) {
+  return fft_lanes_impl<T, 16>(plan, M, b0r, b0i, b1r, b1i, scratch);
+}
+template <class T>
+void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0, std::size_t nv,
+                bool rows, bool inverse, Workspace<T>& ws) {
+  block_impl<T, 16>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_base<T>);
+}
+
+#ifdef PYSCALE_X86_DISPATCH
+template <class T>
+PYSCALE_AVX2 int fft_avx2(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r,
+                                                 T* b1i, T* scratch) {
+  return fft_lanes_impl<T, 32>(plan, M, b0r, b0i, b1r, b1i, scratch);
+}
+template <class T>
+PYSCALE_AVX2 void block_avx2(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                                                    std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                                                    Workspace<T>& ws) {
+  block_impl<T, 32>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx2<T>);
+}
+#endif
+
+// Which variant runs: 0 baseline, 1 AVX2 + FMA. The environment variable PYSCALE_SIMD=base
+// forces the baseline (for testing).
+inline int simd_level() {
+  static const int level = [] {
+    int lv = 0;
+#ifdef PYSCALE_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lv = 1;
+#endif
+    const char* env = std::getenv("PYSCALE_SIMD");
+    if (env && std::strcmp(env, "base") == 0) lv = 0;
+    return lv;
+  }();
+  return level;
+}
+
+template <class T>
+BlockFn<T> block_kernel() {
+#ifdef PYSCALE_X86_DISPATCH
+  if (simd_level() >= 1) return &block_avx2<T>;
+#endif
+  return &block_base<T>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Images
+// ------------------------------------------------------------------------------------------------
 
 template <class T>
 inline std::size_t block_lines() {
@@ -796,6 +919,7 @@ struct Image2D {
   std::shared_ptr<const DctPlan<T>> px, py;
   std::size_t ny = 0, nx = 0, batch = 0;
   std::size_t row_blocks = 0, col_blocks = 0;
+  BlockFn<T> kernel;
 
   Image2D(std::size_t batch_, std::size_t ny_, std::size_t nx_) : ny(ny_), nx(nx_), batch(batch_) {
     px = get_dct_plan<T>(nx);
@@ -803,6 +927,7 @@ struct Image2D {
     const std::size_t L = block_lines<T>();
     row_blocks = (ny + L - 1) / L;
     col_blocks = (nx + L - 1) / L;
+    kernel = block_kernel<T>();
   }
   std::size_t row_items() const { return batch * row_blocks; }
   std::size_t col_items() const { return batch * col_blocks; }
@@ -820,23 +945,22 @@ struct Image2D {
     std::size_t b, r0, nv;
     row_range(item, b, r0, nv);
     const std::size_t plane = ny * nx;
-    transform_block<true>(*px, src + b * plane, dst + b * plane, nx, r0, nv, inverse, ws);
+    kernel(*px, src + b * plane, dst + b * plane, nx, r0, nv, true, inverse, ws);
   }
   void col_item(std::size_t item, T* data, bool inverse, Workspace<T>& ws) const {
+    if (ny == 1) return;
     const std::size_t L = block_lines<T>();
     const std::size_t b = item / col_blocks;
     const std::size_t c0 = (item % col_blocks) * L;
     const std::size_t nv = std::min(L, nx - c0);
     const std::size_t plane = ny * nx;
-    if (ny == 1) return;
-    transform_block<false>(*py, data + b * plane, data + b * plane, nx, c0, nv, inverse, ws);
+    kernel(*py, data + b * plane, data + b * plane, nx, c0, nv, false, inverse, ws);
   }
 };
 
 // Hands out the items [0, n) of a phase one at a time.
 class WorkCounter {
  public:
-  void reset() { next_.store(0, std::memory_order_relaxed); }
   template <class F>
   void run(std::size_t n, F&& f) {
     for (;;) {
@@ -864,7 +988,7 @@ inline int clamp_workers(int workers, std::size_t items) {
 template <class T>
 void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse, int workers) {
   using namespace dct_detail;
-  static_assert(std::is_floating_point<T>::value, "dct2d needs a floating-point type");
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "dct2d needs float or double");
   if (batch == 0 || ny == 0 || nx == 0) return;
   const Image2D<T> img(batch, ny, nx);
   const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()));
@@ -880,3 +1004,6 @@ void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
 }
 
 }  // namespace pyscale
+
+#undef PYSCALE_LD
+#undef PYSCALE_ST

@@ -272,3 +272,26 @@ def test_trajectory_without_noise_is_a_spectral_filter():
     c = scipy.fft.dctn(u0, norm="ortho", axes=(-2, -1))
     assert_close(frames[1], scipy.fft.idctn(a[0] * a[1] * c, norm="ortho", axes=(-2, -1)),
                  np.float64)
+
+
+def test_baseline_instruction_set_matches_scipy():
+    """The SSE2 kernels (forced with PYSCALE_SIMD=base) on machines that would pick AVX2."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, scipy.fft\n"
+        "from pyscale._ext import core\n"
+        "rng = np.random.default_rng(0)\n"
+        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64)]:\n"
+        "    for dt, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:\n"
+        "        x = rng.standard_normal((2, *shape)).astype(dt)\n"
+        "        for inv, f in [(False, scipy.fft.dctn), (True, scipy.fft.idctn)]:\n"
+        "            r = f(x.astype(np.float64), norm='ortho', axes=(-2, -1))\n"
+        "            y = core.dct2(x, inverse=inv, workers=2)\n"
+        "            assert np.array_equal(y, core.dct2(x, inverse=inv, workers=1))\n"
+        "            assert np.abs(y - r).max() <= tol * np.abs(r).max(), (shape, dt, inv)\n"
+    )
+    env = dict(os.environ, PYSCALE_SIMD="base")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
