@@ -7,7 +7,7 @@
 // Two real lines a, b are transformed together as the complex line a + i b and separated through
 // the Hermitian symmetry of their spectra. The DCT-III runs the same steps backwards.
 //
-// The complex DFT is a mixed-radix self-sorting (Stockham) FFT with radix-4, radix-2 and odd-radix
+// The complex DFT is a mixed-radix self-sorting (Stockham) FFT with radix-8, 4, 2 and odd-radix
 // passes (the odd pass works for any odd factor, using the symmetry of its cosine and sine tables).
 // Every pass works on "lanes": a block of M independent lines stored as [n][M], so the innermost
 // loops run over M contiguous values with a common twiddle factor and vectorise. Columns of an
@@ -121,23 +121,31 @@ inline void unit_root(std::uint64_t num, std::uint64_t den, long double& c, long
 template <class T>
 struct Stage {
   int p = 1;          // radix
-  std::size_t m = 1;  // length of the sub-transforms that remain after this pass
-  std::size_t s = 1;  // number of sub-transforms already separated (stride in lines)
-  // Twiddles w^(q k), w = exp(-2 pi i / (p m)): index q * (p - 1) + k - 1.
+  std::size_t m = 1;  // length of each of the p sub-transforms this pass leaves behind
+  std::size_t len = 1;  // length p m of the transforms this pass works on
+  // Twiddles w^(q k), w = exp(-2 pi i / len): index q * (p - 1) + k - 1.
   std::vector<T> twr, twi;
   // Odd radix: cos and sin of 2 pi j k / p, index (k - 1) * h + j - 1, h = (p - 1) / 2.
   std::vector<T> ct, st;
 };
 
+// In-place decimation-in-frequency FFT: pass i splits every transform of length len_i into p_i
+// interleaved ones of length m_i, stored one after the other, so the output comes out in
+// mixed-radix digit-reversed order: frequency f is found in row row_of[f].
 template <class T>
 struct FftPlan {
   std::size_t n = 1;
   std::vector<Stage<T>> stages;
+  std::vector<std::size_t> row_of;
   std::size_t max_half = 0;  // largest (p - 1) / 2 over odd passes
 };
 
 inline std::vector<int> factorize(std::size_t n) {
   std::vector<int> f;
+  while (n % 8 == 0) {
+    f.push_back(8);
+    n /= 8;
+  }
   while (n % 4 == 0) {
     f.push_back(4);
     n /= 4;
@@ -160,14 +168,15 @@ template <class T>
 void build_fft_plan(FftPlan<T>& plan, std::size_t n) {
   plan.n = n;
   plan.stages.clear();
+  plan.row_of.assign(n, 0);
   if (n <= 1) return;
   const std::vector<int> factors = factorize(n);
-  std::size_t len = n, s = 1;
+  std::size_t len = n;
   for (int p : factors) {
     Stage<T> st;
     st.p = p;
+    st.len = len;
     st.m = len / static_cast<std::size_t>(p);
-    st.s = s;
     const std::size_t pm1 = static_cast<std::size_t>(p - 1);
     st.twr.resize(st.m * pm1);
     st.twi.resize(st.m * pm1);
@@ -192,8 +201,17 @@ void build_fft_plan(FftPlan<T>& plan, std::size_t n) {
       plan.max_half = std::max(plan.max_half, h);
     }
     len = st.m;
-    s *= static_cast<std::size_t>(p);
     plan.stages.push_back(std::move(st));
+  }
+  // Frequency f = k_1 + p_1 (k_2 + p_2 (k_3 + ...)) ends in row k_1 m_1 + k_2 m_2 + ...
+  for (std::size_t f = 0; f < n; ++f) {
+    std::size_t rest = f, row = 0;
+    for (const Stage<T>& st : plan.stages) {
+      const std::size_t p = static_cast<std::size_t>(st.p);
+      row += (rest % p) * st.m;
+      rest /= p;
+    }
+    plan.row_of[f] = row;
   }
 }
 
@@ -202,7 +220,8 @@ struct DctPlan {
   std::size_t n = 1;
   FftPlan<T> fft;
   std::vector<std::size_t> perm;  // Makhoul order: v[j] = x[perm[j]]
-  std::vector<std::size_t> iperm; // its inverse: x[i] = v[iperm[i]]
+  std::vector<std::size_t> iperm;    // its inverse: x[i] = v[iperm[i]]
+  std::vector<std::size_t> out_row;  // DCT-III: x[i] is in row fft.row_of[iperm[i]] of the FFT output
   std::vector<T> fc, fs;          // forward: f_k / 2 * (cos, sin)(pi k / 2n)
   std::vector<T> ic, is;          // inverse: ic[0] = 1 / sqrt(n); k >= 1: (cos, sin)(pi k / 2n) / sqrt(2n)
 };
@@ -217,6 +236,8 @@ std::shared_ptr<const DctPlan<T>> make_dct_plan(std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) plan->perm[j] = j < half ? 2 * j : 2 * (n - 1 - j) + 1;
   plan->iperm.resize(n);
   for (std::size_t j = 0; j < n; ++j) plan->iperm[plan->perm[j]] = j;
+  plan->out_row.resize(n);
+  for (std::size_t i = 0; i < n; ++i) plan->out_row[i] = plan->fft.row_of[plan->iperm[i]];
   plan->fc.resize(n);
   plan->fs.resize(n);
   plan->ic.resize(n);
@@ -335,96 +356,162 @@ constexpr std::size_t odd_chunk() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// FFT passes on lanes. A line of the current pass is a row of sM = s * M contiguous values; the
-// input of sub-transform q has its p points in rows q + m j, the outputs go to rows p q + k.
+// FFT passes on lanes, in place. A row holds M lanes (M contiguous values). A pass works on nblk
+// consecutive transforms of length len = p m (block b occupies rows b len .. b len + len - 1);
+// butterfly q of a block reads rows q + m j and writes the same rows, output k to row q + m k,
+// multiplied by the twiddle w_len^(q k).
 // ------------------------------------------------------------------------------------------------
 
 template <class T, int VB>
-PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                          T* __restrict yr, T* __restrict yi) {
+PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
-  const std::size_t m = st.m, sM = st.s * M;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
   for (std::size_t q = 0; q < m; ++q) {
-    const T* ar = xr + q * sM;
-    const T* ai = xi + q * sM;
-    const T* br = xr + (q + m) * sM;
-    const T* bi = xi + (q + m) * sM;
-    T* y0r = yr + 2 * q * sM;
-    T* y0i = yi + 2 * q * sM;
-    T* y1r = y0r + sM;
-    T* y1i = y0i + sM;
-    if (q == 0) {
-      for (std::size_t t = 0; t < sM; t += W) {
+    const bool tw = q != 0;
+    const T wr = tw ? st.twr[q] : T(1), wi = tw ? st.twi[q] : T(0);
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
         const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
-        const v b_r = PYSCALE_LD(br + t), b_i = PYSCALE_LD(bi + t);
-        PYSCALE_ST(y0r + t, a_r + b_r);
-        PYSCALE_ST(y0i + t, a_i + b_i);
-        PYSCALE_ST(y1r + t, a_r - b_r);
-        PYSCALE_ST(y1i + t, a_i - b_i);
-      }
-    } else {
-      const T wr = st.twr[q], wi = st.twi[q];
-      for (std::size_t t = 0; t < sM; t += W) {
-        const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
-        const v b_r = PYSCALE_LD(br + t), b_i = PYSCALE_LD(bi + t);
-        PYSCALE_ST(y0r + t, a_r + b_r);
-        PYSCALE_ST(y0i + t, a_i + b_i);
+        const v b_r = PYSCALE_LD(ar + step + t), b_i = PYSCALE_LD(ai + step + t);
+        PYSCALE_ST(ar + t, a_r + b_r);
+        PYSCALE_ST(ai + t, a_i + b_i);
         const v dr = a_r - b_r, di = a_i - b_i;
-        PYSCALE_ST(y1r + t, dr * wr - di * wi);
-        PYSCALE_ST(y1i + t, dr * wi + di * wr);
+        if (tw) {
+          PYSCALE_ST(ar + step + t, dr * wr - di * wi);
+          PYSCALE_ST(ai + step + t, dr * wi + di * wr);
+        } else {
+          PYSCALE_ST(ar + step + t, dr);
+          PYSCALE_ST(ai + step + t, di);
+        }
       }
     }
   }
 }
 
 template <class T, int VB>
-PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                          T* __restrict yr, T* __restrict yi) {
+PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
-  const std::size_t m = st.m, sM = st.s * M, step = m * sM;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
   for (std::size_t q = 0; q < m; ++q) {
-    const T* a0r = xr + q * sM;
-    const T* a0i = xi + q * sM;
-    T* y0r = yr + 4 * q * sM;
-    T* y0i = yi + 4 * q * sM;
     const bool tw = q != 0;
     const T w1r = tw ? st.twr[3 * q] : T(1), w1i = tw ? st.twi[3 * q] : T(0);
     const T w2r = tw ? st.twr[3 * q + 1] : T(1), w2i = tw ? st.twi[3 * q + 1] : T(0);
     const T w3r = tw ? st.twr[3 * q + 2] : T(1), w3i = tw ? st.twi[3 * q + 2] : T(0);
-    for (std::size_t t = 0; t < sM; t += W) {
-      const v x0r = PYSCALE_LD(a0r + t), x0i = PYSCALE_LD(a0i + t);
-      const v x1r = PYSCALE_LD(a0r + step + t), x1i = PYSCALE_LD(a0i + step + t);
-      const v x2r = PYSCALE_LD(a0r + 2 * step + t), x2i = PYSCALE_LD(a0i + 2 * step + t);
-      const v x3r = PYSCALE_LD(a0r + 3 * step + t), x3i = PYSCALE_LD(a0i + 3 * step + t);
-      const v t0r = x0r + x2r, t0i = x0i + x2i;
-      const v t1r = x0r - x2r, t1i = x0i - x2i;
-      const v t2r = x1r + x3r, t2i = x1i + x3i;
-      const v t3r = x1r - x3r, t3i = x1i - x3i;
-      PYSCALE_ST(y0r + t, t0r + t2r);
-      PYSCALE_ST(y0i + t, t0i + t2i);
-      const v b2r = t0r - t2r, b2i = t0i - t2i;
-      const v b1r = t1r + t3i, b1i = t1i - t3r;
-      const v b3r = t1r - t3i, b3i = t1i + t3r;
-      if (tw) {
-        PYSCALE_ST(y0r + sM + t, b1r * w1r - b1i * w1i);
-        PYSCALE_ST(y0i + sM + t, b1r * w1i + b1i * w1r);
-        PYSCALE_ST(y0r + 2 * sM + t, b2r * w2r - b2i * w2i);
-        PYSCALE_ST(y0i + 2 * sM + t, b2r * w2i + b2i * w2r);
-        PYSCALE_ST(y0r + 3 * sM + t, b3r * w3r - b3i * w3i);
-        PYSCALE_ST(y0i + 3 * sM + t, b3r * w3i + b3i * w3r);
-      } else {
-        PYSCALE_ST(y0r + sM + t, b1r);
-        PYSCALE_ST(y0i + sM + t, b1i);
-        PYSCALE_ST(y0r + 2 * sM + t, b2r);
-        PYSCALE_ST(y0i + 2 * sM + t, b2i);
-        PYSCALE_ST(y0r + 3 * sM + t, b3r);
-        PYSCALE_ST(y0i + 3 * sM + t, b3i);
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
+        const v x0r = PYSCALE_LD(ar + t), x0i = PYSCALE_LD(ai + t);
+        const v x1r = PYSCALE_LD(ar + step + t), x1i = PYSCALE_LD(ai + step + t);
+        const v x2r = PYSCALE_LD(ar + 2 * step + t), x2i = PYSCALE_LD(ai + 2 * step + t);
+        const v x3r = PYSCALE_LD(ar + 3 * step + t), x3i = PYSCALE_LD(ai + 3 * step + t);
+        const v t0r = x0r + x2r, t0i = x0i + x2i;
+        const v t1r = x0r - x2r, t1i = x0i - x2i;
+        const v t2r = x1r + x3r, t2i = x1i + x3i;
+        const v t3r = x1r - x3r, t3i = x1i - x3i;
+        PYSCALE_ST(ar + t, t0r + t2r);
+        PYSCALE_ST(ai + t, t0i + t2i);
+        const v b2r = t0r - t2r, b2i = t0i - t2i;
+        const v b1r = t1r + t3i, b1i = t1i - t3r;
+        const v b3r = t1r - t3i, b3i = t1i + t3r;
+        if (tw) {
+          PYSCALE_ST(ar + step + t, b1r * w1r - b1i * w1i);
+          PYSCALE_ST(ai + step + t, b1r * w1i + b1i * w1r);
+          PYSCALE_ST(ar + 2 * step + t, b2r * w2r - b2i * w2i);
+          PYSCALE_ST(ai + 2 * step + t, b2r * w2i + b2i * w2r);
+          PYSCALE_ST(ar + 3 * step + t, b3r * w3r - b3i * w3i);
+          PYSCALE_ST(ai + 3 * step + t, b3r * w3i + b3i * w3r);
+        } else {
+          PYSCALE_ST(ar + step + t, b1r);
+          PYSCALE_ST(ai + step + t, b1i);
+          PYSCALE_ST(ar + 2 * step + t, b2r);
+          PYSCALE_ST(ai + 2 * step + t, b2i);
+          PYSCALE_ST(ar + 3 * step + t, b3r);
+          PYSCALE_ST(ai + 3 * step + t, b3i);
+        }
+      }
+    }
+  }
+}
+
+template <class T, int VB>
+PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const T h = static_cast<T>(0.70710678118654752440084436210484903928L);
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
+  for (std::size_t q = 0; q < m; ++q) {
+    const bool tw = q != 0;
+    T wr[8], wi[8];
+    for (std::size_t k = 1; k < 8; ++k) {
+      wr[k] = tw ? st.twr[7 * q + k - 1] : T(1);
+      wi[k] = tw ? st.twi[7 * q + k - 1] : T(0);
+    }
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
+        v br[4], bi[4], cr[4], ci[4];
+        for (std::size_t j = 0; j < 4; ++j) {
+          const v a0r = PYSCALE_LD(ar + j * step + t), a0i = PYSCALE_LD(ai + j * step + t);
+          const v a1r = PYSCALE_LD(ar + (j + 4) * step + t), a1i = PYSCALE_LD(ai + (j + 4) * step + t);
+          br[j] = a0r + a1r;
+          bi[j] = a0i + a1i;
+          cr[j] = a0r - a1r;
+          ci[j] = a0i - a1i;
+        }
+        {  // c_j *= exp(-i pi j / 4)
+          const v r1 = (cr[1] + ci[1]) * h, i1 = (ci[1] - cr[1]) * h;
+          const v r2 = ci[2], i2 = -cr[2];
+          const v r3 = (ci[3] - cr[3]) * h, i3 = -(cr[3] + ci[3]) * h;
+          cr[1] = r1;
+          ci[1] = i1;
+          cr[2] = r2;
+          ci[2] = i2;
+          cr[3] = r3;
+          ci[3] = i3;
+        }
+        v outr[8], outi[8];
+        for (std::size_t odd = 0; odd < 2; ++odd) {  // 4-point DFTs: even outputs from b, odd from c
+          const v* ur = odd ? cr : br;
+          const v* ui = odd ? ci : bi;
+          const v t0r = ur[0] + ur[2], t0i = ui[0] + ui[2];
+          const v t1r = ur[0] - ur[2], t1i = ui[0] - ui[2];
+          const v t2r = ur[1] + ur[3], t2i = ui[1] + ui[3];
+          const v t3r = ur[1] - ur[3], t3i = ui[1] - ui[3];
+          outr[odd] = t0r + t2r;
+          outi[odd] = t0i + t2i;
+          outr[odd + 4] = t0r - t2r;
+          outi[odd + 4] = t0i - t2i;
+          outr[odd + 2] = t1r + t3i;
+          outi[odd + 2] = t1i - t3r;
+          outr[odd + 6] = t1r - t3i;
+          outi[odd + 6] = t1i + t3r;
+        }
+        PYSCALE_ST(ar + t, outr[0]);
+        PYSCALE_ST(ai + t, outi[0]);
+        for (std::size_t k = 1; k < 8; ++k) {
+          if (tw) {
+            PYSCALE_ST(ar + k * step + t, outr[k] * wr[k] - outi[k] * wi[k]);
+            PYSCALE_ST(ai + k * step + t, outr[k] * wi[k] + outi[k] * wr[k]);
+          } else {
+            PYSCALE_ST(ar + k * step + t, outr[k]);
+            PYSCALE_ST(ai + k * step + t, outi[k]);
+          }
+        }
       }
     }
   }
@@ -433,10 +520,11 @@ PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, const T* __restrict
 // Odd radix p (P = p when known at compile time, 0 otherwise). For k = 1..h, h = (p - 1) / 2:
 //   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k / p)
 //   y_k = T_k - i U_k,  y_{p-k} = T_k + i U_k.
-// The sums and differences of a chunk of C values are staged in scratch (4 h C values).
+// The sums and differences of a chunk of C lanes are staged in scratch (4 h C values) before the
+// outputs overwrite the inputs.
 template <class T, int VB, int P>
-PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                             T* __restrict yr, T* __restrict yi, T* __restrict scratch) {
+PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                             std::size_t nblk, T* __restrict scratch) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -445,77 +533,80 @@ PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, const T* __restr
   constexpr std::size_t NV = C / W;  // vectors per chunk
   const std::size_t p = P ? static_cast<std::size_t>(P) : static_cast<std::size_t>(st.p);
   const std::size_t h = (p - 1) / 2;
-  const std::size_t m = st.m, sM = st.s * M, step = m * sM;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
   const T* ct = st.ct.data();
   const T* stb = st.st.data();
   for (std::size_t q = 0; q < m; ++q) {
     const T* twr = st.twr.data() + q * (p - 1);
     const T* twi = st.twi.data() + q * (p - 1);
-    for (std::size_t t0 = 0; t0 < sM; t0 += C) {
-      const T* x0r = xr + q * sM + t0;
-      const T* x0i = xi + q * sM + t0;
-      v a0r[NV], a0i[NV], y0r[NV], y0i[NV];
-      for (std::size_t c = 0; c < NV; ++c) {
-        a0r[c] = y0r[c] = PYSCALE_LD(x0r + c * W);
-        a0i[c] = y0i[c] = PYSCALE_LD(x0i + c * W);
-      }
-      for (std::size_t j = 1; j <= h; ++j) {
-        T* sc = scratch + (j - 1) * 4 * C;
+    for (std::size_t b = 0; b < nblk; ++b) {
+      for (std::size_t t0 = 0; t0 < M; t0 += C) {
+        T* x0r = xr + b * bstride + q * M + t0;
+        T* x0i = xi + b * bstride + q * M + t0;
+        v a0r[NV], a0i[NV], y0r[NV], y0i[NV];
         for (std::size_t c = 0; c < NV; ++c) {
-          const v ajr = PYSCALE_LD(x0r + j * step + c * W), aji = PYSCALE_LD(x0i + j * step + c * W);
-          const v bjr = PYSCALE_LD(x0r + (p - j) * step + c * W), bji = PYSCALE_LD(x0i + (p - j) * step + c * W);
-          const v sjr = ajr + bjr, sji = aji + bji;
-          PYSCALE_ST(sc + c * W, sjr);
-          PYSCALE_ST(sc + C + c * W, sji);
-          PYSCALE_ST(sc + 2 * C + c * W, ajr - bjr);
-          PYSCALE_ST(sc + 3 * C + c * W, aji - bji);
-          y0r[c] += sjr;
-          y0i[c] += sji;
+          a0r[c] = y0r[c] = PYSCALE_LD(x0r + c * W);
+          a0i[c] = y0i[c] = PYSCALE_LD(x0i + c * W);
         }
-      }
-      for (std::size_t c = 0; c < NV; ++c) {
-        PYSCALE_ST(yr + p * q * sM + t0 + c * W, y0r[c]);
-        PYSCALE_ST(yi + p * q * sM + t0 + c * W, y0i[c]);
-      }
-      for (std::size_t k = 1; k <= h; ++k) {
-        v tr[NV], ti[NV], ur[NV], ui[NV];
-        for (std::size_t c = 0; c < NV; ++c) {
-          tr[c] = a0r[c];
-          ti[c] = a0i[c];
-          ur[c] = v{};
-          ui[c] = v{};
-        }
-        const T* ck = ct + (k - 1) * h;
-        const T* sk = stb + (k - 1) * h;
-        for (std::size_t j = 0; j < h; ++j) {
-          const T cj = ck[j], sj = sk[j];
-          const T* sc = scratch + j * 4 * C;
+        for (std::size_t j = 1; j <= h; ++j) {
+          T* sc = scratch + (j - 1) * 4 * C;
           for (std::size_t c = 0; c < NV; ++c) {
-            tr[c] += PYSCALE_LD(sc + c * W) * cj;
-            ti[c] += PYSCALE_LD(sc + C + c * W) * cj;
-            ur[c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
-            ui[c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+            const v ajr = PYSCALE_LD(x0r + j * step + c * W), aji = PYSCALE_LD(x0i + j * step + c * W);
+            const v bjr = PYSCALE_LD(x0r + (p - j) * step + c * W);
+            const v bji = PYSCALE_LD(x0i + (p - j) * step + c * W);
+            const v sjr = ajr + bjr, sji = aji + bji;
+            PYSCALE_ST(sc + c * W, sjr);
+            PYSCALE_ST(sc + C + c * W, sji);
+            PYSCALE_ST(sc + 2 * C + c * W, ajr - bjr);
+            PYSCALE_ST(sc + 3 * C + c * W, aji - bji);
+            y0r[c] += sjr;
+            y0i[c] += sji;
           }
         }
-        T* okr = yr + (p * q + k) * sM + t0;
-        T* oki = yi + (p * q + k) * sM + t0;
-        T* onr = yr + (p * q + p - k) * sM + t0;
-        T* oni = yi + (p * q + p - k) * sM + t0;
         for (std::size_t c = 0; c < NV; ++c) {
-          const v bkr = tr[c] + ui[c], bki = ti[c] - ur[c];
-          const v bnr = tr[c] - ui[c], bni = ti[c] + ur[c];
-          if (q == 0) {
-            PYSCALE_ST(okr + c * W, bkr);
-            PYSCALE_ST(oki + c * W, bki);
-            PYSCALE_ST(onr + c * W, bnr);
-            PYSCALE_ST(oni + c * W, bni);
-          } else {
-            const T wkr = twr[k - 1], wki = twi[k - 1];
-            const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
-            PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
-            PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
-            PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
-            PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+          PYSCALE_ST(x0r + c * W, y0r[c]);
+          PYSCALE_ST(x0i + c * W, y0i[c]);
+        }
+        for (std::size_t k = 1; k <= h; ++k) {
+          v tr[NV], ti[NV], ur[NV], ui[NV];
+          for (std::size_t c = 0; c < NV; ++c) {
+            tr[c] = a0r[c];
+            ti[c] = a0i[c];
+            ur[c] = v{};
+            ui[c] = v{};
+          }
+          const T* ck = ct + (k - 1) * h;
+          const T* sk = stb + (k - 1) * h;
+          for (std::size_t j = 0; j < h; ++j) {
+            const T cj = ck[j], sj = sk[j];
+            const T* sc = scratch + j * 4 * C;
+            for (std::size_t c = 0; c < NV; ++c) {
+              tr[c] += PYSCALE_LD(sc + c * W) * cj;
+              ti[c] += PYSCALE_LD(sc + C + c * W) * cj;
+              ur[c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+              ui[c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+            }
+          }
+          T* okr = x0r + k * step;
+          T* oki = x0i + k * step;
+          T* onr = x0r + (p - k) * step;
+          T* oni = x0i + (p - k) * step;
+          for (std::size_t c = 0; c < NV; ++c) {
+            const v bkr = tr[c] + ui[c], bki = ti[c] - ur[c];
+            const v bnr = tr[c] - ui[c], bni = ti[c] + ur[c];
+            if (q == 0) {
+              PYSCALE_ST(okr + c * W, bkr);
+              PYSCALE_ST(oki + c * W, bki);
+              PYSCALE_ST(onr + c * W, bnr);
+              PYSCALE_ST(oni + c * W, bni);
+            } else {
+              const T wkr = twr[k - 1], wki = twi[k - 1];
+              const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
+              PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
+              PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
+              PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
+              PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+            }
           }
         }
       }
@@ -523,29 +614,50 @@ PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, const T* __restr
   }
 }
 
-// Forward DFT of M lanes held in (b0r, b0i) as [n][M]; (b1r, b1i) is a second buffer of the same
-// size. Returns 0 or 1: the buffer that holds the result. M must be a multiple of odd_chunk.
 template <class T, int VB>
-PYSCALE_KERNEL int fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i,
-                                  T* scratch) {
-  T *xr = b0r, *xi = b0i, *yr = b1r, *yi = b1i;
-  int where = 0;
-  for (const Stage<T>& st : plan.stages) {
-    switch (st.p) {
-      case 2: pass2<T, VB>(st, M, xr, xi, yr, yi); break;
-      case 4: pass4<T, VB>(st, M, xr, xi, yr, yi); break;
-      case 3: pass_odd<T, VB, 3>(st, M, xr, xi, yr, yi, scratch); break;
-      case 5: pass_odd<T, VB, 5>(st, M, xr, xi, yr, yi, scratch); break;
-      case 7: pass_odd<T, VB, 7>(st, M, xr, xi, yr, yi, scratch); break;
-      case 11: pass_odd<T, VB, 11>(st, M, xr, xi, yr, yi, scratch); break;
-      case 13: pass_odd<T, VB, 13>(st, M, xr, xi, yr, yi, scratch); break;
-      default: pass_odd<T, VB, 0>(st, M, xr, xi, yr, yi, scratch); break;
-    }
-    std::swap(xr, yr);
-    std::swap(xi, yi);
-    where ^= 1;
+PYSCALE_KERNEL void run_pass(const Stage<T>& st, std::size_t M, T* xr, T* xi, std::size_t nblk, T* scratch) {
+  switch (st.p) {
+    case 2: pass2<T, VB>(st, M, xr, xi, nblk); break;
+    case 4: pass4<T, VB>(st, M, xr, xi, nblk); break;
+    case 8: pass8<T, VB>(st, M, xr, xi, nblk); break;
+    case 3: pass_odd<T, VB, 3>(st, M, xr, xi, nblk, scratch); break;
+    case 5: pass_odd<T, VB, 5>(st, M, xr, xi, nblk, scratch); break;
+    case 7: pass_odd<T, VB, 7>(st, M, xr, xi, nblk, scratch); break;
+    case 11: pass_odd<T, VB, 11>(st, M, xr, xi, nblk, scratch); break;
+    case 13: pass_odd<T, VB, 13>(st, M, xr, xi, nblk, scratch); break;
+    default: pass_odd<T, VB, 0>(st, M, xr, xi, nblk, scratch); break;
   }
-  return where;
+}
+
+// Sub-transforms whose rows take at most this many bytes are finished pass by pass (all blocks of a
+// pass share its twiddles); larger ones are split depth first so that the work moves into the
+// level-1 cache after one or two passes.
+constexpr std::size_t kSmallFftBytes = 24 * 1024;
+
+// Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in digit-reversed
+// row order (plan.row_of). M must be a multiple of odd_chunk.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+  const std::size_t nst = plan.stages.size();
+  if (nst == 0) return;
+  // Passes 0 .. D-1 run on one transform at a time, depth first; passes D .. nst-1 run on every
+  // sub-transform of length len_D ("leaf") before the next leaf is started.
+  std::size_t D = 0;
+  while (D + 1 < nst && plan.stages[D].len * M * 2 * sizeof(T) > kSmallFftBytes) ++D;
+  const std::size_t leaf = plan.stages[D].len;
+  const std::size_t nleaf = plan.n / leaf;
+  for (std::size_t l = 0; l < nleaf; ++l) {
+    T* br = xr + l * leaf * M;
+    T* bi = xi + l * leaf * M;
+    for (std::size_t i = 0; i < D; ++i) {
+      const Stage<T>& st = plan.stages[i];
+      if (l % (st.len / leaf) == 0) run_pass<T, VB>(st, M, br, bi, 1, scratch);
+    }
+    for (std::size_t i = D; i < nst; ++i) {
+      const Stage<T>& st = plan.stages[i];
+      run_pass<T, VB>(st, M, br, bi, leaf / st.len, scratch);
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -557,17 +669,19 @@ struct Workspace {
   std::vector<T> mem;
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
   void reserve(std::size_t nmax, std::size_t half_max) {
-    const std::size_t align = 64 / sizeof(T);
-    const std::size_t buf = (nmax * full_lanes<T>() + align - 1) / align * align;
+    // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
+    // power-of-two) size, so that rows of different buffers do not compete for cache sets.
+    const std::size_t line = 64 / sizeof(T);
+    const std::size_t buf = (nmax * full_lanes<T>() + line - 1) / line * line;
     const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
-    mem.assign(4 * buf + scr + align, T(0));
+    mem.assign(4 * buf + 9 * line + scr + line, T(0));
     T* base = mem.data();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
     b0r = base;
-    b0i = b0r + buf;
-    b1r = b0i + buf;
-    b1i = b1r + buf;
-    scratch = b1i + buf;
+    b0i = b0r + buf + line;
+    b1r = b0i + buf + 2 * line;
+    b1i = b1r + buf + 2 * line;
+    scratch = b1i + buf + 4 * line;
   }
 };
 
@@ -660,7 +774,7 @@ inline std::size_t lanes_for(std::size_t nv) {
 }
 
 template <class T>
-using FftFn = int (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
+using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*);
 
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
@@ -689,24 +803,25 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
       copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
     }
   }
-  const int where = fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
-  const T* zr = where ? ws.b1r : ws.b0r;
-  const T* zi = where ? ws.b1i : ws.b0i;
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.scratch);
+  const T* zr = ws.b0r;
+  const T* zi = ws.b0i;
+  const std::size_t* row_of = plan.fft.row_of.data();
   // Separate the two real spectra and apply the output twiddle, into the free buffer or, for
   // full column blocks, straight into the image.
   const bool direct = !ROWS && nv == 2 * M;
-  T* ya = direct ? d0 : (where ? ws.b0r : ws.b1r);
-  T* yb = direct ? d0 + M : (where ? ws.b0i : ws.b1i);
+  T* ya = direct ? d0 : ws.b1r;
+  T* yb = direct ? d0 + M : ws.b1i;
   const std::size_t ys = direct ? ld : M;
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t kk = k ? n - k : 0;
     const T c = fc[k], s = fs[k];
-    const T* pr = zr + k * M;
-    const T* pi = zi + k * M;
-    const T* qr = zr + kk * M;
-    const T* qi = zi + kk * M;
+    const T* pr = zr + row_of[k] * M;
+    const T* pi = zi + row_of[k] * M;
+    const T* qr = zr + row_of[kk] * M;
+    const T* qi = zi + row_of[kk] * M;
     T* oa = ya + k * ys;
     T* ob = yb + k * ys;
     for (std::size_t l = 0; l < M; l += W) {
@@ -797,18 +912,18 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
       PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
     }
   }
-  const int where = fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
-  const T* va = where ? ws.b1i : ws.b0i;  // swapped back
-  const T* vb = where ? ws.b1r : ws.b0r;
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.scratch);
+  const T* va = ws.b0i;  // real and imaginary parts swapped back
+  const T* vb = ws.b0r;
+  const std::size_t* src_row = plan.out_row.data();
   if (ROWS) {
-    lanes_to_rows<T, VB>(va, M, n, plan.iperm.data(), d0, ld, na);
-    lanes_to_rows<T, VB>(vb, M, n, plan.iperm.data(), d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(va, M, n, src_row, d0, ld, na);
+    lanes_to_rows<T, VB>(vb, M, n, src_row, d0 + M * ld, ld, nb);
   } else {
-    const std::size_t* perm = plan.perm.data();
-    for (std::size_t j = 0; j < n; ++j) {
-      T* row = d0 + perm[j] * ld;
-      const T* pa = va + j * M;
-      const T* pb = vb + j * M;
+    for (std::size_t i = 0; i < n; ++i) {
+      T* row = d0 + i * ld;
+      const T* pa = va + src_row[i] * M;
+      const T* pb = vb + src_row[i] * M;
       if (nv == 2 * M) {
         for (std::size_t l = 0; l < M; l += W) {
           PYSCALE_ST(row + l, PYSCALE_LD(pa + l));
@@ -855,8 +970,8 @@ using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size
                          Workspace<T>&);
 
 template <class T>
-int fft_base(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i, T* scratch) {
-  return fft_lanes_impl<T, 16>(plan, M, b0r, b0i, b1r, b1i, scratch);
+void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+  fft_lanes_impl<T, 16>(plan, M, xr, xi, scratch);
 }
 template <class T>
 void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0, std::size_t nv,
@@ -866,9 +981,8 @@ void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
 
 #ifdef PYSCALE_X86_DISPATCH
 template <class T>
-PYSCALE_AVX2 int fft_avx2(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r,
-                                                 T* b1i, T* scratch) {
-  return fft_lanes_impl<T, 32>(plan, M, b0r, b0i, b1r, b1i, scratch);
+PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+  fft_lanes_impl<T, 32>(plan, M, xr, xi, scratch);
 }
 template <class T>
 PYSCALE_AVX2 void block_avx2(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
