@@ -1088,10 +1088,14 @@ class WorkCounter {
   std::atomic<std::size_t> next_{0};
 };
 
-inline int clamp_workers(int workers, std::size_t items) {
-  if (workers < 1) workers = 1;
-  if (items < static_cast<std::size_t>(workers)) workers = static_cast<int>(std::max<std::size_t>(items, 1));
-  return workers;
+// Threads worth starting for `items` work items covering `values` array elements: starting a
+// thread costs about as much as transforming a few thousand values.
+inline int clamp_workers(int workers, std::size_t items, std::size_t values) {
+  constexpr std::size_t kValuesPerThread = 16384;
+  std::size_t w = workers < 1 ? 1 : static_cast<std::size_t>(workers);
+  w = std::min(w, std::max<std::size_t>(items, 1));
+  w = std::min(w, std::max<std::size_t>(values / kValuesPerThread, 1));
+  return static_cast<int>(w);
 }
 
 }  // namespace dct_detail
@@ -1105,7 +1109,7 @@ void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "dct2d needs float or double");
   if (batch == 0 || ny == 0 || nx == 0) return;
   const Image2D<T> img(batch, ny, nx);
-  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()));
+  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), batch * ny * nx);
   std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
   for (auto& w : ws) img.reserve(w);
   WorkCounter rows, cols;
