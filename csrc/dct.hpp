@@ -285,8 +285,10 @@ std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define PYSCALE_X86_DISPATCH 1
 #define PYSCALE_AVX2 __attribute__((target("avx2,fma")))
+#define PYSCALE_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define PYSCALE_AVX2
+#define PYSCALE_AVX512
 #endif
 
 // A vector of VB bytes of T through the GCC/Clang vector extension. Kernels are instantiated for
@@ -327,19 +329,70 @@ PYSCALE_KERNEL void interleave(const V& a, const V& b, V& out, std::index_sequen
 #endif
 }
 
-// In-register transpose of an N x N tile held as N vectors (log2 N perfect shuffles).
+#if defined(__clang__)
+#define PYSCALE_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define PYSCALE_SHUF(a, b, ...) __builtin_shuffle(a, b, mask_t{__VA_ARGS__})
+#endif
+
+// In-register transpose of an N x N tile held as N vectors: log2 N rounds of interleaving in
+// general, and the usual lane-aware sequences for 32-byte vectors.
+template <class T, int VB>
+struct Transpose {
+  using v = typename Vec<T, VB>::v;
+  static PYSCALE_KERNEL void run(v* r) {
+    constexpr std::size_t N = Vec<T, VB>::n;
+    for (std::size_t step = 1; step < N; step *= 2) {
+      v t[N];
+      for (std::size_t i = 0; i < N / 2; ++i) {
+        interleave<false, T, v, N>(r[i], r[i + N / 2], t[2 * i], std::make_index_sequence<N>{});
+        interleave<true, T, v, N>(r[i], r[i + N / 2], t[2 * i + 1], std::make_index_sequence<N>{});
+      }
+      for (std::size_t i = 0; i < N; ++i) r[i] = t[i];
+    }
+  }
+};
+
+template <>
+struct Transpose<double, 32> {
+  using v = Vec<double, 32>::v;
+  typedef std::int64_t mask_t __attribute__((vector_size(32)));
+  static PYSCALE_KERNEL void run(v* r) {
+    const v t0 = PYSCALE_SHUF(r[0], r[1], 0, 4, 2, 6), t1 = PYSCALE_SHUF(r[0], r[1], 1, 5, 3, 7);
+    const v t2 = PYSCALE_SHUF(r[2], r[3], 0, 4, 2, 6), t3 = PYSCALE_SHUF(r[2], r[3], 1, 5, 3, 7);
+    r[0] = PYSCALE_SHUF(t0, t2, 0, 1, 4, 5);
+    r[1] = PYSCALE_SHUF(t1, t3, 0, 1, 4, 5);
+    r[2] = PYSCALE_SHUF(t0, t2, 2, 3, 6, 7);
+    r[3] = PYSCALE_SHUF(t1, t3, 2, 3, 6, 7);
+  }
+};
+
+template <>
+struct Transpose<float, 32> {
+  using v = Vec<float, 32>::v;
+  typedef std::int32_t mask_t __attribute__((vector_size(32)));
+  static PYSCALE_KERNEL void run(v* r) {
+    v t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = PYSCALE_SHUF(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+      t[2 * i + 1] = PYSCALE_SHUF(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 2; ++i) {
+      u[4 * i] = PYSCALE_SHUF(t[4 * i], t[4 * i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * i + 1] = PYSCALE_SHUF(t[4 * i], t[4 * i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+      u[4 * i + 2] = PYSCALE_SHUF(t[4 * i + 1], t[4 * i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * i + 3] = PYSCALE_SHUF(t[4 * i + 1], t[4 * i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int i = 0; i < 4; ++i) {
+      r[i] = PYSCALE_SHUF(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+      r[i + 4] = PYSCALE_SHUF(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+  }
+};
+
 template <class T, int VB>
 PYSCALE_KERNEL void transpose_tile(typename Vec<T, VB>::v* r) {
-  using v = typename Vec<T, VB>::v;
-  constexpr std::size_t N = Vec<T, VB>::n;
-  for (std::size_t step = 1; step < N; step *= 2) {
-    v t[N];
-    for (std::size_t i = 0; i < N / 2; ++i) {
-      interleave<false, T, v, N>(r[i], r[i + N / 2], t[2 * i], std::make_index_sequence<N>{});
-      interleave<true, T, v, N>(r[i], r[i + N / 2], t[2 * i + 1], std::make_index_sequence<N>{});
-    }
-    for (std::size_t i = 0; i < N; ++i) r[i] = t[i];
-  }
+  Transpose<T, VB>::run(r);
 }
 
 // Complex lanes of a full block (64 bytes); a block holds 2 * full_lanes real lines (the real
@@ -567,45 +620,67 @@ PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, T* __restrict xr
           PYSCALE_ST(x0r + c * W, y0r[c]);
           PYSCALE_ST(x0i + c * W, y0i[c]);
         }
-        for (std::size_t k = 1; k <= h; ++k) {
-          v tr[NV], ti[NV], ur[NV], ui[NV];
-          for (std::size_t c = 0; c < NV; ++c) {
-            tr[c] = a0r[c];
-            ti[c] = a0i[c];
-            ur[c] = v{};
-            ui[c] = v{};
-          }
+        // KB outputs pairs at a time, so that enough independent sums are in flight.
+        constexpr std::size_t KB = NV == 1 ? 2 : 1;
+        for (std::size_t k = 1; k <= h; k += KB) {
+          const std::size_t kb = std::min(KB, h + 1 - k);
+          v tr[KB][NV], ti[KB][NV], ur[KB][NV], ui[KB][NV];
+          for (std::size_t e = 0; e < KB; ++e)
+            for (std::size_t c = 0; c < NV; ++c) {
+              tr[e][c] = a0r[c];
+              ti[e][c] = a0i[c];
+              ur[e][c] = v{};
+              ui[e][c] = v{};
+            }
           const T* ck = ct + (k - 1) * h;
           const T* sk = stb + (k - 1) * h;
-          for (std::size_t j = 0; j < h; ++j) {
-            const T cj = ck[j], sj = sk[j];
-            const T* sc = scratch + j * 4 * C;
-            for (std::size_t c = 0; c < NV; ++c) {
-              tr[c] += PYSCALE_LD(sc + c * W) * cj;
-              ti[c] += PYSCALE_LD(sc + C + c * W) * cj;
-              ur[c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
-              ui[c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+          if (kb == KB) {
+            for (std::size_t j = 0; j < h; ++j) {
+              const T* sc = scratch + j * 4 * C;
+              for (std::size_t e = 0; e < KB; ++e) {
+                const T cj = ck[e * h + j], sj = sk[e * h + j];
+                for (std::size_t c = 0; c < NV; ++c) {
+                  tr[e][c] += PYSCALE_LD(sc + c * W) * cj;
+                  ti[e][c] += PYSCALE_LD(sc + C + c * W) * cj;
+                  ur[e][c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+                  ui[e][c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+                }
+              }
+            }
+          } else {
+            for (std::size_t j = 0; j < h; ++j) {
+              const T* sc = scratch + j * 4 * C;
+              const T cj = ck[j], sj = sk[j];
+              for (std::size_t c = 0; c < NV; ++c) {
+                tr[0][c] += PYSCALE_LD(sc + c * W) * cj;
+                ti[0][c] += PYSCALE_LD(sc + C + c * W) * cj;
+                ur[0][c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+                ui[0][c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+              }
             }
           }
-          T* okr = x0r + k * step;
-          T* oki = x0i + k * step;
-          T* onr = x0r + (p - k) * step;
-          T* oni = x0i + (p - k) * step;
-          for (std::size_t c = 0; c < NV; ++c) {
-            const v bkr = tr[c] + ui[c], bki = ti[c] - ur[c];
-            const v bnr = tr[c] - ui[c], bni = ti[c] + ur[c];
-            if (q == 0) {
-              PYSCALE_ST(okr + c * W, bkr);
-              PYSCALE_ST(oki + c * W, bki);
-              PYSCALE_ST(onr + c * W, bnr);
-              PYSCALE_ST(oni + c * W, bni);
-            } else {
-              const T wkr = twr[k - 1], wki = twi[k - 1];
-              const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
-              PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
-              PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
-              PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
-              PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+          for (std::size_t e = 0; e < kb; ++e) {
+            const std::size_t kk = k + e;
+            T* okr = x0r + kk * step;
+            T* oki = x0i + kk * step;
+            T* onr = x0r + (p - kk) * step;
+            T* oni = x0i + (p - kk) * step;
+            for (std::size_t c = 0; c < NV; ++c) {
+              const v bkr = tr[e][c] + ui[e][c], bki = ti[e][c] - ur[e][c];
+              const v bnr = tr[e][c] - ui[e][c], bni = ti[e][c] + ur[e][c];
+              if (q == 0) {
+                PYSCALE_ST(okr + c * W, bkr);
+                PYSCALE_ST(oki + c * W, bki);
+                PYSCALE_ST(onr + c * W, bnr);
+                PYSCALE_ST(oni + c * W, bni);
+              } else {
+                const T wkr = twr[kk - 1], wki = twi[kk - 1];
+                const T wnr = twr[p - kk - 1], wni = twi[p - kk - 1];
+                PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
+                PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
+                PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
+                PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+              }
             }
           }
         }
@@ -985,6 +1060,15 @@ PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, 
   fft_lanes_impl<T, 32>(plan, M, xr, xi, scratch);
 }
 template <class T>
+PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+  fft_lanes_impl<T, 64>(plan, M, xr, xi, scratch);
+}
+template <class T>
+PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                                 std::size_t nv, bool rows, bool inverse, Workspace<T>& ws) {
+  block_impl<T, 64>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx512<T>);
+}
+template <class T>
 PYSCALE_AVX2 void block_avx2(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
                                                     std::size_t l0, std::size_t nv, bool rows, bool inverse,
                                                     Workspace<T>& ws) {
@@ -1000,9 +1084,11 @@ inline int simd_level() {
 #ifdef PYSCALE_X86_DISPATCH
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lv = 1;
+    if (lv == 1 && __builtin_cpu_supports("avx512f")) lv = 2;
 #endif
     const char* env = std::getenv("PYSCALE_SIMD");
     if (env && std::strcmp(env, "base") == 0) lv = 0;
+    if (env && std::strcmp(env, "avx2") == 0 && lv > 1) lv = 1;
     return lv;
   }();
   return level;
@@ -1011,6 +1097,7 @@ inline int simd_level() {
 template <class T>
 BlockFn<T> block_kernel() {
 #ifdef PYSCALE_X86_DISPATCH
+  if (simd_level() >= 2) return &block_avx512<T>;
   if (simd_level() >= 1) return &block_avx2<T>;
 #endif
   return &block_base<T>;
@@ -1125,3 +1212,4 @@ void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
 
 #undef PYSCALE_LD
 #undef PYSCALE_ST
+#undef PYSCALE_SHUF

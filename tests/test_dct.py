@@ -214,8 +214,8 @@ def _bm(seed, k, shape, start):
 
 
 @pytest.mark.parametrize("generator", ["ziggurat", "box_muller"])
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 6), (3, 33, 47), (2, 64, 64), (1, 321, 481)],
-                         ids=str)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 6), (3, 33, 47), (2, 64, 64), (3, 97, 130),
+                                   (1, 321, 481)], ids=str)
 @pytest.mark.parametrize("add_noise", [True, False], ids=["noise", "no_noise"])
 def test_trajectory_matches_numpy(shape, add_noise, generator, dtype):
     rng = np.random.default_rng(8)
@@ -274,8 +274,9 @@ def test_trajectory_without_noise_is_a_spectral_filter():
                  np.float64)
 
 
-def test_baseline_instruction_set_matches_scipy():
-    """The SSE2 kernels (forced with PYSCALE_SIMD=base) on machines that would pick AVX2."""
+@pytest.mark.parametrize("level", ["base", "avx2"])
+def test_other_instruction_sets_match_scipy(level):
+    """The SSE2 or AVX2 kernels, forced with PYSCALE_SIMD, on machines that would pick wider ones."""
     import os
     import subprocess
     import sys
@@ -284,7 +285,7 @@ def test_baseline_instruction_set_matches_scipy():
         "import numpy as np, scipy.fft\n"
         "from pyscale._ext import core\n"
         "rng = np.random.default_rng(0)\n"
-        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64)]:\n"
+        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64), (37, 13)]:\n"
         "    for dt, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:\n"
         "        x = rng.standard_normal((2, *shape)).astype(dt)\n"
         "        for inv, f in [(False, scipy.fft.dctn), (True, scipy.fft.idctn)]:\n"
@@ -293,5 +294,5 @@ def test_baseline_instruction_set_matches_scipy():
         "            assert np.array_equal(y, core.dct2(x, inverse=inv, workers=1))\n"
         "            assert np.abs(y - r).max() <= tol * np.abs(r).max(), (shape, dt, inv)\n"
     )
-    env = dict(os.environ, PYSCALE_SIMD="base")
+    env = dict(os.environ, PYSCALE_SIMD=level)
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
