@@ -7,11 +7,18 @@
 // Two real lines a, b are transformed together as the complex line a + i b and separated through
 // the Hermitian symmetry of their spectra. The DCT-III runs the same steps backwards.
 //
-// The complex DFT is a mixed-radix self-sorting (Stockham) FFT with radix-8, 4, 2 and odd-radix
-// passes (the odd pass works for any odd factor, using the symmetry of its cosine and sine tables).
+// The complex DFT is an in-place mixed-radix decimation-in-frequency FFT with radix-8, 4, 2 and
+// odd-radix passes (the odd pass works for any odd factor, using the symmetry of its cosine and
+// sine tables); it splits large transforms depth first so that most passes run in the level-1
+// cache, and leaves its output in digit-reversed order, which the DCT steps read through tables.
+// Lengths with a prime factor above kMaxDirectPrime go through Bluestein's chirp convolution.
 // Every pass works on "lanes": a block of M independent lines stored as [n][M], so the innermost
-// loops run over M contiguous values with a common twiddle factor and vectorise. Columns of an
-// image are naturally in this layout; rows are transposed into it block by block.
+// loops run over M contiguous values with a common twiddle factor. Columns of an image are
+// naturally in this layout; rows are transposed into it block by block with in-register tiles.
+//
+// The kernels are written with the GCC/Clang vector extension and compiled for 16-, 32- and
+// 64-byte vectors (SSE2, AVX2 + FMA, AVX-512); the widest one the processor supports is chosen
+// once per process.
 //
 // The image is cut into blocks of 2M lines whose boundaries depend only on the sizes, and every
 // block is computed by the same code whichever thread takes it, so results are bitwise identical
@@ -132,13 +139,27 @@ struct Stage {
 // In-place decimation-in-frequency FFT: pass i splits every transform of length len_i into p_i
 // interleaved ones of length m_i, stored one after the other, so the output comes out in
 // mixed-radix digit-reversed order: frequency f is found in row row_of[f].
+//
+// Lengths with a prime factor above kMaxDirectPrime use Bluestein's algorithm instead: the DFT of
+// length n becomes a cyclic convolution of length L >= 2n - 1 (L with factors 2, 3, 5, 7 only),
+// computed with two FFTs of length L; the output is then in natural order.
 template <class T>
 struct FftPlan {
   std::size_t n = 1;
   std::vector<Stage<T>> stages;
   std::vector<std::size_t> row_of;
-  std::size_t max_half = 0;  // largest (p - 1) / 2 over odd passes
+  std::size_t max_half = 0;   // largest (p - 1) / 2 over odd passes, including the inner plan
+  std::size_t work_rows = 1;  // rows each of the two buffers must hold
+  // Bluestein
+  std::shared_ptr<const FftPlan<T>> inner;  // length L
+  std::vector<T> chirp_r, chirp_i;          // exp(i pi j^2 / n), j < n
+  std::vector<T> kern_r, kern_i;            // DFT_L of the chirp kernel / L, in the inner plan's row order
 };
+
+#ifndef PYSCALE_MAX_DIRECT_PRIME
+#define PYSCALE_MAX_DIRECT_PRIME 200
+#endif
+constexpr std::size_t kMaxDirectPrime = PYSCALE_MAX_DIRECT_PRIME;
 
 inline std::vector<int> factorize(std::size_t n) {
   std::vector<int> f;
@@ -165,12 +186,21 @@ inline std::vector<int> factorize(std::size_t n) {
 }
 
 template <class T>
-void build_fft_plan(FftPlan<T>& plan, std::size_t n) {
+void build_bluestein(FftPlan<T>& plan, std::size_t n);
+
+template <class T>
+void build_fft_plan(FftPlan<T>& plan, std::size_t n, bool allow_bluestein = true) {
   plan.n = n;
   plan.stages.clear();
   plan.row_of.assign(n, 0);
+  plan.work_rows = std::max<std::size_t>(n, 1);
   if (n <= 1) return;
   const std::vector<int> factors = factorize(n);
+  const int largest = *std::max_element(factors.begin(), factors.end());
+  if (allow_bluestein && largest % 2 == 1 && static_cast<std::size_t>(largest) > kMaxDirectPrime) {
+    build_bluestein(plan, n);
+    return;
+  }
   std::size_t len = n;
   for (int p : factors) {
     Stage<T> st;
@@ -712,7 +742,7 @@ constexpr std::size_t kSmallFftBytes = 24 * 1024;
 // Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in digit-reversed
 // row order (plan.row_of). M must be a multiple of odd_chunk.
 template <class T, int VB>
-PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+PYSCALE_KERNEL void fft_direct(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
   const std::size_t nst = plan.stages.size();
   if (nst == 0) return;
   // Passes 0 .. D-1 run on one transform at a time, depth first; passes D .. nst-1 run on every
@@ -733,6 +763,121 @@ PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr,
       run_pass<T, VB>(st, M, br, bi, leaf / st.len, scratch);
     }
   }
+}
+
+// Bluestein: X_k = conj(c_k) sum_j (x_j conj(c_j)) c_(k-j), c_j = exp(i pi j^2 / n), as a cyclic
+// convolution of length L. (yr, yi) is a second buffer; both hold plan.work_rows rows.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_bluestein(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                                  T* scratch) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const FftPlan<T>& in = *plan.inner;
+  const std::size_t n = plan.n, L = in.n;
+  const std::size_t* row_of = in.row_of.data();
+  for (std::size_t j = 0; j < n; ++j) {
+    const T cr = plan.chirp_r[j], ci = plan.chirp_i[j];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v ar = PYSCALE_LD(xr + j * M + l), ai = PYSCALE_LD(xi + j * M + l);
+      PYSCALE_ST(yr + j * M + l, ar * cr + ai * ci);
+      PYSCALE_ST(yi + j * M + l, ai * cr - ar * ci);
+    }
+  }
+  for (std::size_t j = n * M; j < L * M; j += W) {
+    PYSCALE_ST(yr + j, v{});
+    PYSCALE_ST(yi + j, v{});
+  }
+  fft_direct<T, VB>(in, M, yr, yi, scratch);
+  // Multiply by the kernel spectrum and reorder into the swapped input of the backward transform.
+  for (std::size_t f = 0; f < L; ++f) {
+    const std::size_t r = row_of[f];
+    const T kr = plan.kern_r[r], ki = plan.kern_i[r];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v ar = PYSCALE_LD(yr + r * M + l), ai = PYSCALE_LD(yi + r * M + l);
+      PYSCALE_ST(xi + f * M + l, ar * kr - ai * ki);
+      PYSCALE_ST(xr + f * M + l, ar * ki + ai * kr);
+    }
+  }
+  fft_direct<T, VB>(in, M, xr, xi, scratch);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t r = row_of[k];
+    const T cr = plan.chirp_r[k], ci = plan.chirp_i[k];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v gr = PYSCALE_LD(xi + r * M + l), gi = PYSCALE_LD(xr + r * M + l);
+      PYSCALE_ST(yr + k * M + l, gr * cr + gi * ci);
+      PYSCALE_ST(yi + k * M + l, gi * cr - gr * ci);
+    }
+  }
+  for (std::size_t j = 0; j < n * M; j += W) {
+    PYSCALE_ST(xr + j, PYSCALE_LD(yr + j));
+    PYSCALE_ST(xi + j, PYSCALE_LD(yi + j));
+  }
+}
+
+// Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in the row order
+// plan.row_of. (yr, yi) is a second buffer of plan.work_rows rows, used only by Bluestein plans.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                                   T* scratch) {
+  if (plan.inner)
+    fft_bluestein<T, VB>(plan, M, xr, xi, yr, yi, scratch);
+  else
+    fft_direct<T, VB>(plan, M, xr, xi, scratch);
+}
+
+// L >= m with no prime factor above 7.
+inline std::size_t smooth_length(std::size_t m) {
+  for (std::size_t L = m;; ++L) {
+    std::size_t r = L;
+    for (std::size_t p : {2, 3, 5, 7})
+      while (r % p == 0) r /= p;
+    if (r == 1) return L;
+  }
+}
+
+template <class T>
+void build_bluestein(FftPlan<T>& plan, std::size_t n) {
+  const std::size_t L = smooth_length(2 * n - 1);
+  auto inner = std::make_shared<FftPlan<T>>();
+  build_fft_plan(*inner, L, false);
+  plan.max_half = inner->max_half;
+  plan.work_rows = std::max(n, L);
+  for (std::size_t f = 0; f < n; ++f) plan.row_of[f] = f;
+  plan.chirp_r.resize(n);
+  plan.chirp_i.resize(n);
+  std::vector<double> br(L, 0.0), bi(L, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    long double c, s;
+    const std::uint64_t jj = static_cast<std::uint64_t>(j) * j % (2 * static_cast<std::uint64_t>(n));
+    unit_root(jj, 2 * static_cast<std::uint64_t>(n), c, s);  // angle pi j^2 / n
+    plan.chirp_r[j] = static_cast<T>(c);
+    plan.chirp_i[j] = static_cast<T>(s);
+    br[j] = static_cast<double>(c);
+    bi[j] = static_cast<double>(s);
+    if (j > 0) {
+      br[L - j] = static_cast<double>(c);
+      bi[L - j] = static_cast<double>(s);
+    }
+  }
+  // Spectrum of the kernel, computed in double with the same factorisation (hence row order).
+  FftPlan<double> dplan;
+  build_fft_plan(dplan, L, false);
+  constexpr std::size_t M = odd_chunk<double, 16>();
+  std::vector<double> re(L * M, 0.0), im(L * M, 0.0), scr(4 * (dplan.max_half + 1) * M);
+  for (std::size_t j = 0; j < L; ++j) {
+    re[j * M] = br[j];
+    im[j * M] = bi[j];
+  }
+  fft_direct<double, 16>(dplan, M, re.data(), im.data(), scr.data());
+  plan.kern_r.resize(L);
+  plan.kern_i.resize(L);
+  for (std::size_t r = 0; r < L; ++r) {
+    plan.kern_r[r] = static_cast<T>(re[r * M] / static_cast<double>(L));
+    plan.kern_i[r] = static_cast<T>(im[r * M] / static_cast<double>(L));
+  }
+  plan.inner = std::move(inner);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -849,7 +994,7 @@ inline std::size_t lanes_for(std::size_t nv) {
 }
 
 template <class T>
-using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*);
+using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
 
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
@@ -878,7 +1023,7 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
       copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
     }
   }
-  fft(plan.fft, M, ws.b0r, ws.b0i, ws.scratch);
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
   const T* zr = ws.b0r;
   const T* zi = ws.b0i;
   const std::size_t* row_of = plan.fft.row_of.data();
@@ -987,7 +1132,7 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
       PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
     }
   }
-  fft(plan.fft, M, ws.b0r, ws.b0i, ws.scratch);
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
   const T* va = ws.b0i;  // real and imaginary parts swapped back
   const T* vb = ws.b0r;
   const std::size_t* src_row = plan.out_row.data();
@@ -1045,8 +1190,8 @@ using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size
                          Workspace<T>&);
 
 template <class T>
-void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
-  fft_lanes_impl<T, 16>(plan, M, xr, xi, scratch);
+void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
+  fft_lanes_impl<T, 16>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
 void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0, std::size_t nv,
@@ -1056,12 +1201,13 @@ void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
 
 #ifdef PYSCALE_X86_DISPATCH
 template <class T>
-PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
-  fft_lanes_impl<T, 32>(plan, M, xr, xi, scratch);
+PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
+  fft_lanes_impl<T, 32>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
-PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
-  fft_lanes_impl<T, 64>(plan, M, xr, xi, scratch);
+PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                               T* scratch) {
+  fft_lanes_impl<T, 64>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
 PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
@@ -1133,7 +1279,7 @@ struct Image2D {
   std::size_t row_items() const { return batch * row_blocks; }
   std::size_t col_items() const { return batch * col_blocks; }
   void reserve(Workspace<T>& ws) const {
-    ws.reserve(std::max(nx, ny), std::max(px->fft.max_half, py->fft.max_half));
+    ws.reserve(std::max(px->fft.work_rows, py->fft.work_rows), std::max(px->fft.max_half, py->fft.max_half));
   }
   // Rows of item i: image b, rows [r0, r0 + nv).
   void row_range(std::size_t item, std::size_t& b, std::size_t& r0, std::size_t& nv) const {

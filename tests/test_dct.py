@@ -17,6 +17,8 @@ SHAPES = [
     (1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (2, 2), (3, 3), (4, 4), (2, 3), (5, 8), (8, 8), (16, 16),
     (17, 31), (31, 17), (33, 65), (64, 3), (97, 101), (101, 97), (107, 331), (331, 107), (32, 32),
     (96, 60), (121, 49), (225, 77), (321, 481), (481, 321), (512, 512),
+    # prime factors above 200 use Bluestein's algorithm
+    (211, 5), (7, 401), (422, 3), (2, 997),
 ]
 
 
@@ -287,7 +289,7 @@ def test_other_instruction_sets_match_scipy(level):
         "import numpy as np, scipy.fft\n"
         "from pyscale._ext import core\n"
         "rng = np.random.default_rng(0)\n"
-        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64), (37, 13)]:\n"
+        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64), (37, 13), (5, 211)]:\n"
         "    for dt, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:\n"
         "        x = rng.standard_normal((2, *shape)).astype(dt)\n"
         "        for inv, f in [(False, scipy.fft.dctn), (True, scipy.fft.idctn)]:\n"
