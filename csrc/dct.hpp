@@ -7,11 +7,18 @@
 // Two real lines a, b are transformed together as the complex line a + i b and separated through
 // the Hermitian symmetry of their spectra. The DCT-III runs the same steps backwards.
 //
-// The complex DFT is a mixed-radix self-sorting (Stockham) FFT with radix-4, radix-2 and odd-radix
-// passes (the odd pass works for any odd factor, using the symmetry of its cosine and sine tables).
+// The complex DFT is an in-place mixed-radix decimation-in-frequency FFT with radix-8, 4, 2 and
+// odd-radix passes (the odd pass works for any odd factor, using the symmetry of its cosine and
+// sine tables); it splits large transforms depth first so that most passes run in the level-1
+// cache, and leaves its output in digit-reversed order, which the DCT steps read through tables.
+// Lengths with a prime factor above kMaxDirectPrime go through Bluestein's chirp convolution.
 // Every pass works on "lanes": a block of M independent lines stored as [n][M], so the innermost
-// loops run over M contiguous values with a common twiddle factor and vectorise. Columns of an
-// image are naturally in this layout; rows are transposed into it block by block.
+// loops run over M contiguous values with a common twiddle factor. Columns of an image are
+// naturally in this layout; rows are transposed into it block by block with in-register tiles.
+//
+// The kernels are written with the GCC/Clang vector extension and compiled for 16-, 32- and
+// 64-byte vectors (SSE2, AVX2 + FMA, AVX-512); the widest one the processor supports is chosen
+// once per process.
 //
 // The image is cut into blocks of 2M lines whose boundaries depend only on the sizes, and every
 // block is computed by the same code whichever thread takes it, so results are bitwise identical
@@ -24,6 +31,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -120,23 +128,45 @@ inline void unit_root(std::uint64_t num, std::uint64_t den, long double& c, long
 template <class T>
 struct Stage {
   int p = 1;          // radix
-  std::size_t m = 1;  // length of the sub-transforms that remain after this pass
-  std::size_t s = 1;  // number of sub-transforms already separated (stride in lines)
-  // Twiddles w^(q k), w = exp(-2 pi i / (p m)): index q * (p - 1) + k - 1.
+  std::size_t m = 1;  // length of each of the p sub-transforms this pass leaves behind
+  std::size_t len = 1;  // length p m of the transforms this pass works on
+  // Twiddles w^(q k), w = exp(-2 pi i / len): index q * (p - 1) + k - 1.
   std::vector<T> twr, twi;
   // Odd radix: cos and sin of 2 pi j k / p, index (k - 1) * h + j - 1, h = (p - 1) / 2.
   std::vector<T> ct, st;
 };
 
+// In-place decimation-in-frequency FFT: pass i splits every transform of length len_i into p_i
+// interleaved ones of length m_i, stored one after the other, so the output comes out in
+// mixed-radix digit-reversed order: frequency f is found in row row_of[f].
+//
+// Lengths with a prime factor above kMaxDirectPrime use Bluestein's algorithm instead: the DFT of
+// length n becomes a cyclic convolution of length L >= 2n - 1 (L with factors 2, 3, 5, 7 only),
+// computed with two FFTs of length L; the output is then in natural order.
 template <class T>
 struct FftPlan {
   std::size_t n = 1;
   std::vector<Stage<T>> stages;
-  std::size_t max_half = 0;  // largest (p - 1) / 2 over odd passes
+  std::vector<std::size_t> row_of;
+  std::size_t max_half = 0;   // largest (p - 1) / 2 over odd passes, including the inner plan
+  std::size_t work_rows = 1;  // rows each of the two buffers must hold
+  // Bluestein
+  std::shared_ptr<const FftPlan<T>> inner;  // length L
+  std::vector<T> chirp_r, chirp_i;          // exp(i pi j^2 / n), j < n
+  std::vector<T> kern_r, kern_i;            // DFT_L of the chirp kernel / L, in the inner plan's row order
 };
+
+#ifndef PYSCALE_MAX_DIRECT_PRIME
+#define PYSCALE_MAX_DIRECT_PRIME 200
+#endif
+constexpr std::size_t kMaxDirectPrime = PYSCALE_MAX_DIRECT_PRIME;
 
 inline std::vector<int> factorize(std::size_t n) {
   std::vector<int> f;
+  while (n % 8 == 0) {
+    f.push_back(8);
+    n /= 8;
+  }
   while (n % 4 == 0) {
     f.push_back(4);
     n /= 4;
@@ -156,17 +186,27 @@ inline std::vector<int> factorize(std::size_t n) {
 }
 
 template <class T>
-void build_fft_plan(FftPlan<T>& plan, std::size_t n) {
+void build_bluestein(FftPlan<T>& plan, std::size_t n);
+
+template <class T>
+void build_fft_plan(FftPlan<T>& plan, std::size_t n, bool allow_bluestein = true) {
   plan.n = n;
   plan.stages.clear();
+  plan.row_of.assign(n, 0);
+  plan.work_rows = std::max<std::size_t>(n, 1);
   if (n <= 1) return;
   const std::vector<int> factors = factorize(n);
-  std::size_t len = n, s = 1;
+  const int largest = *std::max_element(factors.begin(), factors.end());
+  if (allow_bluestein && largest % 2 == 1 && static_cast<std::size_t>(largest) > kMaxDirectPrime) {
+    build_bluestein(plan, n);
+    return;
+  }
+  std::size_t len = n;
   for (int p : factors) {
     Stage<T> st;
     st.p = p;
+    st.len = len;
     st.m = len / static_cast<std::size_t>(p);
-    st.s = s;
     const std::size_t pm1 = static_cast<std::size_t>(p - 1);
     st.twr.resize(st.m * pm1);
     st.twi.resize(st.m * pm1);
@@ -191,8 +231,17 @@ void build_fft_plan(FftPlan<T>& plan, std::size_t n) {
       plan.max_half = std::max(plan.max_half, h);
     }
     len = st.m;
-    s *= static_cast<std::size_t>(p);
     plan.stages.push_back(std::move(st));
+  }
+  // Frequency f = k_1 + p_1 (k_2 + p_2 (k_3 + ...)) ends in row k_1 m_1 + k_2 m_2 + ...
+  for (std::size_t f = 0; f < n; ++f) {
+    std::size_t rest = f, row = 0;
+    for (const Stage<T>& st : plan.stages) {
+      const std::size_t p = static_cast<std::size_t>(st.p);
+      row += (rest % p) * st.m;
+      rest /= p;
+    }
+    plan.row_of[f] = row;
   }
 }
 
@@ -201,7 +250,8 @@ struct DctPlan {
   std::size_t n = 1;
   FftPlan<T> fft;
   std::vector<std::size_t> perm;  // Makhoul order: v[j] = x[perm[j]]
-  std::vector<std::size_t> iperm; // its inverse: x[i] = v[iperm[i]]
+  std::vector<std::size_t> iperm;    // its inverse: x[i] = v[iperm[i]]
+  std::vector<std::size_t> out_row;  // DCT-III: x[i] is in row fft.row_of[iperm[i]] of the FFT output
   std::vector<T> fc, fs;          // forward: f_k / 2 * (cos, sin)(pi k / 2n)
   std::vector<T> ic, is;          // inverse: ic[0] = 1 / sqrt(n); k >= 1: (cos, sin)(pi k / 2n) / sqrt(2n)
 };
@@ -216,6 +266,8 @@ std::shared_ptr<const DctPlan<T>> make_dct_plan(std::size_t n) {
   for (std::size_t j = 0; j < n; ++j) plan->perm[j] = j < half ? 2 * j : 2 * (n - 1 - j) + 1;
   plan->iperm.resize(n);
   for (std::size_t j = 0; j < n; ++j) plan->iperm[plan->perm[j]] = j;
+  plan->out_row.resize(n);
+  for (std::size_t i = 0; i < n; ++i) plan->out_row[i] = plan->fft.row_of[plan->iperm[i]];
   plan->fc.resize(n);
   plan->fs.resize(n);
   plan->ic.resize(n);
@@ -251,142 +303,298 @@ std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// FFT passes on lanes. A line of the current pass is a row of sM = s * M contiguous values; the
-// input of sub-transform q has its p points in rows q + m j, the outputs go to rows p q + k.
+// Short vectors
 // ------------------------------------------------------------------------------------------------
 
-// Short vectors of VB bytes through the GCC/Clang vector extension. With the baseline x86-64
-// instruction set a 32-byte vector is handled as two SSE2 registers.
-template <class T>
-struct Vec {
-  static constexpr std::size_t bytes = 16;
-  static constexpr std::size_t n = bytes / sizeof(T);
-  typedef T v __attribute__((vector_size(bytes)));
-  typedef T vu __attribute__((vector_size(bytes), aligned(sizeof(T)), may_alias));
-  static inline v load(const T* p) { return *reinterpret_cast<const vu*>(p); }
-  static inline void store(T* p, v x) { *reinterpret_cast<vu*>(p) = x; }
-  static inline v splat(T x) { return v{} + x; }
-};
-
-#if defined(__clang__)
-#define PYSCALE_SHUFFLE2(a, b, i0, i1) __builtin_shufflevector(a, b, i0, i1)
-#define PYSCALE_SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSCALE_KERNEL inline __attribute__((always_inline))
 #else
-#define PYSCALE_SHUFFLE2(a, b, i0, i1) __builtin_shuffle(a, b, mask2{i0, i1})
-#define PYSCALE_SHUFFLE4(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, mask4{i0, i1, i2, i3})
+#define PYSCALE_KERNEL inline
 #endif
 
-// In-register transpose of an n x n tile held as n vectors.
-inline void transpose_tile(Vec<double>::v* r) {
-  typedef long long mask2 __attribute__((vector_size(16)));
-  (void)sizeof(mask2);
-  const Vec<double>::v a = r[0], b = r[1];
-  r[0] = PYSCALE_SHUFFLE2(a, b, 0, 2);
-  r[1] = PYSCALE_SHUFFLE2(a, b, 1, 3);
-}
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define PYSCALE_X86_DISPATCH 1
+#define PYSCALE_AVX2 __attribute__((target("avx2,fma")))
+#define PYSCALE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#else
+#define PYSCALE_AVX2
+#define PYSCALE_AVX512
+#endif
 
-inline void transpose_tile(Vec<float>::v* r) {
-  typedef int mask4 __attribute__((vector_size(16)));
-  (void)sizeof(mask4);
-  const Vec<float>::v t0 = PYSCALE_SHUFFLE4(r[0], r[1], 0, 4, 1, 5);
-  const Vec<float>::v t1 = PYSCALE_SHUFFLE4(r[0], r[1], 2, 6, 3, 7);
-  const Vec<float>::v t2 = PYSCALE_SHUFFLE4(r[2], r[3], 0, 4, 1, 5);
-  const Vec<float>::v t3 = PYSCALE_SHUFFLE4(r[2], r[3], 2, 6, 3, 7);
-  r[0] = PYSCALE_SHUFFLE4(t0, t2, 0, 1, 4, 5);
-  r[1] = PYSCALE_SHUFFLE4(t0, t2, 2, 3, 6, 7);
-  r[2] = PYSCALE_SHUFFLE4(t1, t3, 0, 1, 4, 5);
-  r[3] = PYSCALE_SHUFFLE4(t1, t3, 2, 3, 6, 7);
-}
+// A vector of VB bytes of T through the GCC/Clang vector extension. Kernels are instantiated for
+// VB = 16 (the baseline SSE2 of x86-64) and, when the processor has AVX2 and FMA, VB = 32; the
+// choice is made once per process.
+template <class T, int VB>
+struct Vec {
+  static constexpr std::size_t n = VB / sizeof(T);
+  typedef T v __attribute__((vector_size(VB)));
+  typedef T vu __attribute__((vector_size(VB), aligned(sizeof(T)), may_alias));
+};
 
-template <class T>
-constexpr std::size_t chunk_width() {
-  return Vec<T>::n;
-}
+// Unaligned load and store of a vector; the kernels declare vu = Vec<T, VB>::vu. (Macros rather
+// than functions: no function takes or returns a wide vector by value.)
+#define PYSCALE_LD(p) (*reinterpret_cast<const vu*>(p))
+#define PYSCALE_ST(p, x) (*reinterpret_cast<vu*>(p) = (x))
 
 template <class T>
-inline void pass2(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                  T* __restrict yr, T* __restrict yi) {
-  using VT = Vec<T>;
-  using v = typename VT::v;
-  constexpr std::size_t W = VT::n;
-  const std::size_t m = st.m, sM = st.s * M;
-  for (std::size_t q = 0; q < m; ++q) {
-    const T* ar = xr + q * sM;
-    const T* ai = xi + q * sM;
-    const T* br = xr + (q + m) * sM;
-    const T* bi = xi + (q + m) * sM;
-    T* y0r = yr + 2 * q * sM;
-    T* y0i = yi + 2 * q * sM;
-    T* y1r = y0r + sM;
-    T* y1i = y0i + sM;
-    if (q == 0) {
-      for (std::size_t t = 0; t < sM; t += W) {
-        const v a_r = VT::load(ar + t), a_i = VT::load(ai + t);
-        const v b_r = VT::load(br + t), b_i = VT::load(bi + t);
-        VT::store(y0r + t, a_r + b_r);
-        VT::store(y0i + t, a_i + b_i);
-        VT::store(y1r + t, a_r - b_r);
-        VT::store(y1i + t, a_i - b_i);
+struct IntOf;
+template <>
+struct IntOf<double> {
+  typedef std::int64_t type;
+};
+template <>
+struct IntOf<float> {
+  typedef std::int32_t type;
+};
+
+// out = the first (Hi = false) or second halves of a and b interleaved: a0 b0 a1 b1 ...
+template <bool Hi, class T, class V, std::size_t N, std::size_t... I>
+PYSCALE_KERNEL void interleave(const V& a, const V& b, V& out, std::index_sequence<I...>) {
+#if defined(__clang__)
+  out = __builtin_shufflevector(a, b, ((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...);
+#else
+  typedef typename IntOf<T>::type I_t;
+  typedef I_t mask_t __attribute__((vector_size(sizeof(V))));
+  out = __builtin_shuffle(a, b, mask_t{static_cast<I_t>((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...});
+#endif
+}
+
+#if defined(__clang__)
+#define PYSCALE_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define PYSCALE_SHUF(a, b, ...) __builtin_shuffle(a, b, mask_t{__VA_ARGS__})
+#endif
+
+// In-register transpose of an N x N tile held as N vectors: log2 N rounds of interleaving in
+// general, and the usual lane-aware sequences for 32-byte vectors.
+template <class T, int VB>
+struct Transpose {
+  using v = typename Vec<T, VB>::v;
+  static PYSCALE_KERNEL void run(v* r) {
+    constexpr std::size_t N = Vec<T, VB>::n;
+    for (std::size_t step = 1; step < N; step *= 2) {
+      v t[N];
+      for (std::size_t i = 0; i < N / 2; ++i) {
+        interleave<false, T, v, N>(r[i], r[i + N / 2], t[2 * i], std::make_index_sequence<N>{});
+        interleave<true, T, v, N>(r[i], r[i + N / 2], t[2 * i + 1], std::make_index_sequence<N>{});
       }
-    } else {
-      const T wr = st.twr[q], wi = st.twi[q];
-      for (std::size_t t = 0; t < sM; t += W) {
-        const v a_r = VT::load(ar + t), a_i = VT::load(ai + t);
-        const v b_r = VT::load(br + t), b_i = VT::load(bi + t);
-        VT::store(y0r + t, a_r + b_r);
-        VT::store(y0i + t, a_i + b_i);
+      for (std::size_t i = 0; i < N; ++i) r[i] = t[i];
+    }
+  }
+};
+
+template <>
+struct Transpose<double, 32> {
+  using v = Vec<double, 32>::v;
+  typedef std::int64_t mask_t __attribute__((vector_size(32)));
+  static PYSCALE_KERNEL void run(v* r) {
+    const v t0 = PYSCALE_SHUF(r[0], r[1], 0, 4, 2, 6), t1 = PYSCALE_SHUF(r[0], r[1], 1, 5, 3, 7);
+    const v t2 = PYSCALE_SHUF(r[2], r[3], 0, 4, 2, 6), t3 = PYSCALE_SHUF(r[2], r[3], 1, 5, 3, 7);
+    r[0] = PYSCALE_SHUF(t0, t2, 0, 1, 4, 5);
+    r[1] = PYSCALE_SHUF(t1, t3, 0, 1, 4, 5);
+    r[2] = PYSCALE_SHUF(t0, t2, 2, 3, 6, 7);
+    r[3] = PYSCALE_SHUF(t1, t3, 2, 3, 6, 7);
+  }
+};
+
+template <>
+struct Transpose<float, 32> {
+  using v = Vec<float, 32>::v;
+  typedef std::int32_t mask_t __attribute__((vector_size(32)));
+  static PYSCALE_KERNEL void run(v* r) {
+    v t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+      t[2 * i] = PYSCALE_SHUF(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+      t[2 * i + 1] = PYSCALE_SHUF(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 2; ++i) {
+      u[4 * i] = PYSCALE_SHUF(t[4 * i], t[4 * i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * i + 1] = PYSCALE_SHUF(t[4 * i], t[4 * i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+      u[4 * i + 2] = PYSCALE_SHUF(t[4 * i + 1], t[4 * i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[4 * i + 3] = PYSCALE_SHUF(t[4 * i + 1], t[4 * i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int i = 0; i < 4; ++i) {
+      r[i] = PYSCALE_SHUF(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+      r[i + 4] = PYSCALE_SHUF(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+  }
+};
+
+template <class T, int VB>
+PYSCALE_KERNEL void transpose_tile(typename Vec<T, VB>::v* r) {
+  Transpose<T, VB>::run(r);
+}
+
+// Complex lanes of a full block (64 bytes); a block holds 2 * full_lanes real lines (the real
+// and the imaginary parts of the lanes).
+template <class T>
+constexpr std::size_t full_lanes() {
+  return 64 / sizeof(T);
+}
+
+// Values per step of the odd-radix pass: one or two vectors, never more than a full block.
+template <class T, int VB>
+constexpr std::size_t odd_chunk() {
+  return std::min<std::size_t>(full_lanes<T>(), (VB <= 32 ? 2 : 1) * Vec<T, VB>::n);
+}
+
+// ------------------------------------------------------------------------------------------------
+// FFT passes on lanes, in place. A row holds M lanes (M contiguous values). A pass works on nblk
+// consecutive transforms of length len = p m (block b occupies rows b len .. b len + len - 1);
+// butterfly q of a block reads rows q + m j and writes the same rows, output k to row q + m k,
+// multiplied by the twiddle w_len^(q k).
+// ------------------------------------------------------------------------------------------------
+
+template <class T, int VB>
+PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
+  for (std::size_t q = 0; q < m; ++q) {
+    const bool tw = q != 0;
+    const T wr = tw ? st.twr[q] : T(1), wi = tw ? st.twi[q] : T(0);
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
+        const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
+        const v b_r = PYSCALE_LD(ar + step + t), b_i = PYSCALE_LD(ai + step + t);
+        PYSCALE_ST(ar + t, a_r + b_r);
+        PYSCALE_ST(ai + t, a_i + b_i);
         const v dr = a_r - b_r, di = a_i - b_i;
-        VT::store(y1r + t, dr * wr - di * wi);
-        VT::store(y1i + t, dr * wi + di * wr);
+        if (tw) {
+          PYSCALE_ST(ar + step + t, dr * wr - di * wi);
+          PYSCALE_ST(ai + step + t, dr * wi + di * wr);
+        } else {
+          PYSCALE_ST(ar + step + t, dr);
+          PYSCALE_ST(ai + step + t, di);
+        }
       }
     }
   }
 }
 
-template <class T>
-inline void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                  T* __restrict yr, T* __restrict yi) {
-  using VT = Vec<T>;
+template <class T, int VB>
+PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
-  const std::size_t m = st.m, sM = st.s * M, step = m * sM;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
   for (std::size_t q = 0; q < m; ++q) {
-    const T* a0r = xr + q * sM;
-    const T* a0i = xi + q * sM;
-    T* y0r = yr + 4 * q * sM;
-    T* y0i = yi + 4 * q * sM;
     const bool tw = q != 0;
     const T w1r = tw ? st.twr[3 * q] : T(1), w1i = tw ? st.twi[3 * q] : T(0);
     const T w2r = tw ? st.twr[3 * q + 1] : T(1), w2i = tw ? st.twi[3 * q + 1] : T(0);
     const T w3r = tw ? st.twr[3 * q + 2] : T(1), w3i = tw ? st.twi[3 * q + 2] : T(0);
-    for (std::size_t t = 0; t < sM; t += W) {
-      const v x0r = VT::load(a0r + t), x0i = VT::load(a0i + t);
-      const v x1r = VT::load(a0r + step + t), x1i = VT::load(a0i + step + t);
-      const v x2r = VT::load(a0r + 2 * step + t), x2i = VT::load(a0i + 2 * step + t);
-      const v x3r = VT::load(a0r + 3 * step + t), x3i = VT::load(a0i + 3 * step + t);
-      const v t0r = x0r + x2r, t0i = x0i + x2i;
-      const v t1r = x0r - x2r, t1i = x0i - x2i;
-      const v t2r = x1r + x3r, t2i = x1i + x3i;
-      const v t3r = x1r - x3r, t3i = x1i - x3i;
-      VT::store(y0r + t, t0r + t2r);
-      VT::store(y0i + t, t0i + t2i);
-      const v b2r = t0r - t2r, b2i = t0i - t2i;
-      const v b1r = t1r + t3i, b1i = t1i - t3r;
-      const v b3r = t1r - t3i, b3i = t1i + t3r;
-      if (tw) {
-        VT::store(y0r + sM + t, b1r * w1r - b1i * w1i);
-        VT::store(y0i + sM + t, b1r * w1i + b1i * w1r);
-        VT::store(y0r + 2 * sM + t, b2r * w2r - b2i * w2i);
-        VT::store(y0i + 2 * sM + t, b2r * w2i + b2i * w2r);
-        VT::store(y0r + 3 * sM + t, b3r * w3r - b3i * w3i);
-        VT::store(y0i + 3 * sM + t, b3r * w3i + b3i * w3r);
-      } else {
-        VT::store(y0r + sM + t, b1r);
-        VT::store(y0i + sM + t, b1i);
-        VT::store(y0r + 2 * sM + t, b2r);
-        VT::store(y0i + 2 * sM + t, b2i);
-        VT::store(y0r + 3 * sM + t, b3r);
-        VT::store(y0i + 3 * sM + t, b3i);
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
+        const v x0r = PYSCALE_LD(ar + t), x0i = PYSCALE_LD(ai + t);
+        const v x1r = PYSCALE_LD(ar + step + t), x1i = PYSCALE_LD(ai + step + t);
+        const v x2r = PYSCALE_LD(ar + 2 * step + t), x2i = PYSCALE_LD(ai + 2 * step + t);
+        const v x3r = PYSCALE_LD(ar + 3 * step + t), x3i = PYSCALE_LD(ai + 3 * step + t);
+        const v t0r = x0r + x2r, t0i = x0i + x2i;
+        const v t1r = x0r - x2r, t1i = x0i - x2i;
+        const v t2r = x1r + x3r, t2i = x1i + x3i;
+        const v t3r = x1r - x3r, t3i = x1i - x3i;
+        PYSCALE_ST(ar + t, t0r + t2r);
+        PYSCALE_ST(ai + t, t0i + t2i);
+        const v b2r = t0r - t2r, b2i = t0i - t2i;
+        const v b1r = t1r + t3i, b1i = t1i - t3r;
+        const v b3r = t1r - t3i, b3i = t1i + t3r;
+        if (tw) {
+          PYSCALE_ST(ar + step + t, b1r * w1r - b1i * w1i);
+          PYSCALE_ST(ai + step + t, b1r * w1i + b1i * w1r);
+          PYSCALE_ST(ar + 2 * step + t, b2r * w2r - b2i * w2i);
+          PYSCALE_ST(ai + 2 * step + t, b2r * w2i + b2i * w2r);
+          PYSCALE_ST(ar + 3 * step + t, b3r * w3r - b3i * w3i);
+          PYSCALE_ST(ai + 3 * step + t, b3r * w3i + b3i * w3r);
+        } else {
+          PYSCALE_ST(ar + step + t, b1r);
+          PYSCALE_ST(ai + step + t, b1i);
+          PYSCALE_ST(ar + 2 * step + t, b2r);
+          PYSCALE_ST(ai + 2 * step + t, b2i);
+          PYSCALE_ST(ar + 3 * step + t, b3r);
+          PYSCALE_ST(ai + 3 * step + t, b3i);
+        }
+      }
+    }
+  }
+}
+
+template <class T, int VB>
+PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                          std::size_t nblk) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const T h = static_cast<T>(0.70710678118654752440084436210484903928L);
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
+  for (std::size_t q = 0; q < m; ++q) {
+    const bool tw = q != 0;
+    T wr[8], wi[8];
+    for (std::size_t k = 1; k < 8; ++k) {
+      wr[k] = tw ? st.twr[7 * q + k - 1] : T(1);
+      wi[k] = tw ? st.twi[7 * q + k - 1] : T(0);
+    }
+    for (std::size_t b = 0; b < nblk; ++b) {
+      T* ar = xr + b * bstride + q * M;
+      T* ai = xi + b * bstride + q * M;
+      for (std::size_t t = 0; t < M; t += W) {
+        v br[4], bi[4], cr[4], ci[4];
+        for (std::size_t j = 0; j < 4; ++j) {
+          const v a0r = PYSCALE_LD(ar + j * step + t), a0i = PYSCALE_LD(ai + j * step + t);
+          const v a1r = PYSCALE_LD(ar + (j + 4) * step + t), a1i = PYSCALE_LD(ai + (j + 4) * step + t);
+          br[j] = a0r + a1r;
+          bi[j] = a0i + a1i;
+          cr[j] = a0r - a1r;
+          ci[j] = a0i - a1i;
+        }
+        {  // c_j *= exp(-i pi j / 4)
+          const v r1 = (cr[1] + ci[1]) * h, i1 = (ci[1] - cr[1]) * h;
+          const v r2 = ci[2], i2 = -cr[2];
+          const v r3 = (ci[3] - cr[3]) * h, i3 = -(cr[3] + ci[3]) * h;
+          cr[1] = r1;
+          ci[1] = i1;
+          cr[2] = r2;
+          ci[2] = i2;
+          cr[3] = r3;
+          ci[3] = i3;
+        }
+        v outr[8], outi[8];
+        for (std::size_t odd = 0; odd < 2; ++odd) {  // 4-point DFTs: even outputs from b, odd from c
+          const v* ur = odd ? cr : br;
+          const v* ui = odd ? ci : bi;
+          const v t0r = ur[0] + ur[2], t0i = ui[0] + ui[2];
+          const v t1r = ur[0] - ur[2], t1i = ui[0] - ui[2];
+          const v t2r = ur[1] + ur[3], t2i = ui[1] + ui[3];
+          const v t3r = ur[1] - ur[3], t3i = ui[1] - ui[3];
+          outr[odd] = t0r + t2r;
+          outi[odd] = t0i + t2i;
+          outr[odd + 4] = t0r - t2r;
+          outi[odd + 4] = t0i - t2i;
+          outr[odd + 2] = t1r + t3i;
+          outi[odd + 2] = t1i - t3r;
+          outr[odd + 6] = t1r - t3i;
+          outi[odd + 6] = t1i + t3r;
+        }
+        PYSCALE_ST(ar + t, outr[0]);
+        PYSCALE_ST(ai + t, outi[0]);
+        for (std::size_t k = 1; k < 8; ++k) {
+          if (tw) {
+            PYSCALE_ST(ar + k * step + t, outr[k] * wr[k] - outi[k] * wi[k]);
+            PYSCALE_ST(ai + k * step + t, outr[k] * wi[k] + outi[k] * wr[k]);
+          } else {
+            PYSCALE_ST(ar + k * step + t, outr[k]);
+            PYSCALE_ST(ai + k * step + t, outi[k]);
+          }
+        }
       }
     }
   }
@@ -395,144 +603,316 @@ inline void pass4(const Stage<T>& st, std::size_t M, const T* __restrict xr, con
 // Odd radix p (P = p when known at compile time, 0 otherwise). For k = 1..h, h = (p - 1) / 2:
 //   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k / p)
 //   y_k = T_k - i U_k,  y_{p-k} = T_k + i U_k.
-// scratch holds 4 h W values.
-template <class T, int P>
-inline void pass_odd(const Stage<T>& st, std::size_t M, const T* __restrict xr, const T* __restrict xi,
-                     T* __restrict yr, T* __restrict yi, T* __restrict scratch) {
-  using VT = Vec<T>;
+// The sums and differences of a chunk of C lanes are staged in scratch (4 h C values) before the
+// outputs overwrite the inputs.
+template <class T, int VB, int P>
+PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
+                             std::size_t nblk, T* __restrict scratch) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
+  constexpr std::size_t C = odd_chunk<T, VB>();
+  constexpr std::size_t NV = C / W;  // vectors per chunk
   const std::size_t p = P ? static_cast<std::size_t>(P) : static_cast<std::size_t>(st.p);
   const std::size_t h = (p - 1) / 2;
-  const std::size_t m = st.m, sM = st.s * M, step = m * sM;
+  const std::size_t m = st.m, step = m * M, bstride = st.len * M;
   const T* ct = st.ct.data();
   const T* stb = st.st.data();
-  // scratch as [j][4][W]: sum re, sum im, difference re, difference im.
   for (std::size_t q = 0; q < m; ++q) {
     const T* twr = st.twr.data() + q * (p - 1);
     const T* twi = st.twi.data() + q * (p - 1);
-    for (std::size_t t0 = 0; t0 < sM; t0 += W) {
-      const T* x0r = xr + q * sM + t0;
-      const T* x0i = xi + q * sM + t0;
-      const v a0r = VT::load(x0r), a0i = VT::load(x0i);
-      v y0r = a0r, y0i = a0i;
-      for (std::size_t j = 1; j <= h; ++j) {
-        const v ajr = VT::load(x0r + j * step), aji = VT::load(x0i + j * step);
-        const v bjr = VT::load(x0r + (p - j) * step), bji = VT::load(x0i + (p - j) * step);
-        const v sjr = ajr + bjr, sji = aji + bji;
-        T* sc = scratch + (j - 1) * 4 * W;
-        VT::store(sc, sjr);
-        VT::store(sc + W, sji);
-        VT::store(sc + 2 * W, ajr - bjr);
-        VT::store(sc + 3 * W, aji - bji);
-        y0r += sjr;
-        y0i += sji;
-      }
-      VT::store(yr + p * q * sM + t0, y0r);
-      VT::store(yi + p * q * sM + t0, y0i);
-      for (std::size_t k = 1; k <= h; ++k) {
-        v tr = a0r, ti = a0i, ur = v{}, ui = v{};
-        const T* ck = ct + (k - 1) * h;
-        const T* sk = stb + (k - 1) * h;
-        for (std::size_t j = 0; j < h; ++j) {
-          const T c = ck[j], s = sk[j];
-          const T* sc = scratch + j * 4 * W;
-          tr += VT::load(sc) * c;
-          ti += VT::load(sc + W) * c;
-          ur += VT::load(sc + 2 * W) * s;
-          ui += VT::load(sc + 3 * W) * s;
+    for (std::size_t b = 0; b < nblk; ++b) {
+      for (std::size_t t0 = 0; t0 < M; t0 += C) {
+        T* x0r = xr + b * bstride + q * M + t0;
+        T* x0i = xi + b * bstride + q * M + t0;
+        v a0r[NV], a0i[NV], y0r[NV], y0i[NV];
+        for (std::size_t c = 0; c < NV; ++c) {
+          a0r[c] = y0r[c] = PYSCALE_LD(x0r + c * W);
+          a0i[c] = y0i[c] = PYSCALE_LD(x0i + c * W);
         }
-        const v bkr = tr + ui, bki = ti - ur;
-        const v bnr = tr - ui, bni = ti + ur;
-        T* okr = yr + (p * q + k) * sM + t0;
-        T* oki = yi + (p * q + k) * sM + t0;
-        T* onr = yr + (p * q + p - k) * sM + t0;
-        T* oni = yi + (p * q + p - k) * sM + t0;
-        if (q == 0) {
-          VT::store(okr, bkr);
-          VT::store(oki, bki);
-          VT::store(onr, bnr);
-          VT::store(oni, bni);
-        } else {
-          const T wkr = twr[k - 1], wki = twi[k - 1];
-          const T wnr = twr[p - k - 1], wni = twi[p - k - 1];
-          VT::store(okr, bkr * wkr - bki * wki);
-          VT::store(oki, bkr * wki + bki * wkr);
-          VT::store(onr, bnr * wnr - bni * wni);
-          VT::store(oni, bnr * wni + bni * wnr);
+        for (std::size_t j = 1; j <= h; ++j) {
+          T* sc = scratch + (j - 1) * 4 * C;
+          for (std::size_t c = 0; c < NV; ++c) {
+            const v ajr = PYSCALE_LD(x0r + j * step + c * W), aji = PYSCALE_LD(x0i + j * step + c * W);
+            const v bjr = PYSCALE_LD(x0r + (p - j) * step + c * W);
+            const v bji = PYSCALE_LD(x0i + (p - j) * step + c * W);
+            const v sjr = ajr + bjr, sji = aji + bji;
+            PYSCALE_ST(sc + c * W, sjr);
+            PYSCALE_ST(sc + C + c * W, sji);
+            PYSCALE_ST(sc + 2 * C + c * W, ajr - bjr);
+            PYSCALE_ST(sc + 3 * C + c * W, aji - bji);
+            y0r[c] += sjr;
+            y0i[c] += sji;
+          }
+        }
+        for (std::size_t c = 0; c < NV; ++c) {
+          PYSCALE_ST(x0r + c * W, y0r[c]);
+          PYSCALE_ST(x0i + c * W, y0i[c]);
+        }
+        // KB outputs pairs at a time, so that enough independent sums are in flight.
+        constexpr std::size_t KB = NV == 1 ? 2 : 1;
+        for (std::size_t k = 1; k <= h; k += KB) {
+          const std::size_t kb = std::min(KB, h + 1 - k);
+          v tr[KB][NV], ti[KB][NV], ur[KB][NV], ui[KB][NV];
+          for (std::size_t e = 0; e < KB; ++e)
+            for (std::size_t c = 0; c < NV; ++c) {
+              tr[e][c] = a0r[c];
+              ti[e][c] = a0i[c];
+              ur[e][c] = v{};
+              ui[e][c] = v{};
+            }
+          const T* ck = ct + (k - 1) * h;
+          const T* sk = stb + (k - 1) * h;
+          if (kb == KB) {
+            for (std::size_t j = 0; j < h; ++j) {
+              const T* sc = scratch + j * 4 * C;
+              for (std::size_t e = 0; e < KB; ++e) {
+                const T cj = ck[e * h + j], sj = sk[e * h + j];
+                for (std::size_t c = 0; c < NV; ++c) {
+                  tr[e][c] += PYSCALE_LD(sc + c * W) * cj;
+                  ti[e][c] += PYSCALE_LD(sc + C + c * W) * cj;
+                  ur[e][c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+                  ui[e][c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+                }
+              }
+            }
+          } else {
+            for (std::size_t j = 0; j < h; ++j) {
+              const T* sc = scratch + j * 4 * C;
+              const T cj = ck[j], sj = sk[j];
+              for (std::size_t c = 0; c < NV; ++c) {
+                tr[0][c] += PYSCALE_LD(sc + c * W) * cj;
+                ti[0][c] += PYSCALE_LD(sc + C + c * W) * cj;
+                ur[0][c] += PYSCALE_LD(sc + 2 * C + c * W) * sj;
+                ui[0][c] += PYSCALE_LD(sc + 3 * C + c * W) * sj;
+              }
+            }
+          }
+          for (std::size_t e = 0; e < kb; ++e) {
+            const std::size_t kk = k + e;
+            T* okr = x0r + kk * step;
+            T* oki = x0i + kk * step;
+            T* onr = x0r + (p - kk) * step;
+            T* oni = x0i + (p - kk) * step;
+            for (std::size_t c = 0; c < NV; ++c) {
+              const v bkr = tr[e][c] + ui[e][c], bki = ti[e][c] - ur[e][c];
+              const v bnr = tr[e][c] - ui[e][c], bni = ti[e][c] + ur[e][c];
+              if (q == 0) {
+                PYSCALE_ST(okr + c * W, bkr);
+                PYSCALE_ST(oki + c * W, bki);
+                PYSCALE_ST(onr + c * W, bnr);
+                PYSCALE_ST(oni + c * W, bni);
+              } else {
+                const T wkr = twr[kk - 1], wki = twi[kk - 1];
+                const T wnr = twr[p - kk - 1], wni = twi[p - kk - 1];
+                PYSCALE_ST(okr + c * W, bkr * wkr - bki * wki);
+                PYSCALE_ST(oki + c * W, bkr * wki + bki * wkr);
+                PYSCALE_ST(onr + c * W, bnr * wnr - bni * wni);
+                PYSCALE_ST(oni + c * W, bnr * wni + bni * wnr);
+              }
+            }
+          }
         }
       }
     }
   }
 }
 
-// Forward DFT of M lanes held in (b0r, b0i) as [n][M]; (b1r, b1i) is a second buffer of the same
-// size. Returns 0 or 1: the buffer that holds the result. M must be a multiple of chunk_width<T>().
-template <class T>
-inline int fft_lanes(const FftPlan<T>& plan, std::size_t M, T* b0r, T* b0i, T* b1r, T* b1i, T* scratch) {
-  T *xr = b0r, *xi = b0i, *yr = b1r, *yi = b1i;
-  int where = 0;
-  for (const Stage<T>& st : plan.stages) {
-    switch (st.p) {
-      case 2: pass2(st, M, xr, xi, yr, yi); break;
-      case 4: pass4(st, M, xr, xi, yr, yi); break;
-      case 3: pass_odd<T, 3>(st, M, xr, xi, yr, yi, scratch); break;
-      case 5: pass_odd<T, 5>(st, M, xr, xi, yr, yi, scratch); break;
-      case 7: pass_odd<T, 7>(st, M, xr, xi, yr, yi, scratch); break;
-      case 11: pass_odd<T, 11>(st, M, xr, xi, yr, yi, scratch); break;
-      case 13: pass_odd<T, 13>(st, M, xr, xi, yr, yi, scratch); break;
-      default: pass_odd<T, 0>(st, M, xr, xi, yr, yi, scratch); break;
-    }
-    std::swap(xr, yr);
-    std::swap(xi, yi);
-    where ^= 1;
+template <class T, int VB>
+PYSCALE_KERNEL void run_pass(const Stage<T>& st, std::size_t M, T* xr, T* xi, std::size_t nblk, T* scratch) {
+  switch (st.p) {
+    case 2: pass2<T, VB>(st, M, xr, xi, nblk); break;
+    case 4: pass4<T, VB>(st, M, xr, xi, nblk); break;
+    case 8: pass8<T, VB>(st, M, xr, xi, nblk); break;
+    case 3: pass_odd<T, VB, 3>(st, M, xr, xi, nblk, scratch); break;
+    case 5: pass_odd<T, VB, 5>(st, M, xr, xi, nblk, scratch); break;
+    case 7: pass_odd<T, VB, 7>(st, M, xr, xi, nblk, scratch); break;
+    case 11: pass_odd<T, VB, 11>(st, M, xr, xi, nblk, scratch); break;
+    case 13: pass_odd<T, VB, 13>(st, M, xr, xi, nblk, scratch); break;
+    default: pass_odd<T, VB, 0>(st, M, xr, xi, nblk, scratch); break;
   }
-  return where;
+}
+
+// Sub-transforms whose rows take at most this many bytes are finished pass by pass (all blocks of a
+// pass share its twiddles); larger ones are split depth first so that the work moves into the
+// level-1 cache after one or two passes.
+constexpr std::size_t kSmallFftBytes = 24 * 1024;
+
+// Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in digit-reversed
+// row order (plan.row_of). M must be a multiple of odd_chunk.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_direct(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+  const std::size_t nst = plan.stages.size();
+  if (nst == 0) return;
+  // Passes 0 .. D-1 run on one transform at a time, depth first; passes D .. nst-1 run on every
+  // sub-transform of length len_D ("leaf") before the next leaf is started.
+  std::size_t D = 0;
+  while (D + 1 < nst && plan.stages[D].len * M * 2 * sizeof(T) > kSmallFftBytes) ++D;
+  const std::size_t leaf = plan.stages[D].len;
+  const std::size_t nleaf = plan.n / leaf;
+  for (std::size_t l = 0; l < nleaf; ++l) {
+    T* br = xr + l * leaf * M;
+    T* bi = xi + l * leaf * M;
+    for (std::size_t i = 0; i < D; ++i) {
+      const Stage<T>& st = plan.stages[i];
+      if (l % (st.len / leaf) == 0) run_pass<T, VB>(st, M, br, bi, 1, scratch);
+    }
+    for (std::size_t i = D; i < nst; ++i) {
+      const Stage<T>& st = plan.stages[i];
+      run_pass<T, VB>(st, M, br, bi, leaf / st.len, scratch);
+    }
+  }
+}
+
+// Bluestein: X_k = conj(c_k) sum_j (x_j conj(c_j)) c_(k-j), c_j = exp(i pi j^2 / n), as a cyclic
+// convolution of length L. (yr, yi) is a second buffer; both hold plan.work_rows rows.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_bluestein(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                                  T* scratch) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const FftPlan<T>& in = *plan.inner;
+  const std::size_t n = plan.n, L = in.n;
+  const std::size_t* row_of = in.row_of.data();
+  for (std::size_t j = 0; j < n; ++j) {
+    const T cr = plan.chirp_r[j], ci = plan.chirp_i[j];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v ar = PYSCALE_LD(xr + j * M + l), ai = PYSCALE_LD(xi + j * M + l);
+      PYSCALE_ST(yr + j * M + l, ar * cr + ai * ci);
+      PYSCALE_ST(yi + j * M + l, ai * cr - ar * ci);
+    }
+  }
+  for (std::size_t j = n * M; j < L * M; j += W) {
+    PYSCALE_ST(yr + j, v{});
+    PYSCALE_ST(yi + j, v{});
+  }
+  fft_direct<T, VB>(in, M, yr, yi, scratch);
+  // Multiply by the kernel spectrum and reorder into the swapped input of the backward transform.
+  for (std::size_t f = 0; f < L; ++f) {
+    const std::size_t r = row_of[f];
+    const T kr = plan.kern_r[r], ki = plan.kern_i[r];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v ar = PYSCALE_LD(yr + r * M + l), ai = PYSCALE_LD(yi + r * M + l);
+      PYSCALE_ST(xi + f * M + l, ar * kr - ai * ki);
+      PYSCALE_ST(xr + f * M + l, ar * ki + ai * kr);
+    }
+  }
+  fft_direct<T, VB>(in, M, xr, xi, scratch);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t r = row_of[k];
+    const T cr = plan.chirp_r[k], ci = plan.chirp_i[k];
+    for (std::size_t l = 0; l < M; l += W) {
+      const v gr = PYSCALE_LD(xi + r * M + l), gi = PYSCALE_LD(xr + r * M + l);
+      PYSCALE_ST(yr + k * M + l, gr * cr + gi * ci);
+      PYSCALE_ST(yi + k * M + l, gi * cr - gr * ci);
+    }
+  }
+  for (std::size_t j = 0; j < n * M; j += W) {
+    PYSCALE_ST(xr + j, PYSCALE_LD(yr + j));
+    PYSCALE_ST(xi + j, PYSCALE_LD(yi + j));
+  }
+}
+
+// Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in the row order
+// plan.row_of. (yr, yi) is a second buffer of plan.work_rows rows, used only by Bluestein plans.
+template <class T, int VB>
+PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                                   T* scratch) {
+  if (plan.inner)
+    fft_bluestein<T, VB>(plan, M, xr, xi, yr, yi, scratch);
+  else
+    fft_direct<T, VB>(plan, M, xr, xi, scratch);
+}
+
+// L >= m with no prime factor above 7.
+inline std::size_t smooth_length(std::size_t m) {
+  for (std::size_t L = m;; ++L) {
+    std::size_t r = L;
+    for (std::size_t p : {2, 3, 5, 7})
+      while (r % p == 0) r /= p;
+    if (r == 1) return L;
+  }
+}
+
+template <class T>
+void build_bluestein(FftPlan<T>& plan, std::size_t n) {
+  const std::size_t L = smooth_length(2 * n - 1);
+  auto inner = std::make_shared<FftPlan<T>>();
+  build_fft_plan(*inner, L, false);
+  plan.max_half = inner->max_half;
+  plan.work_rows = std::max(n, L);
+  for (std::size_t f = 0; f < n; ++f) plan.row_of[f] = f;
+  plan.chirp_r.resize(n);
+  plan.chirp_i.resize(n);
+  std::vector<double> br(L, 0.0), bi(L, 0.0);
+  for (std::size_t j = 0; j < n; ++j) {
+    long double c, s;
+    const std::uint64_t jj = static_cast<std::uint64_t>(j) * j % (2 * static_cast<std::uint64_t>(n));
+    unit_root(jj, 2 * static_cast<std::uint64_t>(n), c, s);  // angle pi j^2 / n
+    plan.chirp_r[j] = static_cast<T>(c);
+    plan.chirp_i[j] = static_cast<T>(s);
+    br[j] = static_cast<double>(c);
+    bi[j] = static_cast<double>(s);
+    if (j > 0) {
+      br[L - j] = static_cast<double>(c);
+      bi[L - j] = static_cast<double>(s);
+    }
+  }
+  // Spectrum of the kernel, computed in double with the same factorisation (hence row order).
+  FftPlan<double> dplan;
+  build_fft_plan(dplan, L, false);
+  constexpr std::size_t M = odd_chunk<double, 16>();
+  std::vector<double> re(L * M, 0.0), im(L * M, 0.0), scr(4 * (dplan.max_half + 1) * M);
+  for (std::size_t j = 0; j < L; ++j) {
+    re[j * M] = br[j];
+    im[j * M] = bi[j];
+  }
+  fft_direct<double, 16>(dplan, M, re.data(), im.data(), scr.data());
+  plan.kern_r.resize(L);
+  plan.kern_i.resize(L);
+  for (std::size_t r = 0; r < L; ++r) {
+    plan.kern_r[r] = static_cast<T>(re[r * M] / static_cast<double>(L));
+    plan.kern_i[r] = static_cast<T>(im[r * M] / static_cast<double>(L));
+  }
+  plan.inner = std::move(inner);
 }
 
 // ------------------------------------------------------------------------------------------------
 // Blocks of lines
 // ------------------------------------------------------------------------------------------------
 
-// Complex lanes of a full block; a block holds 2 * full_lanes real lines (the real and the
-// imaginary parts of the lanes).
-template <class T>
-constexpr std::size_t full_lanes() {
-  return 64 / sizeof(T);
-}
-
-// Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the vector width.
-template <class T>
-inline std::size_t lanes_for(std::size_t nv) {
-  constexpr std::size_t W = chunk_width<T>();
-  const std::size_t half = (nv + 1) / 2;
-  return std::min(full_lanes<T>(), (half + W - 1) / W * W);
-}
-
 template <class T>
 struct Workspace {
   std::vector<T> mem;
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
   void reserve(std::size_t nmax, std::size_t half_max) {
-    const std::size_t M = full_lanes<T>();
-    const std::size_t buf = nmax * M;
-    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * chunk_width<T>();
-    mem.assign(4 * buf + scr + 64, T(0));
-    b0r = mem.data();
-    b0i = b0r + buf;
-    b1r = b0i + buf;
-    b1i = b1r + buf;
-    scratch = b1i + buf;
+    // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
+    // power-of-two) size, so that rows of different buffers do not compete for cache sets.
+    const std::size_t line = 64 / sizeof(T);
+    const std::size_t buf = (nmax * full_lanes<T>() + line - 1) / line * line;
+    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
+    mem.assign(4 * buf + 9 * line + scr + line, T(0));
+    T* base = mem.data();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+    b0r = base;
+    b0i = b0r + buf + line;
+    b1r = b0i + buf + 2 * line;
+    b1i = b1r + buf + 2 * line;
+    scratch = b1i + buf + 4 * line;
   }
 };
 
 // Lines [0, cnt) of a row-major block (line l starts at rows + l * ld) into lanes: line l position
-// p goes to buf[map(p) * M + l] (map = identity when null). Lines cnt..lanes-1 become zero.
-template <class T>
-inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::size_t lanes, std::size_t n,
-                          const std::size_t* map, T* buf, std::size_t M) {
-  using VT = Vec<T>;
+// p goes to buf[map(p) * M + l] (map = identity when null). Lanes cnt..lanes-1 become zero.
+template <class T, int VB>
+PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::size_t lanes,
+                                  std::size_t n, const std::size_t* map, T* buf, std::size_t M) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   std::size_t g = 0;
   for (; g + W <= cnt; g += W) {
@@ -541,9 +921,9 @@ inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::s
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t r = 0; r < W; ++r) t[r] = VT::load(r0 + r * ld + p0);
-      transpose_tile(t);
-      for (std::size_t c = 0; c < W; ++c) VT::store(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
+      for (std::size_t r = 0; r < W; ++r) t[r] = PYSCALE_LD(r0 + r * ld + p0);
+      transpose_tile<T, VB>(t);
+      for (std::size_t c = 0; c < W; ++c) PYSCALE_ST(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
     }
     for (; p0 < n; ++p0) {
       T* d = b + (map ? map[p0] : p0) * M;
@@ -562,11 +942,12 @@ inline void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::s
 }
 
 // The reverse: line l position p of the row-major block receives buf[map(p) * M + l], l < cnt.
-template <class T>
-inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std::size_t* map, T* rows,
-                          std::size_t ld, std::size_t cnt) {
-  using VT = Vec<T>;
+template <class T, int VB>
+PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std::size_t* map, T* rows,
+                                  std::size_t ld, std::size_t cnt) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   std::size_t g = 0;
   for (; g + W <= cnt; g += W) {
@@ -575,9 +956,9 @@ inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std:
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t c = 0; c < W; ++c) t[c] = VT::load(b + (map ? map[p0 + c] : p0 + c) * M);
-      transpose_tile(t);
-      for (std::size_t r = 0; r < W; ++r) VT::store(r0 + r * ld + p0, t[r]);
+      for (std::size_t c = 0; c < W; ++c) t[c] = PYSCALE_LD(b + (map ? map[p0 + c] : p0 + c) * M);
+      transpose_tile<T, VB>(t);
+      for (std::size_t r = 0; r < W; ++r) PYSCALE_ST(r0 + r * ld + p0, t[r]);
     }
     for (; p0 < n; ++p0) {
       const T* s = b + (map ? map[p0] : p0) * M;
@@ -591,75 +972,88 @@ inline void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std:
   }
 }
 
-// Copies lines of a column block: dst row j gets the M values at src + j * ld, then zeros for
-// the lanes beyond cnt.
-template <class T>
-inline void copy_rows(const T* src, std::size_t cnt, T* dst, std::size_t M) {
-  using VT = Vec<T>;
+// M values from src to dst, zeros beyond cnt.
+template <class T, int VB>
+PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_t M) {
+  using VT = Vec<T, VB>;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   if (cnt == M) {
-    for (std::size_t l = 0; l < M; l += W) VT::store(dst + l, VT::load(src + l));
+    for (std::size_t l = 0; l < M; l += W) PYSCALE_ST(dst + l, PYSCALE_LD(src + l));
   } else {
     for (std::size_t l = 0; l < M; ++l) dst[l] = l < cnt ? src[l] : T(0);
   }
 }
 
+// Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
+template <class T, int VB>
+inline std::size_t lanes_for(std::size_t nv) {
+  constexpr std::size_t C = odd_chunk<T, VB>();
+  const std::size_t half = (nv + 1) / 2;
+  return std::min(full_lanes<T>(), (half + C - 1) / C * C);
+}
+
+template <class T>
+using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
+
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
-template <bool ROWS, class T>
-void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                std::size_t nv, Workspace<T>& ws) {
-  using VT = Vec<T>;
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t n = plan.n;
-  const std::size_t M = lanes_for<T>(nv);
+  const std::size_t M = lanes_for<T, VB>(nv);
   const std::size_t na = std::min(nv, M);  // lines in the real part
   const std::size_t nb = nv - na;          // lines in the imaginary part
   const T* s0 = ROWS ? src + l0 * ld : src + l0;
   T* d0 = ROWS ? dst + l0 * ld : dst + l0;
   // Gather in Makhoul order.
   if (ROWS) {
-    rows_to_lanes(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
-    rows_to_lanes(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
   } else {
     const std::size_t* perm = plan.perm.data();
     for (std::size_t j = 0; j < n; ++j) {
       const T* row = s0 + perm[j] * ld;
-      copy_rows(row, na, ws.b0r + j * M, M);
-      copy_rows(row + M, nb, ws.b0i + j * M, M);
+      copy_lanes<T, VB>(row, na, ws.b0r + j * M, M);
+      copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
     }
   }
-  const int where = fft_lanes(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
-  const T* zr = where ? ws.b1r : ws.b0r;
-  const T* zi = where ? ws.b1i : ws.b0i;
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const T* zr = ws.b0r;
+  const T* zi = ws.b0i;
+  const std::size_t* row_of = plan.fft.row_of.data();
   // Separate the two real spectra and apply the output twiddle, into the free buffer or, for
   // full column blocks, straight into the image.
   const bool direct = !ROWS && nv == 2 * M;
-  T* ya = direct ? d0 : (where ? ws.b0r : ws.b1r);
-  T* yb = direct ? d0 + M : (where ? ws.b0i : ws.b1i);
+  T* ya = direct ? d0 : ws.b1r;
+  T* yb = direct ? d0 + M : ws.b1i;
   const std::size_t ys = direct ? ld : M;
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t kk = k ? n - k : 0;
     const T c = fc[k], s = fs[k];
-    const T* pr = zr + k * M;
-    const T* pi = zi + k * M;
-    const T* qr = zr + kk * M;
-    const T* qi = zi + kk * M;
+    const T* pr = zr + row_of[k] * M;
+    const T* pi = zi + row_of[k] * M;
+    const T* qr = zr + row_of[kk] * M;
+    const T* qi = zi + row_of[kk] * M;
     T* oa = ya + k * ys;
     T* ob = yb + k * ys;
     for (std::size_t l = 0; l < M; l += W) {
-      const v zpr = VT::load(pr + l), zpi = VT::load(pi + l);
-      const v zqr = VT::load(qr + l), zqi = VT::load(qi + l);
-      VT::store(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
-      VT::store(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
+      const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
+      const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
+      PYSCALE_ST(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
+      PYSCALE_ST(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
     }
   }
   if (ROWS) {
-    lanes_to_rows(ya, M, n, static_cast<const std::size_t*>(nullptr), d0, ld, na);
-    lanes_to_rows(yb, M, n, static_cast<const std::size_t*>(nullptr), d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
+    lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
   } else if (!direct) {
     for (std::size_t k = 0; k < n; ++k) {
       T* row = d0 + k * ld;
@@ -670,14 +1064,15 @@ void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
 }
 
 // Inverse (orthonormal DCT-III) of nv lines starting at line l0, from src to dst (may be equal).
-template <bool ROWS, class T>
-void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                std::size_t nv, Workspace<T>& ws) {
-  using VT = Vec<T>;
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
   using v = typename VT::v;
+  using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
   const std::size_t n = plan.n;
-  const std::size_t M = lanes_for<T>(nv);
+  const std::size_t M = lanes_for<T, VB>(nv);
   const std::size_t na = std::min(nv, M);
   const std::size_t nb = nv - na;
   const T* s0 = ROWS ? src + l0 * ld : src + l0;
@@ -687,15 +1082,15 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   const T* cb;
   std::size_t cs;
   if (ROWS) {
-    rows_to_lanes(s0, ld, na, M, n, static_cast<const std::size_t*>(nullptr), ws.b1r, M);
-    rows_to_lanes(s0 + M * ld, ld, nb, M, n, static_cast<const std::size_t*>(nullptr), ws.b1i, M);
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, nullptr, ws.b1r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, nullptr, ws.b1i, M);
     ca = ws.b1r;
     cb = ws.b1i;
     cs = M;
   } else if (nv != 2 * M) {
     for (std::size_t k = 0; k < n; ++k) {
-      copy_rows(s0 + k * ld, na, ws.b1r + k * M, M);
-      copy_rows(s0 + k * ld + M, nb, ws.b1i + k * M, M);
+      copy_lanes<T, VB>(s0 + k * ld, na, ws.b1r + k * M, M);
+      copy_lanes<T, VB>(s0 + k * ld + M, nb, ws.b1i + k * M, M);
     }
     ca = ws.b1r;
     cb = ws.b1i;
@@ -712,8 +1107,8 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   {
     const T g0 = plan.ic[0];
     for (std::size_t l = 0; l < M; l += W) {
-      VT::store(xi + l, g0 * VT::load(ca + l));
-      VT::store(xr + l, g0 * VT::load(cb + l));
+      PYSCALE_ST(xi + l, g0 * PYSCALE_LD(ca + l));
+      PYSCALE_ST(xr + l, g0 * PYSCALE_LD(cb + l));
     }
   }
   const T* ic = plan.ic.data();
@@ -727,32 +1122,32 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
     T* outr = xr + k * M;
     T* outi = xi + k * M;
     for (std::size_t l = 0; l < M; l += W) {
-      const v a_k = VT::load(ak + l), a_n = VT::load(an + l);
-      const v b_k = VT::load(bk + l), b_n = VT::load(bn + l);
+      const v a_k = PYSCALE_LD(ak + l), a_n = PYSCALE_LD(an + l);
+      const v b_k = PYSCALE_LD(bk + l), b_n = PYSCALE_LD(bn + l);
       const v var = a_k * gc + a_n * gs;
       const v vai = a_k * gs - a_n * gc;
       const v vbr = b_k * gc + b_n * gs;
       const v vbi = b_k * gs - b_n * gc;
-      VT::store(outi + l, var - vbi);  // real part of the combined spectrum
-      VT::store(outr + l, vai + vbr);  // imaginary part
+      PYSCALE_ST(outi + l, var - vbi);  // real part of the combined spectrum
+      PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
     }
   }
-  const int where = fft_lanes(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
-  const T* va = where ? ws.b1i : ws.b0i;  // swapped back
-  const T* vb = where ? ws.b1r : ws.b0r;
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const T* va = ws.b0i;  // real and imaginary parts swapped back
+  const T* vb = ws.b0r;
+  const std::size_t* src_row = plan.out_row.data();
   if (ROWS) {
-    lanes_to_rows(va, M, n, plan.iperm.data(), d0, ld, na);
-    lanes_to_rows(vb, M, n, plan.iperm.data(), d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(va, M, n, src_row, d0, ld, na);
+    lanes_to_rows<T, VB>(vb, M, n, src_row, d0 + M * ld, ld, nb);
   } else {
-    const std::size_t* perm = plan.perm.data();
-    for (std::size_t j = 0; j < n; ++j) {
-      T* row = d0 + perm[j] * ld;
-      const T* pa = va + j * M;
-      const T* pb = vb + j * M;
+    for (std::size_t i = 0; i < n; ++i) {
+      T* row = d0 + i * ld;
+      const T* pa = va + src_row[i] * M;
+      const T* pb = vb + src_row[i] * M;
       if (nv == 2 * M) {
         for (std::size_t l = 0; l < M; l += W) {
-          VT::store(row + l, VT::load(pa + l));
-          VT::store(row + M + l, VT::load(pb + l));
+          PYSCALE_ST(row + l, PYSCALE_LD(pa + l));
+          PYSCALE_ST(row + M + l, PYSCALE_LD(pb + l));
         }
       } else {
         for (std::size_t l = 0; l < na; ++l) row[l] = pa[l];
@@ -762,26 +1157,101 @@ void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
   }
 }
 
-// One transform of a block of lines, or a copy when the transform length is 1 (the orthonormal
-// DCT of length 1 is the identity).
-template <bool ROWS, class T>
-inline void transform_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                            std::size_t nv, bool inverse, Workspace<T>& ws) {
+// One transform of a block of nv lines starting at line l0 (rows or columns of a row-major image
+// with row stride ld), or a copy when the length is 1 (the orthonormal DCT of length 1 is the
+// identity).
+template <class T, int VB>
+PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                               std::size_t nv, bool rows, bool inverse, Workspace<T>& ws, FftFn<T> fft) {
   if (plan.n == 1) {
     if (src == dst) return;
-    for (std::size_t l = l0; l < l0 + nv; ++l) {
-      if (ROWS)
-        dst[l * ld] = src[l * ld];
-      else
-        dst[l] = src[l];
-    }
+    for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
     return;
   }
-  if (inverse)
-    dct3_block<ROWS>(plan, src, dst, ld, l0, nv, ws);
-  else
-    dct2_block<ROWS>(plan, src, dst, ld, l0, nv, ws);
+  if (rows) {
+    if (inverse)
+      dct3_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  } else {
+    if (inverse)
+      dct3_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Instruction-set variants, chosen once per process
+// ------------------------------------------------------------------------------------------------
+
+template <class T>
+using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size_t, std::size_t, bool, bool,
+                         Workspace<T>&);
+
+template <class T>
+void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
+  fft_lanes_impl<T, 16>(plan, M, xr, xi, yr, yi, scratch);
+}
+template <class T>
+void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0, std::size_t nv,
+                bool rows, bool inverse, Workspace<T>& ws) {
+  block_impl<T, 16>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_base<T>);
+}
+
+#ifdef PYSCALE_X86_DISPATCH
+template <class T>
+PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
+  fft_lanes_impl<T, 32>(plan, M, xr, xi, yr, yi, scratch);
+}
+template <class T>
+PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                               T* scratch) {
+  fft_lanes_impl<T, 64>(plan, M, xr, xi, yr, yi, scratch);
+}
+template <class T>
+PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                                 std::size_t nv, bool rows, bool inverse, Workspace<T>& ws) {
+  block_impl<T, 64>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx512<T>);
+}
+template <class T>
+PYSCALE_AVX2 void block_avx2(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                                                    std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                                                    Workspace<T>& ws) {
+  block_impl<T, 32>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx2<T>);
+}
+#endif
+
+// Which variant runs: 0 baseline, 1 AVX2 + FMA. The environment variable PYSCALE_SIMD=base
+// forces the baseline (for testing).
+inline int simd_level() {
+  static const int level = [] {
+    int lv = 0;
+#ifdef PYSCALE_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lv = 1;
+    if (lv == 1 && __builtin_cpu_supports("avx512f")) lv = 2;
+#endif
+    const char* env = std::getenv("PYSCALE_SIMD");
+    if (env && std::strcmp(env, "base") == 0) lv = 0;
+    if (env && std::strcmp(env, "avx2") == 0 && lv > 1) lv = 1;
+    return lv;
+  }();
+  return level;
+}
+
+template <class T>
+BlockFn<T> block_kernel() {
+#ifdef PYSCALE_X86_DISPATCH
+  if (simd_level() >= 2) return &block_avx512<T>;
+  if (simd_level() >= 1) return &block_avx2<T>;
+#endif
+  return &block_base<T>;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Images
+// ------------------------------------------------------------------------------------------------
 
 template <class T>
 inline std::size_t block_lines() {
@@ -796,6 +1266,7 @@ struct Image2D {
   std::shared_ptr<const DctPlan<T>> px, py;
   std::size_t ny = 0, nx = 0, batch = 0;
   std::size_t row_blocks = 0, col_blocks = 0;
+  BlockFn<T> kernel;
 
   Image2D(std::size_t batch_, std::size_t ny_, std::size_t nx_) : ny(ny_), nx(nx_), batch(batch_) {
     px = get_dct_plan<T>(nx);
@@ -803,11 +1274,12 @@ struct Image2D {
     const std::size_t L = block_lines<T>();
     row_blocks = (ny + L - 1) / L;
     col_blocks = (nx + L - 1) / L;
+    kernel = block_kernel<T>();
   }
   std::size_t row_items() const { return batch * row_blocks; }
   std::size_t col_items() const { return batch * col_blocks; }
   void reserve(Workspace<T>& ws) const {
-    ws.reserve(std::max(nx, ny), std::max(px->fft.max_half, py->fft.max_half));
+    ws.reserve(std::max(px->fft.work_rows, py->fft.work_rows), std::max(px->fft.max_half, py->fft.max_half));
   }
   // Rows of item i: image b, rows [r0, r0 + nv).
   void row_range(std::size_t item, std::size_t& b, std::size_t& r0, std::size_t& nv) const {
@@ -820,23 +1292,22 @@ struct Image2D {
     std::size_t b, r0, nv;
     row_range(item, b, r0, nv);
     const std::size_t plane = ny * nx;
-    transform_block<true>(*px, src + b * plane, dst + b * plane, nx, r0, nv, inverse, ws);
+    kernel(*px, src + b * plane, dst + b * plane, nx, r0, nv, true, inverse, ws);
   }
   void col_item(std::size_t item, T* data, bool inverse, Workspace<T>& ws) const {
+    if (ny == 1) return;
     const std::size_t L = block_lines<T>();
     const std::size_t b = item / col_blocks;
     const std::size_t c0 = (item % col_blocks) * L;
     const std::size_t nv = std::min(L, nx - c0);
     const std::size_t plane = ny * nx;
-    if (ny == 1) return;
-    transform_block<false>(*py, data + b * plane, data + b * plane, nx, c0, nv, inverse, ws);
+    kernel(*py, data + b * plane, data + b * plane, nx, c0, nv, false, inverse, ws);
   }
 };
 
 // Hands out the items [0, n) of a phase one at a time.
 class WorkCounter {
  public:
-  void reset() { next_.store(0, std::memory_order_relaxed); }
   template <class F>
   void run(std::size_t n, F&& f) {
     for (;;) {
@@ -850,10 +1321,14 @@ class WorkCounter {
   std::atomic<std::size_t> next_{0};
 };
 
-inline int clamp_workers(int workers, std::size_t items) {
-  if (workers < 1) workers = 1;
-  if (items < static_cast<std::size_t>(workers)) workers = static_cast<int>(std::max<std::size_t>(items, 1));
-  return workers;
+// Threads worth starting for `items` work items covering `values` array elements: starting a
+// thread costs about as much as transforming a few thousand values.
+inline int clamp_workers(int workers, std::size_t items, std::size_t values) {
+  constexpr std::size_t kValuesPerThread = 16384;
+  std::size_t w = workers < 1 ? 1 : static_cast<std::size_t>(workers);
+  w = std::min(w, std::max<std::size_t>(items, 1));
+  w = std::min(w, std::max<std::size_t>(values / kValuesPerThread, 1));
+  return static_cast<int>(w);
 }
 
 }  // namespace dct_detail
@@ -864,10 +1339,10 @@ inline int clamp_workers(int workers, std::size_t items) {
 template <class T>
 void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse, int workers) {
   using namespace dct_detail;
-  static_assert(std::is_floating_point<T>::value, "dct2d needs a floating-point type");
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "dct2d needs float or double");
   if (batch == 0 || ny == 0 || nx == 0) return;
   const Image2D<T> img(batch, ny, nx);
-  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()));
+  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), batch * ny * nx);
   std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
   for (auto& w : ws) img.reserve(w);
   WorkCounter rows, cols;
@@ -880,3 +1355,7 @@ void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
 }
 
 }  // namespace pyscale
+
+#undef PYSCALE_LD
+#undef PYSCALE_ST
+#undef PYSCALE_SHUF

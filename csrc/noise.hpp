@@ -30,6 +30,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSCALE_LIKELY(c) __builtin_expect(!!(c), 1)
+#define PYSCALE_COLD __attribute__((noinline, cold))
+#else
+#define PYSCALE_LIKELY(c) (c)
+#define PYSCALE_COLD
+#endif
 
 namespace pyscale {
 namespace noise {
@@ -109,12 +118,21 @@ struct ZigguratNormal {
     const std::uint64_t w = bits(key, n);
     const std::size_t i = static_cast<std::size_t>(w & 255);
     const double x = static_cast<double>(w >> 11) * kTwoPow53Inv * X[i];
-    if (x < X[i + 1]) return ((w >> 8) & 1) ? -x : x;
+    if (PYSCALE_LIKELY(x < X[i + 1])) return with_sign(x, w);
     return rejected(w);
   }
 
+  // x >= 0 with its sign flipped when bit 8 of w is set (no data-dependent branch).
+  static double with_sign(double x, std::uint64_t w) {
+    std::uint64_t u;
+    std::memcpy(&u, &x, sizeof u);
+    u ^= ((w >> 8) & 1) << 63;
+    std::memcpy(&x, &u, sizeof u);
+    return x;
+  }
+
   // Continues a draw whose first word was not accepted at once.
-  double rejected(std::uint64_t w0) const {
+  PYSCALE_COLD double rejected(std::uint64_t w0) const {
     std::uint64_t w = w0;
     std::uint64_t j = 0;
     for (;;) {

@@ -3,6 +3,7 @@
 // to the caller between frames.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,7 +34,7 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   const std::size_t total = batch * plane;
   std::vector<T> state(total);
   T* st = state.data();
-  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()));
+  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), total);
   std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
   std::vector<std::vector<double>> zbuf(static_cast<std::size_t>(nthreads));
   for (std::size_t t = 0; t < ws.size(); ++t) {
@@ -41,7 +42,14 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
     if (add_noise) zbuf[t].resize(nx);
   }
   std::vector<std::uint64_t> keys(nframes);
-  for (std::size_t k = 0; k < nframes; ++k) keys[k] = noise::stream_key(seed, k);
+  std::vector<char> noisy(nframes, 0);  // frames with some non-zero coef_b
+  for (std::size_t k = 0; k < nframes; ++k) {
+    keys[k] = noise::stream_key(seed, k);
+    if (add_noise) {
+      const double* bk = coef_b + k * plane;
+      noisy[k] = std::any_of(bk, bk + plane, [](double x) { return x != 0.0; }) ? 1 : 0;
+    }
+  }
   std::unique_ptr<WorkCounter[]> counters(new WorkCounter[2 * nframes + 2]);
 
   run_team(nthreads, [&](int tid, int, Barrier& bar) {
@@ -65,7 +73,7 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
           T* srow = st + off;
           const double* arow = ak + r * nx;
           const double* brow = bk + r * nx;
-          if (add_noise) {
+          if (noisy[k]) {
             gen.fill(z, nx, keys[k], start + off);
             for (std::size_t c = 0; c < nx; ++c)
               srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]) + brow[c] * z[c]);
