@@ -39,4 +39,6 @@ def test_frechet_faster_than_sqrtm(benchmark):
     benchmark.extra_info.update(dim=d, sqrtm_seconds=t_sqrtm, eigh_seconds=t_ours)
     assert ours == pytest.approx(ref, rel=1e-6)
     if not benchmark.disabled:
+        print(f"Frechet distance {d}x{d}: eigh {t_ours:.2f} s, sqrtm {t_sqrtm:.2f} s "
+              f"({t_sqrtm / t_ours:.1f}x faster)")
         assert t_ours < t_sqrtm, f"eigh {t_ours:.2f} s, sqrtm {t_sqrtm:.2f} s"
