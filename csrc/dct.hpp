@@ -127,8 +127,8 @@ inline void unit_root(std::uint64_t num, std::uint64_t den, long double& c, long
 
 template <class T>
 struct Stage {
-  int p = 1;          // radix
-  std::size_t m = 1;  // length of each of the p sub-transforms this pass leaves behind
+  int p = 1;            // radix
+  std::size_t m = 1;    // length of each of the p sub-transforms this pass leaves behind
   std::size_t len = 1;  // length p m of the transforms this pass works on
   // Twiddles w^(q k), w = exp(-2 pi i / len): index q * (p - 1) + k - 1.
   std::vector<T> twr, twi;
@@ -156,6 +156,7 @@ struct FftPlan {
   std::vector<T> kern_r, kern_i;            // DFT_L of the chirp kernel / L, in the inner plan's row order
 };
 
+// Above about 200 the direct odd-radix pass (O(p) work per point) becomes slower than Bluestein.
 #ifndef PYSCALE_MAX_DIRECT_PRIME
 #define PYSCALE_MAX_DIRECT_PRIME 200
 #endif
@@ -249,11 +250,11 @@ template <class T>
 struct DctPlan {
   std::size_t n = 1;
   FftPlan<T> fft;
-  std::vector<std::size_t> perm;  // Makhoul order: v[j] = x[perm[j]]
+  std::vector<std::size_t> perm;     // Makhoul order: v[j] = x[perm[j]]
   std::vector<std::size_t> iperm;    // its inverse: x[i] = v[iperm[i]]
   std::vector<std::size_t> out_row;  // DCT-III: x[i] is in row fft.row_of[iperm[i]] of the FFT output
-  std::vector<T> fc, fs;          // forward: f_k / 2 * (cos, sin)(pi k / 2n)
-  std::vector<T> ic, is;          // inverse: ic[0] = 1 / sqrt(n); k >= 1: (cos, sin)(pi k / 2n) / sqrt(2n)
+  std::vector<T> fc, fs;             // forward: f_k / 2 * (cos, sin)(pi k / 2n)
+  std::vector<T> ic, is;  // inverse: ic[0] = 1 / sqrt(n); k >= 1: (cos, sin)(pi k / 2n) / sqrt(2n)
 };
 
 template <class T>
@@ -322,8 +323,8 @@ std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
 #endif
 
 // A vector of VB bytes of T through the GCC/Clang vector extension. Kernels are instantiated for
-// VB = 16 (the baseline SSE2 of x86-64) and, when the processor has AVX2 and FMA, VB = 32; the
-// choice is made once per process.
+// VB = 16 (the baseline SSE2 of x86-64, or NEON elsewhere) and, on x86-64 processors that have
+// them, VB = 32 (AVX2 + FMA) and VB = 64 (AVX-512F); the choice is made once per process.
 template <class T, int VB>
 struct Vec {
   static constexpr std::size_t n = VB / sizeof(T);

@@ -14,7 +14,8 @@ from pyscale.noise import ZIGGURAT_F, ZIGGURAT_X, standard_normal
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 SHAPES = [
-    (1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (2, 2), (3, 3), (4, 4), (2, 3), (5, 8), (8, 8), (16, 16),
+    (1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (2, 2), (3, 3), (4, 4), (2, 3), (5, 8), (8, 8),
+    (16, 16),
     (17, 31), (31, 17), (33, 65), (64, 3), (97, 101), (101, 97), (107, 331), (331, 107), (32, 32),
     (96, 60), (121, 49), (225, 77), (321, 481), (481, 321), (512, 512),
     # prime factors above 200 use Bluestein's algorithm
@@ -77,8 +78,9 @@ def test_batch_items_are_independent(dtype):
         assert_array_equal(core.dct2(x[b : b + 1])[0], y[b])
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 9), (1, 321, 481), (3, 33, 65), (16, 64, 40), (2, 1, 300)],
-                         ids=str)
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 9), (1, 321, 481), (3, 33, 65), (16, 64, 40), (2, 1, 300)], ids=str
+)
 def test_bitwise_identical_for_any_thread_count(shape, dtype):
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
     for inverse in (False, True):
@@ -164,7 +166,7 @@ def _mix(z):
 
 
 def box_muller(seed, stream, n, start=0):
-    """The Box-Muller counter-based normals, written with numpy uint64 arithmetic."""
+    """Return the Box-Muller counter-based normals, computed with numpy uint64 arithmetic."""
     with np.errstate(over="ignore"):
         key = _mix(_mix(np.uint64(seed)) + np.uint64(stream) * _G)
         idx = np.arange(start, start + n, dtype=np.uint64)
@@ -280,7 +282,7 @@ def test_trajectory_without_noise_is_a_spectral_filter():
 
 @pytest.mark.parametrize("level", ["base", "avx2"])
 def test_other_instruction_sets_match_scipy(level):
-    """The SSE2 or AVX2 kernels, forced with PYSCALE_SIMD, on machines that would pick wider ones."""
+    """The SSE2 or AVX2 kernels, forced with PYSCALE_SIMD, where wider ones would be chosen."""
     import os
     import subprocess
     import sys
@@ -289,7 +291,8 @@ def test_other_instruction_sets_match_scipy(level):
         "import numpy as np, scipy.fft\n"
         "from pyscale._ext import core\n"
         "rng = np.random.default_rng(0)\n"
-        "for shape in [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64), (37, 13), (5, 211)]:\n"
+        "shapes = [(1, 1), (3, 5), (17, 31), (107, 64), (321, 481), (64, 64), (37, 13), (5, 211)]\n"
+        "for shape in shapes:\n"
         "    for dt, tol in [(np.float64, 1e-12), (np.float32, 1e-5)]:\n"
         "        x = rng.standard_normal((2, *shape)).astype(dt)\n"
         "        for inv, f in [(False, scipy.fft.dctn), (True, scipy.fft.idctn)]:\n"
