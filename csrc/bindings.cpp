@@ -324,17 +324,14 @@ py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
   return result;
 }
 
-// The ziggurat tables (X, F) if both are given (returns true); with neither, the Box-Muller
-// generator is used (returns false).
-bool ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>& X, carray<double>& F,
+// The ziggurat tables (X, F), both required (pyscale.noise.ZIGGURAT_X and ZIGGURAT_F).
+void ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>& X, carray<double>& F,
                      const char* who) {
-  require(zx.is_none() == zf.is_none(), std::string(who) + ": give both ziggurat tables or neither");
-  if (zx.is_none()) return false;
+  require(!zx.is_none() && !zf.is_none(), std::string(who) + ": the ziggurat tables are required");
   X = zx.cast<carray<double>>();
   F = zf.cast<carray<double>>();
   require(X.ndim() == 1 && X.shape(0) == 257 && F.ndim() == 1 && F.shape(0) == 257,
           std::string(who) + ": the ziggurat tables must have 257 entries");
-  return true;
 }
 
 // u0: [batch, ny, nx]; coef_a, coef_b: [nframes, ny, nx] float64. Returns (or fills `out` with)
@@ -357,7 +354,7 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
           "dct_trajectory: coef_b must have the shape of coef_a");
   const auto nf = static_cast<std::size_t>(coef_a.shape(0));
   carray<double> X, F;
-  const bool zig = ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
+  ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
   const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1), u0.shape(2)};
   py::object result;
   T* po;
@@ -372,15 +369,11 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
   const T* pu = u0.data();
   const double* pa = coef_a.data();
   const double* pb = coef_b.data();
-  const double* px = zig ? X.data() : nullptr;
-  const double* pf = zig ? F.data() : nullptr;
+  const double* px = X.data();
+  const double* pf = F.data();
   {
     py::gil_scoped_release release;
-    if (zig)
-      pyscale::dct_trajectory(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers, px, pf, start);
-    else
-      pyscale::dct_trajectory_with(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers,
-                                   pyscale::noise::BoxMullerNormal{}, start);
+    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers, px, pf, start);
   }
   return result;
 }
@@ -390,14 +383,11 @@ carray<double> counter_normal(std::uint64_t seed, std::uint64_t stream, py::ssiz
                               py::object zig_x, py::object zig_f) {
   require(n >= 0, "counter_normal: n must be >= 0");
   carray<double> X, F;
-  const bool zig = ziggurat_tables(zig_x, zig_f, X, F, "counter_normal");
+  ziggurat_tables(zig_x, zig_f, X, F, "counter_normal");
   carray<double> out(std::vector<py::ssize_t>{n});
   double* po = out.mutable_data();
   const std::uint64_t key = pyscale::noise::stream_key(seed, stream);
-  if (zig)
-    pyscale::noise::ZigguratNormal{X.data(), F.data()}.fill(po, static_cast<std::size_t>(n), key, start);
-  else
-    pyscale::noise::BoxMullerNormal{}.fill(po, static_cast<std::size_t>(n), key, start);
+  pyscale::noise::ZigguratNormal{X.data(), F.data()}.fill(po, static_cast<std::size_t>(n), key, start);
   return out;
 }
 

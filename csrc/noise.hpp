@@ -9,20 +9,14 @@
 //   key(seed, s)    = mix(mix(seed) + s * GOLDEN)
 //   bits(key, i)    = mix(key + (i + 1) * GOLDEN)
 //
-// Two normal generators are provided:
-//
-// ZigguratNormal (the generator of pyscale.noise): element n starts from w0 = bits(key, n);
+// Normals come from a 256-layer ziggurat (ZigguratNormal, the generator of pyscale.noise):
+//   element n starts from w0 = bits(key, n);
 //   a word w gives the layer i = w & 255, the sign (w >> 8) & 1 and x = (w >> 11) 2^-53 X[i];
 //   x < X[i + 1] is accepted at once. Otherwise layer 0 samples the tail beyond X[1] and the
 //   other layers accept x when a further uniform height under the layer lies below
 //   exp(-x^2 / 2); extra words are w_j = mix(w0 + j GOLDEN), j = 1, 2, ... The layer tables
 //   X and F (257 values each) are supplied by the caller so that every implementation uses the
 //   same numbers.
-//
-// BoxMullerNormal: for index n, p = n >> 1,
-//     u1 = ((bits(key, 2p) >> 11) + 1) 2^-53          in (0, 1]
-//     u2 = (bits(key, 2p + 1) >> 11) 2^-53            in [0, 1)
-//     r  = sqrt(-2 log u1);  z = r cos(2 pi u2) for even n, r sin(2 pi u2) for odd n
 //
 // Everything is evaluated in double, in the order written above.
 #pragma once
@@ -44,7 +38,6 @@ namespace pyscale {
 namespace noise {
 
 constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
-constexpr double kTwoPi = 2.0 * 3.141592653589793;  // equals 2 * numpy.pi
 constexpr double kTwoPow53Inv = 0x1.0p-53;
 
 inline std::uint64_t mix(std::uint64_t z) {
@@ -58,54 +51,6 @@ inline std::uint64_t stream_key(std::uint64_t seed, std::uint64_t stream) {
 }
 
 inline std::uint64_t bits(std::uint64_t key, std::uint64_t i) { return mix(key + (i + 1) * kGolden); }
-
-// The two deviates of pair p (flat indices 2p and 2p + 1).
-inline void normal_pair(std::uint64_t key, std::uint64_t p, double& z_even, double& z_odd) {
-  const double u1 = static_cast<double>((bits(key, 2 * p) >> 11) + 1) * kTwoPow53Inv;
-  const double u2 = static_cast<double>(bits(key, 2 * p + 1) >> 11) * kTwoPow53Inv;
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  const double t = kTwoPi * u2;
-  z_even = r * std::cos(t);
-  z_odd = r * std::sin(t);
-}
-
-// The deviate at flat index n.
-inline double normal(std::uint64_t key, std::uint64_t n) {
-  double ze, zo;
-  normal_pair(key, n >> 1, ze, zo);
-  return (n & 1) ? zo : ze;
-}
-
-// out[i] = normal(key, start + i) for i < count, computing each pair once.
-template <class T>
-void fill_normal(T* out, std::size_t count, std::uint64_t key, std::uint64_t start) {
-  std::size_t i = 0;
-  std::uint64_t n = start;
-  double ze, zo;
-  if (count == 0) return;
-  if (n & 1) {
-    normal_pair(key, n >> 1, ze, zo);
-    out[i++] = static_cast<T>(zo);
-    ++n;
-  }
-  for (; i + 1 < count; i += 2, n += 2) {
-    normal_pair(key, n >> 1, ze, zo);
-    out[i] = static_cast<T>(ze);
-    out[i + 1] = static_cast<T>(zo);
-  }
-  if (i < count) {
-    normal_pair(key, n >> 1, ze, zo);
-    out[i] = static_cast<T>(ze);
-  }
-}
-
-struct BoxMullerNormal {
-  double operator()(std::uint64_t key, std::uint64_t n) const { return normal(key, n); }
-  template <class T>
-  void fill(T* out, std::size_t count, std::uint64_t key, std::uint64_t start) const {
-    fill_normal(out, count, key, start);
-  }
-};
 
 // (w >> 11) 2^-53 shifted into (0, 1].
 inline double open01(std::uint64_t w) { return (static_cast<double>(w >> 11) + 1.0) * kTwoPow53Inv; }

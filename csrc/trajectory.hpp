@@ -90,14 +90,6 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   });
 }
 
-// The trajectory with the Box-Muller generator of noise.hpp.
-template <class T>
-void dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx, std::size_t nframes,
-                    const double* coef_a, const double* coef_b, std::uint64_t seed, bool add_noise, int workers) {
-  dct_trajectory_with(u0, out, batch, ny, nx, nframes, coef_a, coef_b, seed, add_noise, workers,
-                      noise::BoxMullerNormal{});
-}
-
 // The trajectory with the ziggurat generator of pyscale.noise (tables X, F of 257 values each).
 template <class T>
 void dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx, std::size_t nframes,
