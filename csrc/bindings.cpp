@@ -296,6 +296,20 @@ T* output_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, c
   return static_cast<T*>(a.mutable_data());
 }
 
+// Where a result of `shape` goes: `out` (checked) if given, else a new array. `result` is set to
+// the object to return.
+template <class T>
+T* result_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, const char* who,
+                 py::object& result) {
+  if (!out.is_none()) {
+    result = out;
+    return output_buffer<T>(out, shape, who);
+  }
+  carray<T> o = new_array<T>(shape);
+  result = o;
+  return o.mutable_data();
+}
+
 // x: [batch, ny, nx]. Orthonormal 2-D DCT-II over the last two axes (DCT-III if inverse). With
 // out (same shape and dtype, may be x itself) the result is written there and out is returned.
 template <class T>
@@ -307,15 +321,7 @@ py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
   const auto nx = static_cast<std::size_t>(x.shape(2));
   const std::vector<py::ssize_t> shape(x.shape(), x.shape() + 3);
   py::object result;
-  T* po;
-  if (out.is_none()) {
-    carray<T> o = new_array<T>(shape);
-    po = o.mutable_data();
-    result = o;
-  } else {
-    po = output_buffer<T>(out, shape, "dct2");
-    result = out;
-  }
+  T* po = result_buffer<T>(out, shape, "dct2", result);
   const T* px = x.data();
   {
     py::gil_scoped_release release;
@@ -357,15 +363,7 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
   ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
   const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1), u0.shape(2)};
   py::object result;
-  T* po;
-  if (out.is_none()) {
-    carray<T> o = new_array<T>(shape);
-    po = o.mutable_data();
-    result = o;
-  } else {
-    po = output_buffer<T>(out, shape, "dct_trajectory");
-    result = out;
-  }
+  T* po = result_buffer<T>(out, shape, "dct_trajectory", result);
   const T* pu = u0.data();
   const double* pa = coef_a.data();
   const double* pb = coef_b.data();
