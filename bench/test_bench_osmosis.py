@@ -102,8 +102,9 @@ def test_step_scipy_reference(benchmark, case):
 # single-threaded BLAS; the targets only against scipy's default threading (see the docstring).
 @pytest.mark.parametrize(
     ("solver", "pre", "target", "floor"),
-    [("bicgstab", None, 10.0, 1.5), ("bicgstab", "dct", 50.0, 8.0), ("cg", "dct", 50.0, 8.0)],
-    ids=["bicgstab-none", "bicgstab-dct", "cg-dct"],
+    [("bicgstab", None, 10.0, 1.5)]
+    + [(s, p, 50.0, 8.0) for s in ("bicgstab", "cg") for p in ("dct", "two-level")],
+    ids=["bicgstab-none", "bicgstab-dct", "bicgstab-two-level", "cg-dct", "cg-two-level"],
 )
 @pytest.mark.benchmark(group=GROUP)
 def test_step_pyscale(benchmark, case, solver, pre, target, floor):

@@ -118,8 +118,8 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 // Batched implicit osmosis steps (I - tau A) x = b.
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
-//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct";
-//   for "dct": out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
+//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level";
+//   for "dct" (and the coarse part of "two-level"): out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
 //   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
@@ -147,6 +147,7 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   if (precond == "none") pre = pyscale::StepPrecond::none;
   else if (precond == "jacobi") pre = pyscale::StepPrecond::jacobi;
   else if (precond == "dct") pre = pyscale::StepPrecond::dct;
+  else if (precond == "two-level") pre = pyscale::StepPrecond::two_level;
   else throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 
   carray<T> v, denom, scale_in, scale_out;
@@ -160,8 +161,8 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   const T* pdenom = nullptr;
   const T* pin = nullptr;
   const T* pout = nullptr;
-  if (pre == pyscale::StepPrecond::dct) {
-    require(!denom_obj.is_none(), "osmosis_solve: the dct preconditioner needs denom");
+  if (pre == pyscale::StepPrecond::dct || pre == pyscale::StepPrecond::two_level) {
+    require(!denom_obj.is_none(), "osmosis_solve: the " + precond + " preconditioner needs denom");
     denom = denom_obj.cast<carray<T>>();
     require_shape(denom, nb, ny, nx, "denom");
     pdenom = denom.data();

@@ -73,6 +73,11 @@ struct Stencil5 {
       : ny(ny_), nx(nx_), c(ny_ * nx_, T(0)), w(ny_ * nx_, T(0)), e(ny_ * nx_, T(0)),
         n(ny_ * nx_, T(0)), s(ny_ * nx_, T(0)) {}
 
+  template <class G>
+  explicit Stencil5(const Stencil5<G>& o)
+      : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), w(o.w.begin(), o.w.end()),
+        e(o.e.begin(), o.e.end()), n(o.n.begin(), o.n.end()), s(o.s.begin(), o.s.end()) {}
+
   void operator()(const T* x, T* out) const {
     for (std::size_t i = 0; i < ny; ++i) {
       const std::size_t o = i * nx;
@@ -96,6 +101,49 @@ struct Stencil5 {
                   cs[j] * dn[j];
       const std::size_t j = nx - 1;
       orow[j] = cc[j] * xr[j] + cw[j] * xr[j - 1] + cn[j] * up[j] + cs[j] * dn[j];
+    }
+  }
+};
+
+// A symmetric five-point operator stored by its edges: c_p on the diagonal, e_p coupling p with
+// its right neighbour p + 1 and s_p coupling p with the pixel below, p + nx (zero where the
+// neighbour would lie outside the image). Three coefficient arrays instead of five.
+template <class F>
+struct SymStencil5 {
+  std::size_t ny = 0, nx = 0;
+  std::vector<F> c, e, s;
+
+  SymStencil5(std::size_t ny_, std::size_t nx_)
+      : ny(ny_), nx(nx_), c(ny_ * nx_, F(0)), e(ny_ * nx_, F(0)), s(ny_ * nx_, F(0)) {}
+
+  template <class G>
+  explicit SymStencil5(const SymStencil5<G>& o)
+      : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), e(o.e.begin(), o.e.end()),
+        s(o.s.begin(), o.s.end()) {}
+
+  void operator()(const F* x, F* out) const {
+    const std::vector<F> zero(nx, F(0));
+    for (std::size_t i = 0; i < ny; ++i) {
+      const std::size_t o = i * nx;
+      const F* xr = x + o;
+      // the coupling to a row outside the image is zero: read any valid row with zero weights
+      const F* up = i > 0 ? xr - nx : xr;
+      const F* sup = i > 0 ? s.data() + o - nx : zero.data();
+      const F* dn = i + 1 < ny ? xr + nx : xr;
+      const F* sdn = s.data() + o;
+      const F* cc = c.data() + o;
+      const F* ce = e.data() + o;
+      F* orow = out + o;
+      if (nx == 1) {
+        orow[0] = cc[0] * xr[0] + sup[0] * up[0] + sdn[0] * dn[0];
+        continue;
+      }
+      orow[0] = cc[0] * xr[0] + ce[0] * xr[1] + sup[0] * up[0] + sdn[0] * dn[0];
+      for (std::size_t j = 1; j + 1 < nx; ++j)
+        orow[j] = cc[j] * xr[j] + ce[j] * xr[j + 1] + ce[j - 1] * xr[j - 1] + sup[j] * up[j] +
+                  sdn[j] * dn[j];
+      const std::size_t j = nx - 1;
+      orow[j] = cc[j] * xr[j] + ce[j - 1] * xr[j - 1] + sup[j] * up[j] + sdn[j] * dn[j];
     }
   }
 };
@@ -235,20 +283,19 @@ Stencil5<T> osmosis_step_stencil(const T* dx, const T* dy, std::size_t ny, std::
 // S = diag(v) + tau K with K the graph Laplacian of the edge weights 2 v_p v_q / (v_p + v_q).
 // (I - tau A) u = S (u / v), so both systems have the same residual.
 template <class T>
-Stencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T tau) {
-  Stencil5<T> m(ny, nx);
+SymStencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T tau) {
+  SymStencil5<T> m(ny, nx);
   for (std::size_t k = 0; k < ny * nx; ++k) m.c[k] = v[k];
-  auto edge = [&](std::size_t p, std::size_t q, T* to_q, T* to_p) {
+  auto edge = [&](std::size_t p, std::size_t q, T* coef) {
     const T cw = tau * T(2) * v[p] * v[q] / (v[p] + v[q]);
-    to_q[p] = -cw;
-    to_p[q] = -cw;
+    coef[p] = -cw;
     m.c[p] += cw;
     m.c[q] += cw;
   };
   for (std::size_t i = 0; i < ny; ++i)
-    for (std::size_t j = 0; j + 1 < nx; ++j) edge(i * nx + j, i * nx + j + 1, m.e.data(), m.w.data());
+    for (std::size_t j = 0; j + 1 < nx; ++j) edge(i * nx + j, i * nx + j + 1, m.e.data());
   for (std::size_t i = 0; i + 1 < ny; ++i)
-    for (std::size_t j = 0; j < nx; ++j) edge(i * nx + j, (i + 1) * nx + j, m.s.data(), m.n.data());
+    for (std::size_t j = 0; j < nx; ++j) edge(i * nx + j, (i + 1) * nx + j, m.s.data());
   return m;
 }
 
@@ -281,11 +328,12 @@ void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double
 }
 
 enum class StepMethod { bicgstab, cg };
-enum class StepPrecond { none, jacobi, dct };
+enum class StepPrecond { none, jacobi, dct, two_level };
 
 // DCT preconditioner: out = scale_out * IDCT(DCT(scale_in * r) / denom), with the homogeneous-
-// diffusion operator's DCT symbol in denom (scale_in, scale_out may be null). The transforms run
-// in float32: the preconditioner only steers the iteration, residuals and updates stay in T.
+// diffusion operator's DCT symbol in denom (scale_in, scale_out may be null), for vectors r, out
+// of T or float. The transforms run in float32: the preconditioner only steers the iteration,
+// residuals and updates stay in T.
 template <class T>
 struct DctPrecond {
   const T* denom;
@@ -295,7 +343,8 @@ struct DctPrecond {
   int workers;
   mutable std::vector<float> tmp = std::vector<float>(2 * ny * nx);
 
-  void operator()(const T* r, T* out) const {
+  template <class R>
+  void operator()(const R* r, R* out) const {
     const std::size_t n = ny * nx;
     float* a = tmp.data();
     float* c = a + n;
@@ -305,22 +354,62 @@ struct DctPrecond {
     for (std::size_t q = 0; q < n; ++q) a[q] = static_cast<float>(a[q] / denom[q]);
     dct2d(a, c, 1, ny, nx, true, workers);
     for (std::size_t q = 0; q < n; ++q)
-      out[q] = scale_out ? static_cast<T>(c[q]) * scale_out[q] : static_cast<T>(c[q]);
+      out[q] = static_cast<R>(scale_out ? static_cast<T>(c[q]) * scale_out[q] : static_cast<T>(c[q]));
+  }
+};
+
+// Two-level preconditioner: for an operator with a float32 copy `op` (diagonal op.c) and a
+// coarse approximate inverse `coarse` (the DCT preconditioner), a Jacobi sweep, a coarse
+// correction and a second Jacobi sweep,
+//   z1 = D^-1 r,  z2 = z1 + P^-1 (r - M z1),  z = z2 + D^-1 (r - M z2),  out = scale_out z.
+// The DCT part removes the smooth error that Jacobi barely touches; the Jacobi sweeps remove the
+// local error of a strongly varying guidance that the DCT symbol cannot see (pixels clipped to a
+// tiny guidance value, for example). For the SPD form, whose Jacobi iteration converges
+// (diagonal dominance), z is symmetric positive definite in r, as conjugate gradients need. Like
+// the transforms it runs in float32; scale_out = v turns an approximate inverse of the SPD form
+// S into one of M = S diag(1/v) for BiCGSTAB.
+template <class T, class Op, class Coarse>
+struct TwoLevelPrecond {
+  const Op& op;
+  const Coarse& coarse;
+  const T* scale_out;
+  std::size_t n;
+  mutable std::vector<float> buf = std::vector<float>(4 * n);
+
+  void operator()(const T* r, T* out) const {
+    float* r32 = buf.data();
+    float* z = r32 + n;
+    float* q = z + n;
+    float* e = q + n;
+    const float* d = op.c.data();
+    for (std::size_t k = 0; k < n; ++k) {
+      r32[k] = static_cast<float>(r[k]);
+      z[k] = r32[k] / d[k];
+    }
+    op(z, q);
+    for (std::size_t k = 0; k < n; ++k) q[k] = r32[k] - q[k];
+    coarse(q, e);
+    for (std::size_t k = 0; k < n; ++k) z[k] += e[k];
+    op(z, q);
+    for (std::size_t k = 0; k < n; ++k) {
+      const T zk = static_cast<T>(z[k] + (r32[k] - q[k]) / d[k]);
+      out[k] = scale_out ? zk * scale_out[k] : zk;
+    }
   }
 };
 
 // One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
 // bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v.
 // With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is
-// the preconditioner used for StepPrecond::dct, a callable (const T* r, T* out) approximating
-// the inverse of M (bicgstab) or of S (cg).
+// the DCT preconditioner (StepPrecond::dct, and the coarse part of StepPrecond::two_level), a
+// callable (const T* r, T* out) approximating the inverse of M (bicgstab) or of S (cg).
 template <class T, class Ext>
 SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
                        std::size_t nx, T tau, StepMethod method, StepPrecond pre, const Ext& ext,
                        double rtol, std::size_t maxiter, double breakdown) {
   const std::size_t n = ny * nx;
   if (method == StepMethod::cg) {
-    Stencil5<T> m = osmosis_spd_stencil(v, ny, nx, tau);
+    const SymStencil5<T> m = osmosis_spd_stencil(v, ny, nx, tau);
     for (std::size_t k = 0; k < n; ++k) x[k] /= v[k];
     SolveInfo info;
     if (pre == StepPrecond::none) {
@@ -328,6 +417,10 @@ SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, s
       info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
     } else if (pre == StepPrecond::jacobi) {
       JacobiPrecond<T> pc{m.c.data(), n};
+      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+    } else if (pre == StepPrecond::two_level) {
+      const SymStencil5<float> m32(m);
+      TwoLevelPrecond<T, SymStencil5<float>, Ext> pc{m32, ext, nullptr, n};
       info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
     } else {
       info = conjugate_gradient(m, ext, b, x, n, rtol, maxiter);
@@ -346,6 +439,15 @@ SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, s
     std::vector<T> diag(n);
     osmosis_step_diagonal(dx, dy, ny, nx, tau, diag.data());
     JacobiPrecond<T> pc{diag.data(), n};
+    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  } else if (pre == StepPrecond::two_level && v) {
+    // precondition M = S diag(1/v) through the SPD form: M^-1 = diag(v) S^-1
+    const SymStencil5<float> s32(osmosis_spd_stencil(v, ny, nx, tau));
+    TwoLevelPrecond<T, SymStencil5<float>, Ext> pc{s32, ext, v, n};
+    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+  } else if (pre == StepPrecond::two_level) {
+    const Stencil5<float> m32(osmosis_step_stencil(dx, dy, ny, nx, tau));
+    TwoLevelPrecond<T, Stencil5<float>, Ext> pc{m32, ext, nullptr, n};
     info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
   } else {
     info = bicgstab(m, ext, b, x, n, rtol, maxiter, breakdown);

@@ -32,8 +32,8 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   const Image2D<T> img(batch, ny, nx);
   const std::size_t plane = ny * nx;
   const std::size_t total = batch * plane;
-  std::vector<T> state(total);
-  T* st = state.data();
+  std::unique_ptr<T[]> state(new T[total]);  // written by the forward transform
+  T* st = state.get();
   const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), total);
   std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
   std::vector<std::vector<double>> zbuf(static_cast<std::size_t>(nthreads));
@@ -52,12 +52,12 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   }
   std::unique_ptr<WorkCounter[]> counters(new WorkCounter[2 * nframes + 2]);
 
-  run_team(nthreads, [&](int tid, int, Barrier& bar) {
+  run_team(nthreads, [&](int tid, int team, Barrier& bar) {
     Workspace<T>& w = ws[static_cast<std::size_t>(tid)];
     double* z = add_noise ? zbuf[static_cast<std::size_t>(tid)].data() : nullptr;
-    counters[0].run(img.row_items(), [&](std::size_t i) { img.row_item(i, u0, st, false, w); });
+    counters[0].run(img.row_items(), team, [&](std::size_t i) { img.row_item(i, u0, st, false, w); });
     bar.wait();
-    counters[1].run(img.col_items(), [&](std::size_t i) { img.col_item(i, st, false, w); });
+    counters[1].run(img.col_items(), team, [&](std::size_t i) { img.col_item(i, st, false, w); });
     bar.wait();
     for (std::size_t k = 0; k < nframes; ++k) {
       T* frame = out + k * total;
@@ -65,7 +65,7 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
       const double* bk = coef_b + k * plane;
       // The rows of the state are updated by the item that transforms them. The columns of the
       // previous frame may still be in progress: they only touch that frame's output.
-      counters[2 + 2 * k].run(img.row_items(), [&](std::size_t i) {
+      counters[2 + 2 * k].run(img.row_items(), team, [&](std::size_t i) {
         std::size_t b, r0, nv;
         img.row_range(i, b, r0, nv);
         for (std::size_t r = r0; r < r0 + nv; ++r) {
@@ -85,7 +85,7 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
         img.row_item(i, st, frame, true, w);
       });
       bar.wait();
-      counters[3 + 2 * k].run(img.col_items(), [&](std::size_t i) { img.col_item(i, frame, true, w); });
+      counters[3 + 2 * k].run(img.col_items(), team, [&](std::size_t i) { img.col_item(i, frame, true, w); });
     }
   });
 }
