@@ -112,17 +112,18 @@ template <class F>
 struct SymStencil5 {
   std::size_t ny = 0, nx = 0;
   std::vector<F> c, e, s;
+  std::vector<F> zero;  // the coupling to the row above the first
 
   SymStencil5(std::size_t ny_, std::size_t nx_)
-      : ny(ny_), nx(nx_), c(ny_ * nx_, F(0)), e(ny_ * nx_, F(0)), s(ny_ * nx_, F(0)) {}
+      : ny(ny_), nx(nx_), c(ny_ * nx_, F(0)), e(ny_ * nx_, F(0)), s(ny_ * nx_, F(0)),
+        zero(nx_, F(0)) {}
 
   template <class G>
   explicit SymStencil5(const SymStencil5<G>& o)
       : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), e(o.e.begin(), o.e.end()),
-        s(o.s.begin(), o.s.end()) {}
+        s(o.s.begin(), o.s.end()), zero(o.nx, F(0)) {}
 
   void operator()(const F* x, F* out) const {
-    const std::vector<F> zero(nx, F(0));
     for (std::size_t i = 0; i < ny; ++i) {
       const std::size_t o = i * nx;
       const F* xr = x + o;
