@@ -1307,19 +1307,22 @@ struct Image2D {
 };
 
 // Hands out the items [0, n) of a phase to a team of `team` threads in runs of consecutive
-// items. Neighbouring items share cache lines at their edges (rows are not aligned to lines), so
+// items, each a quarter of the remaining items' share per thread (guided scheduling).
+// Neighbouring items share cache lines at their edges (rows are not aligned to lines), so
 // handing them out one at a time would make the threads write to the same lines all the time;
-// runs of about n / (4 team) items keep that to a few places while still balancing the load.
+// long runs first and short ones at the end keep that to a few places and still balance the load.
 class WorkCounter {
  public:
   template <class F>
   void run(std::size_t n, int team, F&& f) {
-    const std::size_t chunk = std::max<std::size_t>(1, n / (4 * static_cast<std::size_t>(std::max(team, 1))));
+    const std::size_t parts = 4 * static_cast<std::size_t>(std::max(team, 1));
+    std::size_t i0 = next_.load(std::memory_order_relaxed);
     for (;;) {
-      const std::size_t i0 = next_.fetch_add(chunk, std::memory_order_relaxed);
       if (i0 >= n) break;
-      const std::size_t i1 = std::min(n, i0 + chunk);
-      for (std::size_t i = i0; i < i1; ++i) f(i);
+      const std::size_t chunk = std::max<std::size_t>(1, (n - i0) / parts);
+      if (!next_.compare_exchange_weak(i0, i0 + chunk, std::memory_order_relaxed)) continue;
+      for (std::size_t i = i0; i < i0 + chunk; ++i) f(i);
+      i0 = next_.load(std::memory_order_relaxed);
     }
   }
 
