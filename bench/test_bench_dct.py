@@ -110,6 +110,6 @@ def test_trajectory_threads(benchmark):
         alloc = fresh(1) / fresh(2)
         benchmark.extra_info.update(speedup_2_threads=speedup, speedup_2_threads_allocating=alloc)
         status = "met" if speedup >= 1.7 else "missed"
-        print(f"trajectory with 2 threads: {speedup:.2f}x faster than with 1 (target 1.7x {status}); "
-              f"{alloc:.2f}x including the allocation of the result")
+        print(f"trajectory with 2 threads: {speedup:.2f}x faster than with 1 "
+              f"(target 1.7x {status}); {alloc:.2f}x including the allocation of the result")
         assert speedup >= 1.2  # a floor that catches lost parallelism on a noisy shared machine
