@@ -80,13 +80,19 @@ def transform(x, *, inverse=False, workers=1):
 
 
 def _transform(x, axes, workers, inverse, name):
-    x = check_image(x, name=name)
+    # A NaN or infinity anywhere in x makes the transform non-finite too, so one check of the
+    # result covers the input as well (and saves a pass over it); the input is only looked at
+    # again to tell bad input from overflow.
+    x = check_image(x, name=name, allow_nonfinite=True)
     ax = _check_axes(x, axes)
     w = check_workers(workers)
     moved = np.moveaxis(x, ax, (-2, -1))
     with np.errstate(over="ignore", invalid="ignore"):
-        out = transform(moved, inverse=inverse, workers=w)
-    return check_result(np.moveaxis(out, (-2, -1), ax), name)
+        out = np.moveaxis(transform(moved, inverse=inverse, workers=w), (-2, -1), ax)
+    if not np.all(np.isfinite(out)):
+        check_image(x, name=name)
+        check_result(out, name)
+    return out
 
 
 def dct2(x, *, axes=(-2, -1), workers=None):

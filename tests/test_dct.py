@@ -7,6 +7,7 @@ import pytest
 import scipy.fft
 from numpy.testing import assert_allclose, assert_array_equal
 
+import pyscale as ps
 from pyscale._ext import core
 from pyscale.noise import ZIGGURAT_F, ZIGGURAT_X, standard_normal
 
@@ -267,3 +268,19 @@ def test_other_instruction_sets_match_scipy(level):
     )
     env = dict(os.environ, PYSCALE_SIMD=level)
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+@pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_named(fn, bad):
+    x = np.ones((5, 7), dtype=np.float32)
+    x[2, 3] = bad
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        fn(x)
+
+
+@pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])
+def test_overflow_is_reported(fn):
+    x = np.full((6, 6), 3e38, dtype=np.float32)  # finite, but the DC coefficient is 1.8e39
+    with pytest.raises(ValueError, match="overflowed float32"):
+        fn(x)
