@@ -108,6 +108,26 @@ void run_batch(std::size_t count, int workers, Task&& task) {
     if (e) std::rethrow_exception(e);
 }
 
+// How `workers` threads share a batch of nb images of n pixels: batch_threads threads take whole
+// images, each with a team of `members` threads inside the image. A thread is worth starting in an
+// image for about 16384 pixels. The split minimises the time estimate ceil(nb / batch_threads) /
+// members; on a tie whole images per thread win (they need no synchronisation).
+inline void split_workers(std::size_t nb, std::size_t n, int workers, int& batch_threads,
+                          int& members) {
+  const std::size_t w = static_cast<std::size_t>(std::max(workers, 1));
+  const std::size_t max_members = std::max<std::size_t>(1, n / 16384);
+  double best = 0.0;
+  for (std::size_t bt = 1; bt <= std::min(w, std::max<std::size_t>(nb, 1)); ++bt) {
+    const std::size_t m = std::min(w / bt, max_members);
+    const double cost = static_cast<double>((nb + bt - 1) / bt) / static_cast<double>(m);
+    if (bt == 1 || cost <= best) {
+      best = cost;
+      batch_threads = static_cast<int>(bt);
+      members = static_cast<int>(m);
+    }
+  }
+}
+
 template <class T>
 void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_t nx, const char* what) {
   require(a.ndim() == 3 && static_cast<std::size_t>(a.shape(0)) == b &&
@@ -120,7 +140,8 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level";
 //   for "dct" (and the coarse part of "two-level"): out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
-//   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond).
+//   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond);
+//   workers: threads, over the images of the batch and inside them (see split_workers).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
@@ -192,14 +213,16 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   bool* pconv = conv.mutable_data();
   long long* prst = restarts.mutable_data();
 
-  // threads the batch leaves idle go to the transforms (their result does not depend on it)
-  const int dct_workers = std::max(1, workers / static_cast<int>(std::max<std::size_t>(nb, 1)));
+  int batch_threads = 1, members = 1;
+  split_workers(nb, n, workers, batch_threads, members);
   auto task = [&](std::size_t k) {
-    const pyscale::DctPrecond<T> ext{pdenom ? pdenom + k * n : nullptr, pin ? pin + k * n : nullptr,
-                                     pout ? pout + k * n : nullptr,  ny, nx, dct_workers};
+    pyscale::Team team(members);
+    pyscale::RowBlocks rb(ny, nx, team);
+    const pyscale::DctArgs<T> dct{pdenom ? pdenom + k * n : nullptr, pin ? pin + k * n : nullptr,
+                                  pout ? pout + k * n : nullptr};
     pyscale::SolveInfo info = pyscale::osmosis_step(
-        pb + k * n, px + k * n, pdx + k * ny * (nx - 1), pdy + k * (ny - 1) * nx,
-        pv ? pv + k * n : nullptr, ny, nx, static_cast<T>(tau), m, pre, ext, rtol,
+        rb, pb + k * n, px + k * n, pdx + k * ny * (nx - 1), pdy + k * (ny - 1) * nx,
+        pv ? pv + k * n : nullptr, static_cast<T>(tau), m, pre, dct, rtol,
         static_cast<std::size_t>(maxiter), breakdown);
     pit[k] = static_cast<long long>(info.iterations);
     pres[k] = info.residual;
@@ -208,7 +231,7 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   };
   {
     py::gil_scoped_release release;
-    run_batch(nb, workers, task);
+    run_batch(nb, batch_threads, task);
   }
   return py::make_tuple(x, iters, res, conv, restarts);
 }
@@ -230,7 +253,7 @@ carray<T> osmosis_step_matvec(carray<T> x, carray<T> dx, carray<T> dy, double ta
     for (std::size_t k = 0; k < nb; ++k) {
       auto m = pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
                                              dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
-      m(x.data() + k * n, out.mutable_data() + k * n);
+      m.rows(x.data() + k * n, out.mutable_data() + k * n, 0, ny);
     }
   }
   return out;
@@ -249,9 +272,11 @@ carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
   const std::size_t n = ny * nx;
   {
     py::gil_scoped_release release;
+    pyscale::Team team(1);
+    pyscale::RowBlocks rb(ny, nx, team);
     for (std::size_t k = 0; k < nb; ++k) {
-      auto m = pyscale::osmosis_spd_stencil(v.data() + k * n, ny, nx, static_cast<T>(tau));
-      m(w.data() + k * n, out.mutable_data() + k * n);
+      auto m = pyscale::osmosis_spd_stencil(rb, v.data() + k * n, static_cast<T>(tau));
+      m.rows(w.data() + k * n, out.mutable_data() + k * n, 0, ny);
     }
   }
   return out;

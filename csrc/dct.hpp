@@ -1295,12 +1295,17 @@ struct Image2D {
     const std::size_t plane = ny * nx;
     kernel(*px, src + b * plane, dst + b * plane, nx, r0, nv, true, inverse, ws);
   }
+  // Columns of item i: image b, columns [c0, c0 + nv).
+  void col_range(std::size_t item, std::size_t& b, std::size_t& c0, std::size_t& nv) const {
+    const std::size_t L = block_lines<T>();
+    b = item / col_blocks;
+    c0 = (item % col_blocks) * L;
+    nv = std::min(L, nx - c0);
+  }
   void col_item(std::size_t item, T* data, bool inverse, Workspace<T>& ws) const {
     if (ny == 1) return;
-    const std::size_t L = block_lines<T>();
-    const std::size_t b = item / col_blocks;
-    const std::size_t c0 = (item % col_blocks) * L;
-    const std::size_t nv = std::min(L, nx - c0);
+    std::size_t b, c0, nv;
+    col_range(item, b, c0, nv);
     const std::size_t plane = ny * nx;
     kernel(*py, data + b * plane, data + b * plane, nx, c0, nv, false, inverse, ws);
   }

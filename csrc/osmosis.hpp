@@ -8,11 +8,15 @@
 // (A u)_p is the sum of the fluxes entering pixel p minus those leaving it.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "dct.hpp"
+#include "scratch.hpp"
 #include "solvers.hpp"
+#include "team.hpp"
 
 namespace pyscale {
 
@@ -67,7 +71,7 @@ void osmosis_apply(const T* u, T* out, const T* dx, const T* dy, std::size_t ny,
 template <class T>
 struct Stencil5 {
   std::size_t ny = 0, nx = 0;
-  std::vector<T> c, w, e, n, s;
+  Buffer<T> c, w, e, n, s;
 
   Stencil5(std::size_t ny_, std::size_t nx_)
       : ny(ny_), nx(nx_), c(ny_ * nx_, T(0)), w(ny_ * nx_, T(0)), e(ny_ * nx_, T(0)),
@@ -78,8 +82,9 @@ struct Stencil5 {
       : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), w(o.w.begin(), o.w.end()),
         e(o.e.begin(), o.e.end()), n(o.n.begin(), o.n.end()), s(o.s.begin(), o.s.end()) {}
 
-  void operator()(const T* x, T* out) const {
-    for (std::size_t i = 0; i < ny; ++i) {
+  // rows [i0, i1) of out = stencil x
+  void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
+    for (std::size_t i = i0; i < i1; ++i) {
       const std::size_t o = i * nx;
       const T* xr = x + o;
       // rows outside the image are never weighted (n = 0 in row 0, s = 0 in the last row)
@@ -111,7 +116,7 @@ struct Stencil5 {
 template <class F>
 struct SymStencil5 {
   std::size_t ny = 0, nx = 0;
-  std::vector<F> c, e, s;
+  Buffer<F> c, e, s;
   std::vector<F> zero;  // the coupling to the row above the first
 
   SymStencil5(std::size_t ny_, std::size_t nx_)
@@ -123,8 +128,9 @@ struct SymStencil5 {
       : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), e(o.e.begin(), o.e.end()),
         s(o.s.begin(), o.s.end()), zero(o.nx, F(0)) {}
 
-  void operator()(const F* x, F* out) const {
-    for (std::size_t i = 0; i < ny; ++i) {
+  // rows [i0, i1) of out = stencil x
+  void rows(const F* x, F* out, std::size_t i0, std::size_t i1) const {
+    for (std::size_t i = i0; i < i1; ++i) {
       const std::size_t o = i * nx;
       const F* xr = x + o;
       // the coupling to a row outside the image is zero: read any valid row with zero weights
@@ -159,22 +165,10 @@ struct OsmosisStepOperator {
   std::size_t ny, nx;
   T tau;
 
-  void operator()(const T* x, T* out) const {
-    double ab = 0.0, oo = 0.0;
-    run<false>(x, out, nullptr, ab, oo);
-  }
-
-  // out = M x, ab = <a, out>, oo = <out, out> (lane accumulators by column, fixed order)
-  void apply_dot(const T* x, T* out, const T* a, double& ab, double& oo) const {
-    run<true>(x, out, a, ab, oo);
-  }
-
-  template <bool Dot>
-  void run(const T* x, T* out, const T* a, double& ab, double& oo) const {
-    constexpr std::size_t L = detail::kLanes;
-    double acc_ab[L] = {}, acc_oo[L] = {};
+  // rows [i0, i1) of out = M x
+  void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
     const T half(0.5);
-    for (std::size_t i = 0; i < ny; ++i) {
+    for (std::size_t i = i0; i < i1; ++i) {
       const T* xr = x + i * nx;
       const T* hx = dx + i * (nx - 1);
       T* orow = out + i * nx;
@@ -204,33 +198,7 @@ struct OsmosisStepOperator {
         for (std::size_t j = 0; j < nx; ++j)
           orow[j] -= (xr[j] - up[j]) - hy[j] * half * (xr[j] + up[j]);
       }
-      if constexpr (Dot) {
-        const T* arow = a + i * nx;
-        std::size_t j = 0;
-        for (; j + L <= nx; j += L)
-          for (std::size_t l = 0; l < L; ++l) {
-            const T o = xr[j + l] - tau * orow[j + l];
-            orow[j + l] = o;
-            acc_ab[l] += static_cast<double>(arow[j + l]) * static_cast<double>(o);
-            acc_oo[l] += static_cast<double>(o) * static_cast<double>(o);
-          }
-        for (std::size_t l = 0; j < nx; ++j, ++l) {
-          const T o = xr[j] - tau * orow[j];
-          orow[j] = o;
-          acc_ab[l] += static_cast<double>(arow[j]) * static_cast<double>(o);
-          acc_oo[l] += static_cast<double>(o) * static_cast<double>(o);
-        }
-      } else {
-        for (std::size_t j = 0; j < nx; ++j) orow[j] = xr[j] - tau * orow[j];
-      }
-    }
-    if constexpr (Dot) {
-      ab = 0.0;
-      oo = 0.0;
-      for (std::size_t l = 0; l < L; ++l) {
-        ab += acc_ab[l];
-        oo += acc_oo[l];
-      }
+      for (std::size_t j = 0; j < nx; ++j) orow[j] = xr[j] - tau * orow[j];
     }
   }
 };
@@ -284,19 +252,29 @@ Stencil5<T> osmosis_step_stencil(const T* dx, const T* dy, std::size_t ny, std::
 // S = diag(v) + tau K with K the graph Laplacian of the edge weights 2 v_p v_q / (v_p + v_q).
 // (I - tau A) u = S (u / v), so both systems have the same residual.
 template <class T>
-SymStencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T tau) {
+SymStencil5<T> osmosis_spd_stencil(RowBlocks& rb, const T* v, T tau) {
+  const std::size_t ny = rb.ny(), nx = rb.nx();
   SymStencil5<T> m(ny, nx);
-  for (std::size_t k = 0; k < ny * nx; ++k) m.c[k] = v[k];
-  auto edge = [&](std::size_t p, std::size_t q, T* coef) {
-    const T cw = tau * T(2) * v[p] * v[q] / (v[p] + v[q]);
-    coef[p] = -cw;
-    m.c[p] += cw;
-    m.c[q] += cw;
-  };
-  for (std::size_t i = 0; i < ny; ++i)
-    for (std::size_t j = 0; j + 1 < nx; ++j) edge(i * nx + j, i * nx + j + 1, m.e.data());
-  for (std::size_t i = 0; i + 1 < ny; ++i)
-    for (std::size_t j = 0; j < nx; ++j) edge(i * nx + j, (i + 1) * nx + j, m.s.data());
+  auto weight = [&](std::size_t p, std::size_t q) { return tau * T(2) * v[p] * v[q] / (v[p] + v[q]); };
+  rb.each([&](const RowBlocks::Block& k) {  // the couplings to the right and below
+    for (std::size_t i = k.i0; i < k.i1; ++i)
+      for (std::size_t j = 0; j < nx; ++j) {
+        const std::size_t p = i * nx + j;
+        if (j + 1 < nx) m.e[p] = -weight(p, p + 1);
+        if (i + 1 < ny) m.s[p] = -weight(p, p + nx);
+      }
+  });
+  rb.each([&](const RowBlocks::Block& k) {  // the diagonal: v plus the weights of all four edges
+    for (std::size_t i = k.i0; i < k.i1; ++i)
+      for (std::size_t j = 0; j < nx; ++j) {
+        const std::size_t p = i * nx + j;
+        T c = v[p];
+        if (j > 0) c -= m.e[p - 1];
+        c -= m.e[p];
+        if (i > 0) c -= m.s[p - nx];
+        m.c[p] = c - m.s[p];
+      }
+  });
   return m;
 }
 
@@ -306,22 +284,32 @@ SymStencil5<T> osmosis_spd_stencil(const T* v, std::size_t ny, std::size_t nx, T
 // has exactly the mass of b (up to rounding) and its residual changes by -alpha v, whose norm is
 // at most about ||r||. The reported residual is recomputed; a correction that would push a
 // converged iterate above rtol is not applied.
-template <class T, class Apply>
-void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double rtol,
+template <class T, class Op>
+void conserve_mass(RowBlocks& rb, const Op& m, const T* b, T* x, const T* v, double rtol,
                    SolveInfo& info) {
+  using Block = RowBlocks::Block;
   if (!std::isfinite(info.residual)) return;
-  const double defect = detail::reduce(
-      n, [&](std::size_t k) { return static_cast<double>(b[k]) - static_cast<double>(x[k]); });
-  const double vsum = detail::reduce(n, [&](std::size_t k) { return static_cast<double>(v[k]); });
+  double defect = 0.0, vsum = 0.0;
+  rb.sum2(defect, vsum, [&](const Block& k, double& d, double& s) {
+    d = detail::reduce(k.size(), [&](std::size_t j) {
+      return static_cast<double>(b[k.k0 + j]) - static_cast<double>(x[k.k0 + j]);
+    });
+    s = detail::reduce(k.size(), [&](std::size_t j) { return static_cast<double>(v[k.k0 + j]); });
+  });
   const T alpha = static_cast<T>(defect / vsum);
   if (alpha == T(0)) return;
-  for (std::size_t k = 0; k < n; ++k) x[k] += alpha * v[k];
-  std::vector<T> r(n);
-  const double bnorm = detail::norm2(b, n);
+  auto shift = [&](T a) {
+    rb.each([&](const Block& k) {
+      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] += a * v[q];
+    });
+  };
+  shift(alpha);
+  const double bnorm = std::sqrt(detail::dot(rb, b, b));
   if (!(bnorm > 0.0)) return;
-  const double res = detail::residual(m, b, x, r.data(), n) / bnorm;
+  Buffer<T> r(rb.size());
+  const double res = detail::residual(rb, m, b, x, r.data()) / bnorm;
   if (info.converged && !(res <= rtol)) {  // keep the converged iterate
-    for (std::size_t k = 0; k < n; ++k) x[k] -= alpha * v[k];
+    shift(-alpha);
     return;
   }
   info.residual = res;
@@ -331,37 +319,85 @@ void conserve_mass(Apply& m, const T* b, T* x, const T* v, std::size_t n, double
 enum class StepMethod { bicgstab, cg };
 enum class StepPrecond { none, jacobi, dct, two_level };
 
-// DCT preconditioner: out = scale_out * IDCT(DCT(scale_in * r) / denom), with the homogeneous-
-// diffusion operator's DCT symbol in denom (scale_in, scale_out may be null), for vectors r, out
-// of T or float. The transforms run in float32: the preconditioner only steers the iteration,
-// residuals and updates stay in T.
+// The inverse of a homogeneous-diffusion operator with DCT symbol denom, in float32 (the
+// preconditioners only steer the iteration; residuals and updates stay in T). A team computes it
+// in three phases: forward row transforms of the rows that load(i0, i1, a) writes into a; for
+// each strip of columns the forward transform, the division by denom and the inverse transform;
+// inverse row transforms, whose rows are handed to store(i0, i1, a).
+template <class T>
+class DctSolve {
+ public:
+  DctSolve(const T* denom, std::size_t ny, std::size_t nx, int members)
+      : denom_(denom), img_(1, ny, nx), ws_(static_cast<std::size_t>(members)), a_(ny * nx) {
+    for (auto& w : ws_) img_.reserve(w);
+  }
+
+  template <class Load, class Store>
+  void operator()(Team& team, Load&& load, Store&& store) const {
+    const std::size_t ny = img_.ny, nx = img_.nx;
+    float* a = a_.data();
+    team.run(img_.row_items(), [&](int m, std::size_t b0, std::size_t b1) {
+      for (std::size_t item = b0; item < b1; ++item) {
+        std::size_t b, r0, nv;
+        img_.row_range(item, b, r0, nv);
+        load(r0, r0 + nv, a);
+        img_.row_item(item, a, a, false, ws_[static_cast<std::size_t>(m)]);
+      }
+    });
+    team.run(img_.col_items(), [&](int m, std::size_t b0, std::size_t b1) {
+      auto& w = ws_[static_cast<std::size_t>(m)];
+      for (std::size_t item = b0; item < b1; ++item) {
+        std::size_t b, c0, nv;
+        img_.col_range(item, b, c0, nv);
+        img_.col_item(item, a, false, w);
+        for (std::size_t i = 0; i < ny; ++i)
+          for (std::size_t q = i * nx + c0; q < i * nx + c0 + nv; ++q)
+            a[q] = static_cast<float>(a[q] / denom_[q]);
+        img_.col_item(item, a, true, w);
+      }
+    });
+    team.run(img_.row_items(), [&](int m, std::size_t b0, std::size_t b1) {
+      for (std::size_t item = b0; item < b1; ++item) {
+        std::size_t b, r0, nv;
+        img_.row_range(item, b, r0, nv);
+        img_.row_item(item, a, a, true, ws_[static_cast<std::size_t>(m)]);
+        store(r0, r0 + nv, static_cast<const float*>(a));
+      }
+    });
+  }
+
+ private:
+  const T* denom_;
+  dct_detail::Image2D<float> img_;
+  mutable std::vector<dct_detail::Workspace<float>> ws_;
+  mutable Buffer<float> a_;
+};
+
+// DCT preconditioner: out = scale_out * DctSolve(scale_in * r) (scale_in, scale_out may be null).
 template <class T>
 struct DctPrecond {
-  const T* denom;
+  const DctSolve<T>& solve;
   const T* scale_in;
   const T* scale_out;
-  std::size_t ny, nx;
-  int workers;
-  mutable std::vector<float> tmp = std::vector<float>(2 * ny * nx);
 
-  template <class R>
-  void operator()(const R* r, R* out) const {
-    const std::size_t n = ny * nx;
-    float* a = tmp.data();
-    float* c = a + n;
-    for (std::size_t q = 0; q < n; ++q)
-      c[q] = static_cast<float>(scale_in ? scale_in[q] * r[q] : r[q]);
-    dct2d(c, a, 1, ny, nx, false, workers);
-    for (std::size_t q = 0; q < n; ++q) a[q] = static_cast<float>(a[q] / denom[q]);
-    dct2d(a, c, 1, ny, nx, true, workers);
-    for (std::size_t q = 0; q < n; ++q)
-      out[q] = static_cast<R>(scale_out ? static_cast<T>(c[q]) * scale_out[q] : static_cast<T>(c[q]));
+  void operator()(RowBlocks& rb, const T* r, T* out) const {
+    const std::size_t nx = rb.nx();
+    solve(
+        rb.team(),
+        [&](std::size_t i0, std::size_t i1, float* a) {
+          for (std::size_t q = i0 * nx; q < i1 * nx; ++q)
+            a[q] = static_cast<float>(scale_in ? scale_in[q] * r[q] : r[q]);
+        },
+        [&](std::size_t i0, std::size_t i1, const float* a) {
+          for (std::size_t q = i0 * nx; q < i1 * nx; ++q)
+            out[q] = scale_out ? static_cast<T>(a[q]) * scale_out[q] : static_cast<T>(a[q]);
+        });
   }
 };
 
 // Two-level preconditioner: for an operator with a float32 copy `op` (diagonal op.c) and a
-// coarse approximate inverse `coarse` (the DCT preconditioner), a Jacobi sweep, a coarse
-// correction and a second Jacobi sweep,
+// coarse approximate inverse P^-1 (DctSolve), a Jacobi sweep, a coarse correction and a second
+// Jacobi sweep,
 //   z1 = D^-1 r,  z2 = z1 + P^-1 (r - M z1),  z = z2 + D^-1 (r - M z2),  out = scale_out z.
 // The DCT part removes the smooth error that Jacobi barely touches; the Jacobi sweeps remove the
 // local error of a strongly varying guidance that the DCT symbol cannot see (pixels clipped to a
@@ -369,91 +405,118 @@ struct DctPrecond {
 // (diagonal dominance), z is symmetric positive definite in r, as conjugate gradients need. Like
 // the transforms it runs in float32; scale_out = v turns an approximate inverse of the SPD form
 // S into one of M = S diag(1/v) for BiCGSTAB.
-template <class T, class Op, class Coarse>
+template <class T, class Op>
 struct TwoLevelPrecond {
   const Op& op;
-  const Coarse& coarse;
+  const DctSolve<T>& coarse;
   const T* scale_out;
-  std::size_t n;
-  mutable std::vector<float> buf = std::vector<float>(4 * n);
+  mutable Buffer<float> buf = Buffer<float>(3 * op.ny * op.nx);
 
-  void operator()(const T* r, T* out) const {
+  void operator()(RowBlocks& rb, const T* r, T* out) const {
+    using Block = RowBlocks::Block;
+    const std::size_t n = rb.size(), nx = rb.nx();
     float* r32 = buf.data();
     float* z = r32 + n;
     float* q = z + n;
-    float* e = q + n;
     const float* d = op.c.data();
-    for (std::size_t k = 0; k < n; ++k) {
-      r32[k] = static_cast<float>(r[k]);
-      z[k] = r32[k] / d[k];
-    }
-    op(z, q);
-    for (std::size_t k = 0; k < n; ++k) q[k] = r32[k] - q[k];
-    coarse(q, e);
-    for (std::size_t k = 0; k < n; ++k) z[k] += e[k];
-    op(z, q);
-    for (std::size_t k = 0; k < n; ++k) {
-      const T zk = static_cast<T>(z[k] + (r32[k] - q[k]) / d[k]);
-      out[k] = scale_out ? zk * scale_out[k] : zk;
-    }
+    rb.each([&](const Block& k) {
+      for (std::size_t j = k.k0; j < k.k1; ++j) {
+        r32[j] = static_cast<float>(r[j]);
+        z[j] = r32[j] / d[j];
+      }
+    });
+    coarse(
+        rb.team(),
+        [&](std::size_t i0, std::size_t i1, float* a) {
+          op.rows(z, a, i0, i1);
+          for (std::size_t j = i0 * nx; j < i1 * nx; ++j) a[j] = r32[j] - a[j];
+        },
+        [&](std::size_t i0, std::size_t i1, const float* a) {
+          for (std::size_t j = i0 * nx; j < i1 * nx; ++j) z[j] += a[j];
+        });
+    rb.each([&](const Block& k) {
+      op.rows(z, q, k.i0, k.i1);
+      for (std::size_t j = k.k0; j < k.k1; ++j) {
+        const T zj = static_cast<T>(z[j] + (r32[j] - q[j]) / d[j]);
+        out[j] = scale_out ? zj * scale_out[j] : zj;
+      }
+    });
   }
 };
 
-// One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry.
-// bicgstab works on M = I - tau A built from (dx, dy); cg works on the SPD form and needs v.
-// With v given, the result is corrected to conserve mass exactly (see conserve_mass). `ext` is
-// the DCT preconditioner (StepPrecond::dct, and the coarse part of StepPrecond::two_level), a
-// callable (const T* r, T* out) approximating the inverse of M (bicgstab) or of S (cg).
-template <class T, class Ext>
-SolveInfo osmosis_step(const T* b, T* x, const T* dx, const T* dy, const T* v, std::size_t ny,
-                       std::size_t nx, T tau, StepMethod method, StepPrecond pre, const Ext& ext,
+// Denominator and scalings of the DCT preconditioner (see DctPrecond); denom may be null when
+// no preconditioner needs it.
+template <class T>
+struct DctArgs {
+  const T* denom = nullptr;
+  const T* scale_in = nullptr;
+  const T* scale_out = nullptr;
+};
+
+// One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry; the
+// team of rb does the work. bicgstab works on M = I - tau A built from (dx, dy); cg works on the
+// SPD form and needs v. With v given, the result is corrected to conserve mass exactly (see
+// conserve_mass). The DCT preconditioner (StepPrecond::dct, and the coarse part of
+// StepPrecond::two_level) approximates the inverse of M (bicgstab) or of S (cg).
+template <class T>
+SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v,
+                       T tau, StepMethod method, StepPrecond pre, const DctArgs<T>& dct,
                        double rtol, std::size_t maxiter, double breakdown) {
-  const std::size_t n = ny * nx;
+  using Block = RowBlocks::Block;
+  const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
+  std::unique_ptr<DctSolve<T>> coarse;
+  if (pre == StepPrecond::dct || pre == StepPrecond::two_level)
+    coarse.reset(new DctSolve<T>(dct.denom, ny, nx, rb.team().size()));
+  const OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
   if (method == StepMethod::cg) {
-    const SymStencil5<T> m = osmosis_spd_stencil(v, ny, nx, tau);
-    for (std::size_t k = 0; k < n; ++k) x[k] /= v[k];
+    const SymStencil5<T> m = osmosis_spd_stencil(rb, v, tau);
+    rb.each([&](const Block& k) {
+      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] /= v[q];
+    });
     SolveInfo info;
     if (pre == StepPrecond::none) {
-      NoPrecond<T> pc{n};
-      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+      NoPrecond<T> pc;
+      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     } else if (pre == StepPrecond::jacobi) {
-      JacobiPrecond<T> pc{m.c.data(), n};
-      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+      JacobiPrecond<T> pc{m.c.data()};
+      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
-      TwoLevelPrecond<T, SymStencil5<float>, Ext> pc{m32, ext, nullptr, n};
-      info = conjugate_gradient(m, pc, b, x, n, rtol, maxiter);
+      TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr};
+      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     } else {
-      info = conjugate_gradient(m, ext, b, x, n, rtol, maxiter);
+      DctPrecond<T> pc{*coarse, dct.scale_in, dct.scale_out};
+      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     }
-    for (std::size_t k = 0; k < n; ++k) x[k] *= v[k];
-    OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
-    conserve_mass(mu, b, x, v, n, rtol, info);
+    rb.each([&](const Block& k) {
+      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] *= v[q];
+    });
+    conserve_mass(rb, mu, b, x, v, rtol, info);
     return info;
   }
-  OsmosisStepOperator<T> m{dx, dy, ny, nx, tau};
   SolveInfo info;
   if (pre == StepPrecond::none) {
-    NoPrecond<T> pc{n};
-    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+    NoPrecond<T> pc;
+    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::jacobi) {
-    std::vector<T> diag(n);
+    Buffer<T> diag(n);
     osmosis_step_diagonal(dx, dy, ny, nx, tau, diag.data());
-    JacobiPrecond<T> pc{diag.data(), n};
-    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+    JacobiPrecond<T> pc{diag.data()};
+    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::two_level && v) {
     // precondition M = S diag(1/v) through the SPD form: M^-1 = diag(v) S^-1
-    const SymStencil5<float> s32(osmosis_spd_stencil(v, ny, nx, tau));
-    TwoLevelPrecond<T, SymStencil5<float>, Ext> pc{s32, ext, v, n};
-    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+    const SymStencil5<float> s32(osmosis_spd_stencil(rb, v, tau));
+    TwoLevelPrecond<T, SymStencil5<float>> pc{s32, *coarse, v};
+    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::two_level) {
     const Stencil5<float> m32(osmosis_step_stencil(dx, dy, ny, nx, tau));
-    TwoLevelPrecond<T, Stencil5<float>, Ext> pc{m32, ext, nullptr, n};
-    info = bicgstab(m, pc, b, x, n, rtol, maxiter, breakdown);
+    TwoLevelPrecond<T, Stencil5<float>> pc{m32, *coarse, nullptr};
+    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   } else {
-    info = bicgstab(m, ext, b, x, n, rtol, maxiter, breakdown);
+    DctPrecond<T> pc{*coarse, dct.scale_in, dct.scale_out};
+    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   }
-  if (v) conserve_mass(m, b, x, v, n, rtol, info);
+  if (v) conserve_mass(rb, mu, b, x, v, rtol, info);
   return info;
 }
 

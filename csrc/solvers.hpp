@@ -1,20 +1,25 @@
 // Krylov solvers on raw arrays: stabilised BiCGSTAB (van der Vorst 1992) and preconditioned
 // conjugate gradients. Pure C++: no Python types in this header.
 //
-// Both solvers take the operator and the preconditioner as callables
-//   apply(const T* x, T* out)     out = M x
-//   precond(const T* r, T* out)   out = P^{-1} r   (out never aliases r)
-// on vectors of length n, a right-hand side b and a start vector x (overwritten by the
-// solution), and stop when the true relative residual ||b - M x|| / ||b|| is at most rtol or
-// after maxiter iterations. BiCGSTAB is right-preconditioned, so the residual it monitors is the
-// residual of the original system. Inner products accumulate in double in a fixed order, so a
-// solve gives bit-identical results whatever thread runs it.
+// Both solvers work on the vectors of an ny x nx image, split into the row blocks of a team
+// (RowBlocks), and take the operator and the preconditioner as
+//   op.rows(const T* x, T* out, i0, i1)   rows [i0, i1) of out = M x
+//   precond(RowBlocks&, const T* r, T* out)  out = P^{-1} r   (out never aliases r)
+// with a right-hand side b and a start vector x (overwritten by the solution). They stop when
+// the true relative residual ||b - M x|| / ||b|| is at most rtol or after maxiter iterations.
+// BiCGSTAB is right-preconditioned, so the residual it monitors is the residual of the original
+// system. Inner products accumulate in double in a fixed order (RowBlocks), so a solve gives
+// bit-identical results whatever the number of threads.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
+
+#include "scratch.hpp"
+#include "team.hpp"
 
 namespace pyscale {
 
@@ -27,86 +32,70 @@ struct SolveInfo {
 
 namespace detail {
 
-constexpr std::size_t kLanes = 8;
-
-// Sum of term(k) over k in [0, n) with kLanes interleaved double accumulators (k % kLanes)
-// combined in a fixed order: independent of threads, and not limited by the add latency.
-// term may have side effects (the solvers fuse vector updates into their reductions).
-template <class Term>
-double reduce(std::size_t n, Term&& term) {
-  double acc[kLanes] = {};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (std::size_t l = 0; l < kLanes; ++l) acc[l] += term(k + l);
-  for (std::size_t l = 0; k < n; ++k, ++l) acc[l] += term(k);
-  double s = 0.0;
-  for (std::size_t l = 0; l < kLanes; ++l) s += acc[l];
-  return s;
-}
-
-// Two sums at once: term(k, a, b) adds its contributions to a and b.
-template <class Term>
-void reduce2(std::size_t n, double& sa, double& sb, Term&& term) {
-  double a[kLanes] = {}, b[kLanes] = {};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (std::size_t l = 0; l < kLanes; ++l) term(k + l, a[l], b[l]);
-  for (std::size_t l = 0; k < n; ++k, ++l) term(k, a[l], b[l]);
-  sa = 0.0;
-  sb = 0.0;
-  for (std::size_t l = 0; l < kLanes; ++l) {
-    sa += a[l];
-    sb += b[l];
-  }
+template <class T>
+double dot(RowBlocks& rb, const T* a, const T* b) {
+  return rb.sum([&](const RowBlocks::Block& k) {
+    return reduce(k.size(), [&](std::size_t j) {
+      return static_cast<double>(a[k.k0 + j]) * static_cast<double>(b[k.k0 + j]);
+    });
+  });
 }
 
 template <class T>
-double dot(const T* a, const T* b, std::size_t n) {
-  return reduce(n, [&](std::size_t k) { return static_cast<double>(a[k]) * static_cast<double>(b[k]); });
-}
-
-template <class T>
-double norm2(const T* a, std::size_t n) {
-  return std::sqrt(dot(a, a, n));
+void copy(RowBlocks& rb, const T* a, T* b) {
+  rb.each([&](const RowBlocks::Block& k) { std::copy(a + k.k0, a + k.k1, b + k.k0); });
 }
 
 // r = b - M x; returns ||r||.
-template <class T, class Apply>
-double residual(Apply& apply, const T* b, const T* x, T* r, std::size_t n) {
-  apply(x, r);
-  return std::sqrt(reduce(n, [&](std::size_t k) {
-    r[k] = b[k] - r[k];
-    return static_cast<double>(r[k]) * static_cast<double>(r[k]);
+template <class T, class Op>
+double residual(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r) {
+  return std::sqrt(rb.sum([&](const RowBlocks::Block& k) {
+    op.rows(x, r, k.i0, k.i1);
+    return reduce(k.size(), [&](std::size_t j) {
+      const std::size_t q = k.k0 + j;
+      r[q] = b[q] - r[q];
+      return static_cast<double>(r[q]) * static_cast<double>(r[q]);
+    });
   }));
 }
 
-// Operators may offer apply_dot(x, out, a, ab, oo): out = M x together with <a, out> and
-// <out, out>, saving a pass over memory.
-template <class Op, class T, class = void>
-struct has_apply_dot : std::false_type {};
-template <class Op, class T>
-struct has_apply_dot<Op, T,
-                     std::void_t<decltype(std::declval<Op&>().apply_dot(
-                         std::declval<const T*>(), std::declval<T*>(), std::declval<const T*>(),
-                         std::declval<double&>(), std::declval<double&>()))>> : std::true_type {};
-
+// <a, b> and <b, b> in one pass over [0, n).
 template <class T>
-void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb);
-
-template <class T, class Apply>
-void apply_dot(Apply& apply, const T* x, T* out, const T* a, std::size_t n, double& ab,
-               double& oo) {
-  if constexpr (has_apply_dot<Apply, T>::value) {
-    apply.apply_dot(x, out, a, ab, oo);
-  } else {
-    apply(x, out);
-    dot2(a, out, n, ab, oo);
+void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb) {
+  double s1[kLanes] = {}, s2[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      const double bk = static_cast<double>(b[k + l]);
+      s1[l] += static_cast<double>(a[k + l]) * bk;
+      s2[l] += bk * bk;
+    }
+  for (std::size_t l = 0; k < n; ++k, ++l) {
+    const double bk = static_cast<double>(b[k]);
+    s1[l] += static_cast<double>(a[k]) * bk;
+    s2[l] += bk * bk;
+  }
+  ab = 0.0;
+  bb = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    ab += s1[l];
+    bb += s2[l];
   }
 }
 
-// The fused vector updates of the solvers, on non-aliasing arrays. They repeat the lane loop of
-// reduce() instead of calling it: written out with restrict-qualified arrays they run about 10 %
-// faster (measured on the unpreconditioned BiCGSTAB step).
+// out = M x with <a, out> and <out, out>, each block summed while it is still in cache.
+template <class T, class Op>
+void apply_dot(RowBlocks& rb, const Op& op, const T* x, T* out, const T* a, double& ab,
+               double& oo) {
+  rb.sum2(ab, oo, [&](const RowBlocks::Block& k, double& s1, double& s2) {
+    op.rows(x, out, k.i0, k.i1);
+    dot2(a + k.k0, out + k.k0, k.size(), s1, s2);
+  });
+}
+
+// The fused vector updates of the solvers, on non-aliasing arrays of length n (one block). They
+// repeat the lane loop of reduce() instead of calling it: written out with restrict-qualified
+// arrays they run about 10 % faster (measured on the unpreconditioned BiCGSTAB step).
 // s = r - alpha v, x += alpha p; returns ||s||^2.
 template <class T>
 double update_s(T* __restrict s, const T* __restrict r, const T* __restrict v, T* __restrict x,
@@ -155,11 +144,11 @@ double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r, const 
   return out;
 }
 
-// x += omega q, r = s - omega t; returns ||r||^2 and sets r0r = <r0, r>.
+// x += omega q, r = s - omega t; sets rr = ||r||^2 and r0r = <r0, r>.
 template <class T>
-double update_r0(T* __restrict x, const T* __restrict q, T* __restrict r, const T* __restrict s,
-                 const T* __restrict t, const T* __restrict r0, T omega, std::size_t n,
-                 double& r0r) {
+void update_r(T* __restrict x, const T* __restrict q, T* __restrict r, const T* __restrict s,
+              const T* __restrict t, const T* __restrict r0, T omega, std::size_t n, double& rr,
+              double& r0r) {
   double acc[kLanes] = {}, acc0[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -177,36 +166,11 @@ double update_r0(T* __restrict x, const T* __restrict q, T* __restrict r, const 
     acc[l] += static_cast<double>(rk) * static_cast<double>(rk);
     acc0[l] += static_cast<double>(r0[k]) * static_cast<double>(rk);
   }
-  double out = 0.0;
+  rr = 0.0;
   r0r = 0.0;
   for (std::size_t l = 0; l < kLanes; ++l) {
-    out += acc[l];
+    rr += acc[l];
     r0r += acc0[l];
-  }
-  return out;
-}
-
-// <a, b> and <b, b> in one pass.
-template <class T>
-void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb) {
-  double s1[kLanes] = {}, s2[kLanes] = {};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (std::size_t l = 0; l < kLanes; ++l) {
-      const double bk = static_cast<double>(b[k + l]);
-      s1[l] += static_cast<double>(a[k + l]) * bk;
-      s2[l] += bk * bk;
-    }
-  for (std::size_t l = 0; k < n; ++k, ++l) {
-    const double bk = static_cast<double>(b[k]);
-    s1[l] += static_cast<double>(a[k]) * bk;
-    s2[l] += bk * bk;
-  }
-  ab = 0.0;
-  bb = 0.0;
-  for (std::size_t l = 0; l < kLanes; ++l) {
-    ab += s1[l];
-    bb += s2[l];
   }
 }
 
@@ -222,19 +186,17 @@ void update_p(T* __restrict p, const T* __restrict r, const T* __restrict v, T b
 // Identity preconditioner.
 template <class T>
 struct NoPrecond {
-  std::size_t n;
-  void operator()(const T* r, T* out) const {
-    for (std::size_t k = 0; k < n; ++k) out[k] = r[k];
-  }
+  void operator()(RowBlocks& rb, const T* r, T* out) const { detail::copy(rb, r, out); }
 };
 
 // Diagonal (Jacobi) preconditioner: out = r / diag.
 template <class T>
 struct JacobiPrecond {
   const T* diag;
-  std::size_t n;
-  void operator()(const T* r, T* out) const {
-    for (std::size_t k = 0; k < n; ++k) out[k] = r[k] / diag[k];
+  void operator()(RowBlocks& rb, const T* r, T* out) const {
+    rb.each([&](const RowBlocks::Block& k) {
+      for (std::size_t q = k.k0; q < k.k1; ++q) out[q] = r[q] / diag[q];
+    });
   }
 };
 
@@ -246,11 +208,13 @@ struct JacobiPrecond {
 // converged). A recursively updated residual that meets rtol is checked against the true
 // residual; if that one misses rtol the solver restarts from it. Non-finite values end the solve
 // (not converged, residual NaN or inf).
-template <class T, class Apply, class Precond>
-SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t n, double rtol,
+template <class T, class Op, class Precond>
+SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, double rtol,
                    std::size_t maxiter, double breakdown = 1e-10) {
+  using Block = RowBlocks::Block;
+  const std::size_t n = rb.size();
   SolveInfo info;
-  std::vector<T> buf(7 * n);
+  Buffer<T> buf(7 * n);
   T* r = buf.data();
   T* r0 = r + n;
   T* p = r0 + n;
@@ -259,14 +223,14 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
   T* s = ph + n;
   T* t = s + n;
 
-  const double bnorm = detail::norm2(b, n);
+  const double bnorm = std::sqrt(detail::dot(rb, b, b));
   if (!(bnorm > 0.0)) {  // b = 0 (or NaN): the solution is 0
-    for (std::size_t k = 0; k < n; ++k) x[k] = T(0);
+    std::fill(x, x + n, T(0));
     info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
     info.converged = std::isfinite(bnorm);
     return info;
   }
-  double rnorm = detail::residual(apply, b, x, r, n);
+  double rnorm = detail::residual(rb, op, b, x, r);
   info.residual = rnorm / bnorm;
   if (!std::isfinite(info.residual)) return info;
   if (info.residual <= rtol) {
@@ -278,16 +242,16 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
   double r0norm = 0.0;  // ||r0||
   // r0 = r = p = b - M x (r already holds the true residual)
   auto reset = [&]() {
-    for (std::size_t k = 0; k < n; ++k) {
-      r0[k] = r[k];
-      p[k] = r[k];
-    }
+    rb.each([&](const Block& k) {
+      std::copy(r + k.k0, r + k.k1, r0 + k.k0);
+      std::copy(r + k.k0, r + k.k1, p + k.k0);
+    });
     rho = rnorm * rnorm;
     r0norm = rnorm;
   };
   auto restart = [&]() {
     ++info.restarts;
-    rnorm = detail::residual(apply, b, x, r, n);
+    rnorm = detail::residual(rb, op, b, x, r);
     reset();
   };
   reset();
@@ -298,11 +262,11 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
     ++info.iterations;
     const T* php = p;  // preconditioned p
     if (!identity) {
-      precond(p, ph);
+      precond(rb, p, ph);
       php = ph;
     }
     double sigma = 0.0, vv = 0.0;
-    detail::apply_dot(apply, php, v, r0, n, sigma, vv);
+    detail::apply_dot(rb, op, php, v, r0, sigma, vv);
     const double vnorm = std::sqrt(vv);
     if (!std::isfinite(sigma)) break;
     if (!(std::fabs(sigma) > breakdown * r0norm * vnorm)) {
@@ -313,29 +277,35 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
     }
     just_restarted = false;
     const double alpha = rho / sigma;
-    const double snorm2 = detail::update_s(s, r, v, x, php, static_cast<T>(alpha), n);
+    const double snorm2 = rb.sum([&](const Block& k) {
+      return detail::update_s(s + k.k0, r + k.k0, v + k.k0, x + k.k0, php + k.k0,
+                              static_cast<T>(alpha), k.size());
+    });
     double omega = 0.0;
     double rho_new = 0.0;  // <r0, r> of the new residual
     if (std::sqrt(snorm2) / bnorm > rtol) {
       const T* shp = s;  // preconditioned s
       if (!identity) {
-        precond(s, ph);
+        precond(rb, s, ph);
         shp = ph;
       }
       double ts = 0.0, tt = 0.0;
-      detail::apply_dot(apply, shp, t, s, n, ts, tt);
+      detail::apply_dot(rb, op, shp, t, s, ts, tt);
       omega = tt > 0.0 ? ts / tt : 0.0;
-      const double rn2 =
-          detail::update_r0(x, shp, r, s, t, r0, static_cast<T>(omega), n, rho_new);
+      double rn2 = 0.0;
+      rb.sum2(rn2, rho_new, [&](const Block& k, double& rr, double& r0r) {
+        detail::update_r(x + k.k0, shp + k.k0, r + k.k0, s + k.k0, t + k.k0, r0 + k.k0,
+                         static_cast<T>(omega), k.size(), rr, r0r);
+      });
       rnorm = std::sqrt(rn2);
     } else {
-      for (std::size_t k = 0; k < n; ++k) r[k] = s[k];
+      detail::copy(rb, s, r);
       rnorm = std::sqrt(snorm2);
-      rho_new = detail::dot(r0, r, n);
+      rho_new = detail::dot(rb, r0, r);
     }
     if (!std::isfinite(rnorm)) break;
     if (rnorm / bnorm <= rtol) {
-      rnorm = detail::residual(apply, b, x, r, n);  // confirm with the true residual
+      rnorm = detail::residual(rb, op, b, x, r);  // confirm with the true residual
       if (rnorm / bnorm <= rtol) break;
       ++info.restarts;
       reset();
@@ -354,10 +324,13 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
       continue;
     }
     const double beta = (rho_new / rho) * (alpha / omega);
-    detail::update_p(p, r, v, static_cast<T>(beta), static_cast<T>(omega), n);
+    rb.each([&](const Block& k) {
+      detail::update_p(p + k.k0, r + k.k0, v + k.k0, static_cast<T>(beta),
+                       static_cast<T>(omega), k.size());
+    });
     rho = rho_new;
   }
-  rnorm = detail::residual(apply, b, x, r, n);
+  rnorm = detail::residual(rb, op, b, x, r);
   info.residual = rnorm / bnorm;
   info.converged = std::isfinite(info.residual) && info.residual <= rtol;
   return info;
@@ -365,54 +338,65 @@ SolveInfo bicgstab(Apply& apply, Precond& precond, const T* b, T* x, std::size_t
 
 // Preconditioned conjugate gradients for a symmetric positive definite M and an SPD
 // preconditioner. Stops on the true relative residual like bicgstab.
-template <class T, class Apply, class Precond>
-SolveInfo conjugate_gradient(Apply& apply, Precond& precond, const T* b, T* x, std::size_t n,
+template <class T, class Op, class Precond>
+SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x,
                              double rtol, std::size_t maxiter) {
+  using Block = RowBlocks::Block;
+  const std::size_t n = rb.size();
   SolveInfo info;
-  std::vector<T> buf(4 * n);
+  Buffer<T> buf(4 * n);
   T* r = buf.data();
   T* z = r + n;
   T* p = z + n;
   T* q = p + n;
-  const double bnorm = detail::norm2(b, n);
+  const double bnorm = std::sqrt(detail::dot(rb, b, b));
   if (!(bnorm > 0.0)) {
-    for (std::size_t k = 0; k < n; ++k) x[k] = T(0);
+    std::fill(x, x + n, T(0));
     info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
     info.converged = std::isfinite(bnorm);
     return info;
   }
-  double rnorm = detail::residual(apply, b, x, r, n);
+  double rnorm = detail::residual(rb, op, b, x, r);
   info.residual = rnorm / bnorm;
   if (!std::isfinite(info.residual)) return info;
   if (info.residual <= rtol) {
     info.converged = true;
     return info;
   }
-  precond(r, z);
-  for (std::size_t k = 0; k < n; ++k) p[k] = z[k];
-  double rz = detail::dot(r, z, n);
+  precond(rb, r, z);
+  detail::copy(rb, z, p);
+  double rz = detail::dot(rb, r, z);
   while (info.iterations < maxiter) {
     ++info.iterations;
-    apply(p, q);
-    const double pq = detail::dot(p, q, n);
+    const double pq = rb.sum([&](const Block& k) {
+      op.rows(p, q, k.i0, k.i1);
+      return detail::reduce(k.size(), [&](std::size_t j) {
+        return static_cast<double>(p[k.k0 + j]) * static_cast<double>(q[k.k0 + j]);
+      });
+    });
     if (!(pq > 0.0)) break;  // not SPD, or breakdown
     const double alpha = rz / pq;
-    rnorm = std::sqrt(detail::update_cg(x, p, r, q, static_cast<T>(alpha), n));
+    rnorm = std::sqrt(rb.sum([&](const Block& k) {
+      return detail::update_cg(x + k.k0, p + k.k0, r + k.k0, q + k.k0, static_cast<T>(alpha),
+                               k.size());
+    }));
     if (!std::isfinite(rnorm)) break;
     bool refresh = false;
     if (rnorm / bnorm <= rtol) {
-      rnorm = detail::residual(apply, b, x, r, n);
+      rnorm = detail::residual(rb, op, b, x, r);
       if (rnorm / bnorm <= rtol) break;
       refresh = true;  // the recursive residual drifted: restart from the true one
     }
-    precond(r, z);
-    const double rz_new = detail::dot(r, z, n);
+    precond(rb, r, z);
+    const double rz_new = detail::dot(rb, r, z);
     if (!(rz_new > 0.0)) break;
-    const double beta = refresh ? 0.0 : rz_new / rz;
+    const T beta = static_cast<T>(refresh ? 0.0 : rz_new / rz);
     rz = rz_new;
-    for (std::size_t k = 0; k < n; ++k) p[k] = z[k] + static_cast<T>(beta) * p[k];
+    rb.each([&](const Block& k) {
+      for (std::size_t j = k.k0; j < k.k1; ++j) p[j] = z[j] + beta * p[j];
+    });
   }
-  rnorm = detail::residual(apply, b, x, r, n);
+  rnorm = detail::residual(rb, op, b, x, r);
   info.residual = rnorm / bnorm;
   info.converged = std::isfinite(info.residual) && info.residual <= rtol;
   return info;

@@ -227,13 +227,13 @@ class _Stepper:
                 self.c = np.ones(b)
                 self.scale_out = None
             else:
-                v = self.v
-                ch = 2 * v[:, :, 1:] * v[:, :, :-1] / (v[:, :, 1:] + v[:, :, :-1])
-                cv = 2 * v[:, 1:, :] * v[:, :-1, :] / (v[:, 1:, :] + v[:, :-1, :])
-                edges = ch[0].size + cv[0].size
-                self.a = v.mean(axis=(1, 2))
-                self.c = ((ch.sum(axis=(1, 2)) + cv.sum(axis=(1, 2))) / edges
-                          if edges else np.ones(b))
+                # mean edge weight: the harmonic means 2 v_p v_q / (v_p + v_q) = 2 / (w_p + w_q)
+                w = 1.0 / self.v
+                edge_sum = ((2.0 / (w[:, :, 1:] + w[:, :, :-1])).sum(axis=(1, 2))
+                            + (2.0 / (w[:, 1:, :] + w[:, :-1, :])).sum(axis=(1, 2)))
+                edges = (ny * (nx - 1)) + (ny - 1) * nx
+                self.a = self.v.mean(axis=(1, 2))
+                self.c = edge_sum / edges if edges else np.ones(b)
                 self.scale_out = v if solver == "bicgstab" else None
 
     def _dct_args(self, tau, pre):

@@ -243,6 +243,20 @@ def test_workers_do_not_change_results(solver, pre):
                        p.trajectory(f, [1, 10], seed=1, workers=2))
 
 
+@pytest.mark.parametrize(("solver", "pre"), SOLVERS)
+def test_threads_inside_one_image_do_not_change_results(solver, pre):
+    # 200 x 180 pixels: large enough for two threads to share the image
+    rng = np.random.default_rng(13)
+    f = rng.uniform(0.1, 1.0, (200, 180))
+    v = rng.uniform(0.1, 1.0, f.shape)
+    a, ra = osmosis_step(f, v, tau=20.0, solver=solver, preconditioner=pre, workers=1)
+    b, rb = osmosis_step(f, v, tau=20.0, solver=solver, preconditioner=pre, workers=2)
+    assert ra.converged.all()
+    assert_array_equal(a, b)
+    assert_array_equal(ra.iterations, rb.iterations)
+    assert_array_equal(ra.residual, rb.residual)
+
+
 def test_time_grid_reaches_output_times():
     steps, marks = ps.osmosis_time_grid([1, 5, 10, 100], steps_per_decade=4)
     t = np.cumsum(steps)
