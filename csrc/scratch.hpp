@@ -1,6 +1,6 @@
 // Scratch memory that is kept between calls. A solve for a 321 x 481 image needs about 10 MB of
 // work arrays; fresh memory from the system costs one page fault per 4 KiB page on first touch,
-// which adds about 15 % to an implicit osmosis step. Large blocks released here are kept (up to
+// which added 10-20 % to an implicit osmosis step. Large blocks released here are kept (up to
 // kScratchKeep bytes in all) and handed out again for requests of the same size.
 // Pure C++: no Python types in this header.
 #pragma once

@@ -431,7 +431,8 @@ def osmosis(
     channel_axis : {-1, None}, optional
         See :meth:`pyscale.DPM.trajectory`.
     workers : int or None, optional
-        Threads over the images and channels of a batch (``None``: all cores). The result does
+        Threads (``None``: all cores), shared between the images and channels of a batch and
+        the pixels of each image (an image of 321 x 481 pixels keeps two busy). The result does
         not depend on it.
 
     Returns
