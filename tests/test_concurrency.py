@@ -55,6 +55,30 @@ def test_process_pool_matches_in_process(method):
         assert_array_equal(a, b)
 
 
+def _large_osmosis_job(i):
+    """A step large enough for its work arrays to come from the kept scratch memory."""
+    rng = np.random.default_rng(200 + i)
+    f, v = rng.uniform(0.1, 0.9, (120, 150)), rng.uniform(0.1, 0.9, (120, 150))
+    solver = ("bicgstab", "cg")[i % 2]
+    return ps.osmosis(f, guidance=v, t=20.0, tau=20.0, solver=solver, workers=1 + i % 2)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_scratch_memory_shared_by_threads_and_forked_processes():
+    jobs = list(range(8))
+    serial = [_large_osmosis_job(i) for i in jobs]  # leaves blocks in the parent's scratch pool
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(_large_osmosis_job, jobs + jobs))
+    for a, b in zip(serial + serial, threaded):
+        assert_array_equal(a, b)
+    methods = [m for m in ("fork",) if m in mp.get_all_start_methods()]
+    for method in methods:
+        with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context(method)) as pool:
+            remote = list(pool.map(_large_osmosis_job, jobs))
+        for a, b in zip(serial, remote):
+            assert_array_equal(a, b)
+
+
 def _rss_bytes():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
