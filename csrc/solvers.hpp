@@ -59,6 +59,32 @@ double residual(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r) {
   }));
 }
 
+// The start of a solve: bnorm = ||b||, r = b - M x, rnorm = ||r||. Returns true when the solve is
+// already over: b = 0 (or NaN), whose solution is 0, a non-finite residual, or one within rtol.
+template <class T, class Op>
+bool begin_solve(RowBlocks& rb, const Op& op, const T* b, T* x, T* r, double rtol,
+                 SolveInfo& info, double& bnorm, double& rnorm) {
+  bnorm = std::sqrt(dot(rb, b, b));
+  if (!(bnorm > 0.0)) {
+    std::fill(x, x + rb.size(), T(0));
+    info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
+    info.converged = std::isfinite(bnorm);
+    return true;
+  }
+  rnorm = residual(rb, op, b, x, r);
+  info.residual = rnorm / bnorm;
+  info.converged = info.residual <= rtol;
+  return info.converged || !std::isfinite(info.residual);
+}
+
+// The end of a solve: the true relative residual of x decides convergence.
+template <class T, class Op>
+void end_solve(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r, double bnorm,
+               double rtol, SolveInfo& info) {
+  info.residual = residual(rb, op, b, x, r) / bnorm;
+  info.converged = std::isfinite(info.residual) && info.residual <= rtol;
+}
+
 // <a, b> and <b, b> in one pass over [0, n).
 template <class T>
 void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb) {
@@ -223,20 +249,8 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
   T* s = ph + n;
   T* t = s + n;
 
-  const double bnorm = std::sqrt(detail::dot(rb, b, b));
-  if (!(bnorm > 0.0)) {  // b = 0 (or NaN): the solution is 0
-    std::fill(x, x + n, T(0));
-    info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
-    info.converged = std::isfinite(bnorm);
-    return info;
-  }
-  double rnorm = detail::residual(rb, op, b, x, r);
-  info.residual = rnorm / bnorm;
-  if (!std::isfinite(info.residual)) return info;
-  if (info.residual <= rtol) {
-    info.converged = true;
-    return info;
-  }
+  double bnorm = 0.0, rnorm = 0.0;
+  if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm)) return info;
 
   double rho = 0.0;     // <r0, r>
   double r0norm = 0.0;  // ||r0||
@@ -330,9 +344,7 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
     });
     rho = rho_new;
   }
-  rnorm = detail::residual(rb, op, b, x, r);
-  info.residual = rnorm / bnorm;
-  info.converged = std::isfinite(info.residual) && info.residual <= rtol;
+  detail::end_solve(rb, op, b, x, r, bnorm, rtol, info);
   return info;
 }
 
@@ -349,20 +361,8 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
   T* z = r + n;
   T* p = z + n;
   T* q = p + n;
-  const double bnorm = std::sqrt(detail::dot(rb, b, b));
-  if (!(bnorm > 0.0)) {
-    std::fill(x, x + n, T(0));
-    info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
-    info.converged = std::isfinite(bnorm);
-    return info;
-  }
-  double rnorm = detail::residual(rb, op, b, x, r);
-  info.residual = rnorm / bnorm;
-  if (!std::isfinite(info.residual)) return info;
-  if (info.residual <= rtol) {
-    info.converged = true;
-    return info;
-  }
+  double bnorm = 0.0, rnorm = 0.0;
+  if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm)) return info;
   precond(rb, r, z);
   detail::copy(rb, z, p);
   double rz = detail::dot(rb, r, z);
@@ -396,9 +396,7 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
       for (std::size_t j = k.k0; j < k.k1; ++j) p[j] = z[j] + beta * p[j];
     });
   }
-  rnorm = detail::residual(rb, op, b, x, r);
-  info.residual = rnorm / bnorm;
-  info.converged = std::isfinite(info.residual) && info.residual <= rtol;
+  detail::end_solve(rb, op, b, x, r, bnorm, rtol, info);
   return info;
 }
 
