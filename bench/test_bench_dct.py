@@ -50,12 +50,12 @@ def test_blurring_trajectory(benchmark):
     ref_t = 100 if not benchmark.disabled else 10
 
     def ours():
-        return p.trajectory(u0, TIMES, seed=0, workers=1)
+        return p.trajectory(u0, TIMES, seed=0, workers=1, channel_axis=-1)
 
     frames = benchmark.pedantic(ours, rounds=3 if not benchmark.disabled else 1, warmup_rounds=1) \
         if not benchmark.disabled else benchmark(ours)
     # result: mean per channel kept in expectation, frame 10000 has the closed-form spread
-    lam, gam = p.marginal(10000, u0.shape)
+    lam, gam = p.marginal(10000, u0.shape, channel_axis=-1)
     coef = ps.dct2(frames[-1] - ps.idct2(lam[..., None] * ps.dct2(u0, axes=(0, 1)), axes=(0, 1)), axes=(0, 1))
     z = coef / gam[..., None]
     assert abs(z[1:].std() - 1) < 0.05
@@ -64,8 +64,8 @@ def test_blurring_trajectory(benchmark):
     t0 = time.perf_counter()
     ref = reference.blurring_chain(u0, [ref_t], 0.1, rng)[0]
     t_ref = (time.perf_counter() - t0) * 10000 / ref_t
-    ours_t = ps.BlurringDiffusion(beta=0.1).sample(u0, ref_t, seed=3)
-    blur = ps.HomogeneousDiffusion().sample(u0, ref_t)
+    ours_t = ps.BlurringDiffusion(beta=0.1).sample(u0, ref_t, seed=3, channel_axis=-1)
+    blur = ps.HomogeneousDiffusion().sample(u0, ref_t, channel_axis=-1)
     assert abs((ref - blur).std() / (ours_t - blur).std() - 1) < 0.1
     if not benchmark.disabled:
         t_ours = benchmark.stats.stats.median

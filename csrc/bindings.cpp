@@ -313,7 +313,8 @@ template <class T>
 T* output_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, const char* who) {
   require(py::isinstance<py::array>(out), std::string(who) + ": out must be a numpy array");
   auto a = py::reinterpret_borrow<py::array>(out);
-  require(a.dtype().is(py::dtype::of<T>()), std::string(who) + ": out has the wrong dtype");
+  // Equality, not identity: an unpickled or byte-swapped-then-converted dtype is a different object.
+  require(a.dtype().equal(py::dtype::of<T>()), std::string(who) + ": out has the wrong dtype");
   require((a.flags() & py::array::c_style) != 0 && a.writeable(),
           std::string(who) + ": out must be writable and C-contiguous");
   require(static_cast<std::size_t>(a.ndim()) == shape.size() &&
@@ -366,25 +367,39 @@ void ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>&
           std::string(who) + ": the ziggurat tables must have 257 entries");
 }
 
-// u0: [batch, ny, nx]; coef_a, coef_b: [nframes, ny, nx] float64. Returns (or fills `out` with)
-// the frames [nframes, batch, ny, nx]: state = DCT-II(u0); per frame k,
-// state = coef_a[k] state + coef_b[k] z(seed, stream k, start + flat index); frame = DCT-III(state).
+// u0: [batch, ny, nx]; coef_a, coef_b: [nframes, nplanes, ny, nx] float64; plane_of: None (one
+// plane) or int64 [batch], the coefficient plane of each image. Returns (or fills `out` with) the
+// frames [nframes, batch, ny, nx]: state = DCT-II(u0); per frame k and image i with p = plane_of[i],
+// state[i] = coef_a[k, p] state[i] + coef_b[k, p] z(seed, stream k, start + flat index);
+// frame = DCT-III(state).
 template <class T>
 py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> coef_b, std::uint64_t seed,
                           bool add_noise, int workers, std::uint64_t start, py::object zig_x, py::object zig_f,
-                          py::object out) {
+                          py::object out, py::object plane_of_obj) {
   require(u0.ndim() == 3, "dct_trajectory: u0 must be 3-D [batch, ny, nx]");
   require(workers >= 1, "dct_trajectory: workers must be >= 1");
   const auto b = static_cast<std::size_t>(u0.shape(0));
   const auto ny = static_cast<std::size_t>(u0.shape(1));
   const auto nx = static_cast<std::size_t>(u0.shape(2));
-  require(coef_a.ndim() == 3 && static_cast<std::size_t>(coef_a.shape(1)) == ny &&
-              static_cast<std::size_t>(coef_a.shape(2)) == nx,
-          "dct_trajectory: coef_a must have shape [nframes, ny, nx]");
-  require(coef_b.ndim() == 3 && coef_b.shape(0) == coef_a.shape(0) && coef_b.shape(1) == coef_a.shape(1) &&
-              coef_b.shape(2) == coef_a.shape(2),
+  require(coef_a.ndim() == 4 && static_cast<std::size_t>(coef_a.shape(2)) == ny &&
+              static_cast<std::size_t>(coef_a.shape(3)) == nx && coef_a.shape(1) >= 1,
+          "dct_trajectory: coef_a must have shape [nframes, nplanes, ny, nx]");
+  require(coef_b.ndim() == 4 && std::equal(coef_a.shape(), coef_a.shape() + 4, coef_b.shape()),
           "dct_trajectory: coef_b must have the shape of coef_a");
   const auto nf = static_cast<std::size_t>(coef_a.shape(0));
+  const auto np_ = static_cast<std::size_t>(coef_a.shape(1));
+  carray<std::int64_t> plane_of;
+  const std::int64_t* pp = nullptr;
+  if (!plane_of_obj.is_none()) {
+    plane_of = plane_of_obj.cast<carray<std::int64_t>>();
+    require(plane_of.ndim() == 1 && static_cast<std::size_t>(plane_of.shape(0)) == b,
+            "dct_trajectory: plane_of must have one entry per image");
+    pp = plane_of.data();
+    require(std::all_of(pp, pp + b, [np_](std::int64_t p) { return p >= 0 && static_cast<std::size_t>(p) < np_; }),
+            "dct_trajectory: plane_of out of range");
+  } else {
+    require(np_ == 1, "dct_trajectory: several coefficient planes need plane_of");
+  }
   carray<double> X, F;
   ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
   const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1), u0.shape(2)};
@@ -397,7 +412,7 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
   const double* pf = F.data();
   {
     py::gil_scoped_release release;
-    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, pa, pb, seed, add_noise, workers, px, pf, start);
+    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, np_, pp, pa, pb, seed, add_noise, workers, px, pf, start);
   }
   return result;
 }
@@ -429,10 +444,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("out") = py::none());
   m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
         py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
-        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none());
+        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none(),
+        py::arg("plane_of") = py::none());
   m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
         py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
-        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none());
+        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none(),
+        py::arg("plane_of") = py::none());
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none());
 #define PYSCALE_DEF_SOLVE(T)                                                                   \

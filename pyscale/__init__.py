@@ -14,14 +14,16 @@ from .osmosis import (
     osmosis_time_grid,
     relative_entropy,
 )
-from .processes import (
-    DPM,
+from . import schedules
+from ._validation import spatial_axes
+from .dct_processes import (
     BlurringDiffusion,
     HeatDissipation,
     HomogeneousDiffusion,
-    LinearGaussianProcess,
-    Process,
+    HoogeboomBlurring,
 )
+from .dpm import DPM
+from .processes import DiagonalProcess, LinearGaussianProcess, Process
 from .spectral import dct2, idct2, laplacian_eigenvalues
 from .theory import (
     entropy_sequence,
@@ -53,9 +55,13 @@ __all__ = [
     "HeatDissipation",
     "HomogeneousDiffusion",
     "BlurringDiffusion",
+    "HoogeboomBlurring",
     "ProbabilisticOsmosis",
     "Process",
     "LinearGaussianProcess",
+    "DiagonalProcess",
+    "schedules",
+    "spatial_axes",
     "PAPER_MODELS",
     "PAPER_TIMES",
     "dct2",

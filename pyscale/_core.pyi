@@ -22,6 +22,7 @@ def dct_trajectory(
     zig_x: npt.NDArray[np.float64] | None = None,
     zig_f: npt.NDArray[np.float64] | None = None,
     out: Array | None = None,
+    plane_of: npt.NDArray[np.int64] | None = None,
 ) -> Array: ...
 def counter_normal(
     seed: int,

@@ -35,14 +35,12 @@ def run_chunked(kernel, n, workers, *args, cost=1):
     """Run ``kernel(*args, lo, hi)`` over ``[0, n)`` split into at most ``workers`` pieces.
 
     ``cost`` is the number of elements one index stands for (used to skip threading for small
-    work).
+    work). Returns the list of the pieces' return values, in order.
     """
     pieces = max(1, min(int(workers), n, (n * cost) // _MIN_CHUNK or 1))
     if pieces == 1:
-        kernel(*args, 0, n)
-        return
+        return [kernel(*args, 0, n)]
     bounds = [n * i // pieces for i in range(pieces + 1)]
     pool = _get_pool()
     futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    for f in futures:
-        f.result()
+    return [f.result() for f in futures]

@@ -19,6 +19,7 @@ __all__ = [
     "check_positive",
     "check_seed",
     "check_workers",
+    "spatial_axes",
     "to_canonical",
     "from_canonical",
 ]
@@ -75,83 +76,119 @@ def check_result(x, name="u0"):
     return x
 
 
-def spatial_layout(shape, channel_axis, name="u0"):
-    """Return ``(has_channels, ny, nx)`` for an image of ``shape``.
+def spatial_axes(ndim, channel_axis, name="u0"):
+    """Return ``(channel, (ay, ax))``: the channel axis (or None) and the two spatial axes.
 
-    ``channel_axis=None``: the last two axes are spatial and every leading axis is a batch axis
-    (this also covers channel-first ``(N, C, H, W)`` layouts). ``channel_axis=-1``: the last axis
-    holds colour channels and the two axes before it are spatial.
+    This is the one rule of every entry point of pyscale, as in scikit-image: with
+    ``channel_axis=None`` the last two axes are spatial and every other axis is a batch axis;
+    otherwise ``channel_axis`` (any axis, negative counts from the end) holds channels and the
+    last two of the remaining axes are spatial. Nothing is guessed from the shape.
     """
-    ndim = len(shape)
     if channel_axis is None:
-        return False, shape[-2], shape[-1]
+        if ndim < 2:
+            raise ValueError(f"{name} must have at least 2 dimensions (H, W), got {ndim}")
+        return None, (ndim - 2, ndim - 1)
     if isinstance(channel_axis, (bool, np.bool_)) or not isinstance(channel_axis, numbers.Integral):
-        raise TypeError(f"channel_axis must be -1 or None, got {channel_axis!r}")
-    if int(channel_axis) not in (-1, ndim - 1):
-        raise ValueError(
-            f"channel_axis must be -1 (channels last) or None (last two axes spatial), got "
-            f"{channel_axis}; move the channel axis with numpy.moveaxis"
-        )
+        raise TypeError(f"channel_axis must be an int or None, got {channel_axis!r}")
+    c = int(channel_axis)
+    if not -ndim <= c < ndim:
+        raise ValueError(f"channel_axis={c} is out of range for {name} with {ndim} dimensions")
     if ndim < 3:
-        raise ValueError(f"channel_axis=-1 needs {name} of shape (..., H, W, C), got {shape}")
-    return True, shape[-3], shape[-2]
+        raise ValueError(
+            f"channel_axis={c} needs {name} with a channel axis and two spatial axes, got "
+            f"{ndim} dimensions; pass channel_axis=None for a grey image"
+        )
+    c %= ndim
+    spatial = [i for i in range(ndim) if i != c][-2:]
+    return c, (spatial[0], spatial[1])
 
 
-def default_channel_axis(ndim):
-    """Colour (channel last) for 3-D and higher arrays, grey for 2-D arrays."""
-    return -1 if ndim >= 3 else None
+def spatial_layout(shape, channel_axis, name="u0"):
+    """Return ``(channel, ny, nx)`` for an image of ``shape`` (see :func:`spatial_axes`)."""
+    c, (ay, ax) = spatial_axes(len(shape), channel_axis, name)
+    return c, shape[ay], shape[ax]
 
 
-def to_canonical(u, channel_axis):
+def to_canonical(u, channel_axis, name="u0"):
     """Reshape an image or batch to the canonical ``(B, ny, nx)`` layout.
 
-    Channels (if any) are moved in front of the two spatial axes and every other axis is folded
-    into the batch. Returns the canonical array and what :func:`from_canonical` needs.
+    The channel axis (if any) is moved in front of the two spatial axes and every other axis is
+    folded into the batch; axis 0 stays first unless it is the channel axis. Returns the
+    canonical array and what :func:`from_canonical` needs.
     """
-    has_channels, ny, nx = spatial_layout(u.shape, channel_axis)
-    moved = np.moveaxis(u, -1, -3) if has_channels else u
-    return moved.reshape(-1, ny, nx), (moved.shape, has_channels)
+    c, ny, nx = spatial_layout(u.shape, channel_axis, name)
+    moved = u if c is None else np.moveaxis(u, c, -3)
+    return moved.reshape(-1, ny, nx), (moved.shape, c)
 
 
-def from_canonical(c, info, leading=()):
-    """Inverse of :func:`to_canonical`; ``leading`` are extra axes in front of ``c``'s batch."""
-    moved_shape, has_channels = info
-    out = c.reshape(tuple(leading) + tuple(moved_shape))
-    return np.moveaxis(out, -3, -1) if has_channels else out
+def from_canonical(x, info, leading=()):
+    """Inverse of :func:`to_canonical`; ``leading`` are extra axes in front of ``x``'s batch."""
+    moved_shape, c = info
+    out = x.reshape(tuple(leading) + tuple(moved_shape))
+    return out if c is None else np.moveaxis(out, -3, c + len(leading))
 
 
-def check_times(times, name="times", *, integer=False, max_time=None):
-    """Return sorted, strictly increasing, non-negative finite times as a float64 array."""
+def examples_of(shape, channel_axis, name="u0"):
+    """Number of examples along axis 0, for per-example times; refuse when axis 0 is not a batch
+    axis (a spatial axis or the channel axis)."""
+    c, (ay, _) = spatial_axes(len(shape), channel_axis, name)
+    if ay == 0 or c == 0:
+        raise ValueError(
+            f"per-example times need a batch axis first in {name}, got shape {tuple(shape)} with "
+            f"channel_axis={channel_axis}"
+        )
+    return shape[0]
+
+
+def _time_values(times, name, integer, max_time):
+    """``times`` as a float64 array of finite, non-negative values (any shape)."""
+    if isinstance(times, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {times!r}")
     try:
         t = np.asarray(times, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a sequence of numbers: {exc}") from exc
-    if t.ndim == 0:
-        t = t.reshape(1)
-    if t.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {t.shape}")
+        raise TypeError(f"{name} must be a number or a sequence of numbers: {exc}") from exc
     if t.size == 0:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(t)):
         raise ValueError(f"{name} must be finite")
     if np.any(t < 0):
         raise ValueError(f"{name} must be non-negative, got {t.min()}")
-    if t.size > 1 and np.any(np.diff(t) <= 0):
-        raise ValueError(f"{name} must be strictly increasing")
     if integer and np.any(t != np.round(t)):
         raise ValueError(f"{name} must be whole numbers of steps for a per-step schedule")
-    if max_time is not None and t[-1] > max_time:
-        raise ValueError(f"{name} go up to {t[-1]:g} but the schedule has only {max_time} steps")
+    if max_time is not None and t.max() > max_time:
+        raise ValueError(f"{name} must not exceed {max_time:g} for this process, got {t.max():g}")
+    return t
+
+
+def check_times(times, name="times", *, integer=False, max_time=None):
+    """Return strictly increasing, non-negative finite times as a 1-D float64 array."""
+    t = _time_values(times, name, integer, max_time)
+    if t.ndim == 0:
+        t = t.reshape(1)
+    if t.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {t.shape}")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        raise ValueError(f"{name} must be strictly increasing")
     return t
 
 
 def check_time(t, name="t", **kw):
     """Check one time; return it as a float."""
-    if isinstance(t, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got {t!r}")
     if np.ndim(t) != 0:
         raise ValueError(f"{name} must be a scalar time, got shape {np.shape(t)}")
-    return float(check_times([t], name=name, **kw)[0])
+    return float(_time_values(t, name, kw.get("integer", False), kw.get("max_time")))
+
+
+def check_example_times(t, name="t", *, integer=False, max_time=None):
+    """One time (a float) or one time per example (a 1-D float64 array)."""
+    arr = _time_values(t, name, integer, max_time)
+    if arr.ndim == 0:
+        return float(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a scalar or one time per example (1-D), got shape "
+                         f"{arr.shape}")
+    return arr
 
 
 def _as_schedule(x, name):

@@ -25,6 +25,7 @@ __all__ = [
     "default_image_paths",
     "list_images",
     "load_images",
+    "photo_channel_axis",
     "read_image",
 ]
 
@@ -252,6 +253,15 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
         shape = tuple(max(1, round(s * scale)) for s in u.shape[:2]) + u.shape[2:]
         u = np.clip(resize(u, shape, order=3, anti_aliasing=True, mode="reflect"), 0.0, 1.0)
     return np.ascontiguousarray(u, dtype=dtype)
+
+
+def photo_channel_axis(u):
+    """The ``channel_axis`` of an image in the layout :func:`read_image` returns.
+
+    Photos are ``(H, W)`` grey or ``(H, W, 3)`` colour, channels last: ``-1`` for colour, ``None``
+    for grey. Pass it to the processes, which never guess it from a shape.
+    """
+    return -1 if np.ndim(u) == 3 else None
 
 
 def _check_dtype(dtype):

@@ -37,6 +37,7 @@ from .data import (
     SkippedImageWarning,
     UnreadableImageError,
     list_images,
+    photo_channel_axis,
     read_image,
     skipped_message,
 )
@@ -164,7 +165,7 @@ def _image_task(spec):
     for i, m in enumerate(spec["models"]):
         ts = time.perf_counter()
         frames = models[m]().trajectory(u, times, seed=image_seed(spec["seed"], spec["name"], m),
-                                        workers=1)
+                                        workers=1, channel_axis=photo_channel_axis(u))
         t_proc += time.perf_counter() - ts
         variance[i] = frame_variance(frames, u.ndim == 3)
         if extractor is not None:
@@ -591,7 +592,8 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
         if frames is None:
             u = read_image(path0, grey=grey, dtype=dtype, max_size=max_size)
             frames = np.stack([procs[m]().trajectory(u, times_arr, seed=image_seed(seed, name0, m),
-                                                     workers=1) for m in models])
+                                                     workers=1, channel_axis=photo_channel_axis(u))
+                               for m in models])
         _plot_grid(out / "trajectory_grid.png", frames.astype(np.float64), models, times_arr,
                    title=name0)
         result.files["grid_png"] = out / "trajectory_grid.png"
@@ -755,7 +757,8 @@ def trajectory_grid(image, out, *, models=None, times=None, seed=0, grey=False, 
     if not out.parent.is_dir():
         raise ValueError(f"out: folder {str(out.parent)!r} does not exist")
     procs = _paper_models()
-    frames = np.stack([procs[m]().trajectory(u, times_arr, seed=image_seed(seed, name, m))
+    frames = np.stack([procs[m]().trajectory(u, times_arr, seed=image_seed(seed, name, m),
+                                             channel_axis=photo_channel_axis(u))
                        for m in models])
     _plot_grid(out, frames, models, times_arr, title=name)
     return frames

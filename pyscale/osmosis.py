@@ -21,7 +21,7 @@ import numpy as np
 from . import _validation as val
 from ._ext import core
 from .noise import GUIDANCE_STREAM, standard_normal
-from .processes import _DEFAULT, Process
+from .processes import Process
 from .spectral import laplacian_eigenvalues
 
 __all__ = [
@@ -301,9 +301,8 @@ def _check_drift(drift, f, channel_axis):
         raise TypeError("drift must be a pair (dx, dy) of arrays") from exc
     dx = val.check_image(dx, "drift[0] (dx)").astype(np.float64, copy=False)
     dy = val.check_image(dy, "drift[1] (dy)").astype(np.float64, copy=False)
-    has_ch, ny, nx = val.spatial_layout(f.shape, channel_axis, name="f")
+    _, (ax_y, ax_x) = val.spatial_axes(f.ndim, channel_axis, name="f")
     want_x, want_y = list(f.shape), list(f.shape)
-    ax_y, ax_x = (-3, -2) if has_ch else (-2, -1)
     want_x[ax_x] -= 1
     want_y[ax_y] -= 1
     if dx.shape != tuple(want_x):
@@ -324,8 +323,6 @@ def _check_inputs(f, guidance, drift, offset, channel_axis, solver, precondition
         )
     _check_method(solver, preconditioner, have_guidance=guidance is not None)
     offset = float(val.check_positive(offset, "offset", allow_zero=True, array=False))
-    if channel_axis is _DEFAULT:
-        channel_axis = val.default_channel_axis(f.ndim)
     if offset:
         f = f + f.dtype.type(offset)
     fc, info = val.to_canonical(f, channel_axis)
@@ -369,7 +366,7 @@ def osmosis(
     rtol=1e-8,
     maxiter=10000,
     on_fail="raise",
-    channel_axis=_DEFAULT,
+    channel_axis=None,
     workers=None,
 ):
     """Osmosis filter: evolve ``f`` towards the guidance image ``guidance`` until time ``t``.
@@ -486,7 +483,7 @@ def osmosis_step(
     preconditioner="auto",
     rtol=1e-8,
     maxiter=10000,
-    channel_axis=_DEFAULT,
+    channel_axis=None,
     workers=None,
     breakdown=1e-10,
 ):
@@ -634,11 +631,9 @@ class ProbabilisticOsmosis(Process):
                 "solver": self.solver, "preconditioner": self.preconditioner,
                 "maxiter": self.maxiter, "on_fail": self.on_fail}
 
-    def guidance(self, u0, *, seed=None, noise=None, channel_axis=_DEFAULT):
+    def guidance(self, u0, *, seed=None, noise=None, channel_axis=None):
         """The guidance image a trajectory with this ``seed`` (or explicit ``noise``) uses."""
         u = val.check_image(u0, "u0")
-        if channel_axis is _DEFAULT:
-            channel_axis = val.default_channel_axis(u.ndim)
         canon, info = val.to_canonical(u, channel_axis)
         if noise is None:
             z = standard_normal(val.check_seed(seed), GUIDANCE_STREAM, canon.shape, u.dtype)
@@ -652,15 +647,13 @@ class ProbabilisticOsmosis(Process):
             v = np.clip(mean + self.sigma * z, *self.clip).astype(u.dtype)
         return val.from_canonical(v, info)
 
-    def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=_DEFAULT, workers=None):
+    def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None):
         """Frames of the osmosis evolution of ``u0`` towards a noise guidance image.
 
         ``noise`` (optional) is the standard normal draw behind the guidance image, with the
         shape of ``u0``; otherwise it comes from ``seed``. See :meth:`pyscale.DPM.trajectory`.
         """
         u = val.check_image(u0, "u0")
-        if channel_axis is _DEFAULT:
-            channel_axis = val.default_channel_axis(u.ndim)
         times = val.check_times(times)
         workers = val.check_workers(workers)
         v = self.guidance(u, seed=seed, noise=noise, channel_axis=channel_axis)

@@ -176,10 +176,11 @@ def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
 
     ``guidance`` is required for :class:`pyscale.ProbabilisticOsmosis`.
     """
-    from . import processes as P
+    from . import dct_processes as P
+    from .dpm import DPM
     from .osmosis import ProbabilisticOsmosis
 
-    if isinstance(process, P.DPM):
+    if isinstance(process, DPM):
         return dpm_chain(u0, times, process.alpha, process.beta, rng)
     if isinstance(process, P.HomogeneousDiffusion):
         return diffusion_chain(u0, times, process.spectrum)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as val
-from .processes import DPM, BlurringDiffusion, HeatDissipation, HomogeneousDiffusion
+from .dct_processes import BlurringDiffusion, HeatDissipation, HomogeneousDiffusion
+from .dpm import DPM
 
 __all__ = [
     "semigroup_defect",
@@ -116,7 +117,7 @@ def steady_state_bound(process):
     return b**2 / (1 - a**2)
 
 
-def steady_state(process, shape=None):
+def steady_state(process, shape=None, *, channel_axis=None):
     """Per-mode limit ``(lam, gam)`` of the marginal coefficients as ``t -> inf``.
 
     DPM with constant ``alpha < 1``: ``lam -> 0``, ``gam**2 -> beta**2 / (1 - alpha**2)`` (1 in the
@@ -144,12 +145,13 @@ def steady_state(process, shape=None):
         raise TypeError(f"no steady state known for {type(process).__name__}")
     if shape is None:
         raise ValueError("shape is required for a DCT-domain process")
-    mu = process._mu_for(process._mode_shape(shape))
+    _, ny, nx = val.spatial_layout(tuple(shape), channel_axis, name="shape")
+    mu = process.decay_rates(ny, nx)
     lam = (mu == 0).astype(np.float64)
     if isinstance(process, HomogeneousDiffusion):
         gam = np.zeros_like(mu)
     elif isinstance(process, HeatDissipation):
-        gam = process._noise_sd(mu)
+        gam = process.noise_levels(mu)
     else:
         with np.errstate(divide="ignore"):
             gam2 = process.beta**2 / -np.expm1(-2 * mu)
@@ -195,14 +197,25 @@ def _noise_for(process, u0, times, seed):
     return rng.standard_normal(shape).astype(np.asarray(u0).dtype)
 
 
-def permutation_defect(process, u0, times, perm, *, seed=0):
+def _image_first(u0, channel_axis):
+    """``u0`` checked to be ``(H, W)``, or ``(H, W, C)`` with ``channel_axis=-1``."""
+    u0 = val.check_image(u0, "u0")
+    _, spatial = val.spatial_axes(u0.ndim, channel_axis)
+    if spatial != (0, 1) or u0.ndim > 3:
+        raise ValueError("u0 must be one image, (H, W) or (H, W, C) with channel_axis=-1, got "
+                         f"shape {u0.shape} with channel_axis={channel_axis}")
+    return u0
+
+
+def permutation_defect(process, u0, times, perm, *, seed=0, channel_axis=None):
     """Largest deviation from ``P(trajectory(u0)) == trajectory(P(u0))`` with permuted noise.
 
     ``perm`` is a permutation of the ``H * W`` pixel positions (flat indices); the same
     standard normal draws, permuted alike, drive both trajectories (Prop. 4). Pixel-wise
-    processes (DPM) give 0 up to rounding; processes with neighbourhoods do not.
+    processes (DPM) give 0 up to rounding; processes with neighbourhoods do not. ``u0`` is
+    ``(H, W)``, or ``(H, W, C)`` with ``channel_axis=-1``.
     """
-    u0 = val.check_image(u0, "u0")
+    u0 = _image_first(u0, channel_axis)
     perm = np.asarray(perm)
     ny, nx = u0.shape[:2]
     if perm.shape != (ny * nx,) or not np.array_equal(np.sort(perm), np.arange(ny * nx)):
@@ -214,23 +227,25 @@ def permutation_defect(process, u0, times, perm, *, seed=0):
 
     g = _noise_for(process, u0, times, seed)
     lead = 1 if process.noise_per_frame else 0
-    direct = P(process.trajectory(u0, times, noise=g), lead=1)
-    permuted = process.trajectory(P(u0), times, noise=P(g, lead=lead))
+    direct = P(process.trajectory(u0, times, noise=g, channel_axis=channel_axis), lead=1)
+    permuted = process.trajectory(P(u0), times, noise=P(g, lead=lead), channel_axis=channel_axis)
     return float(np.max(np.abs(direct - permuted)))
 
 
-def rotation_defect(process, u0, times, k=1, *, seed=0):
+def rotation_defect(process, u0, times, k=1, *, seed=0, channel_axis=None):
     """Largest deviation from ``R(trajectory(u0)) == trajectory(R(u0))`` for 90-degree rotations.
 
     ``R`` rotates by ``k * 90`` degrees in the image plane; the same noise, rotated alike, drives
-    both trajectories (Prop. 9). Holds for all five models, also for non-square images.
+    both trajectories (Prop. 9). Holds for all five models, also for non-square images. ``u0`` is
+    ``(H, W)``, or ``(H, W, C)`` with ``channel_axis=-1``.
     """
-    u0 = val.check_image(u0, "u0")
+    u0 = _image_first(u0, channel_axis)
     g = _noise_for(process, u0, times, seed)
     axes = (1, 2) if process.noise_per_frame else (0, 1)
-    direct = np.rot90(process.trajectory(u0, times, noise=g), k, axes=(1, 2))
+    direct = np.rot90(process.trajectory(u0, times, noise=g, channel_axis=channel_axis), k,
+                      axes=(1, 2))
     rotated = process.trajectory(
         np.ascontiguousarray(np.rot90(u0, k)), times,
-        noise=np.ascontiguousarray(np.rot90(g, k, axes=axes)),
+        noise=np.ascontiguousarray(np.rot90(g, k, axes=axes)), channel_axis=channel_axis,
     )
     return float(np.max(np.abs(direct - rotated)))

@@ -195,13 +195,13 @@ def test_trajectory_matches_numpy(shape, add_noise, dtype):
     b = rng.uniform(0.0, 1.0, (nf, *shape[1:]))
     tables = (ZIGGURAT_X, ZIGGURAT_F)
     start = 17
-    got = core.dct_trajectory(u0, a, b, 42, add_noise, 1, start, *tables)
+    got = core.dct_trajectory(u0, a[:, None], b[:, None], 42, add_noise, 1, start, *tables)
     assert got.dtype == dtype and got.shape == (nf, *shape)
     expect = trajectory_reference(u0, a, b, 42, add_noise, _zig, start)
     # float32: the state is rounded to float32 after every update
     assert_close(got, expect, dtype if dtype == np.float64 else np.float32)
     for w in (2, 3):
-        assert_array_equal(core.dct_trajectory(u0, a, b, 42, add_noise, w, start, *tables), got)
+        assert_array_equal(core.dct_trajectory(u0, a[:, None], b[:, None], 42, add_noise, w, start, *tables), got)
 
 
 def test_trajectory_start_offsets_a_slice_of_a_batch(dtype):
@@ -209,8 +209,8 @@ def test_trajectory_start_offsets_a_slice_of_a_batch(dtype):
     u0 = rng.standard_normal((4, 20, 30)).astype(dtype)
     a = rng.uniform(0.5, 1.0, (2, 20, 30))
     b = rng.uniform(0.0, 1.0, (2, 20, 30))
-    whole = core.dct_trajectory(u0, a, b, 3, True, 2, 0, ZIGGURAT_X, ZIGGURAT_F)
-    part = core.dct_trajectory(u0[2:], a, b, 3, True, 1, 2 * 20 * 30, ZIGGURAT_X, ZIGGURAT_F)
+    whole = core.dct_trajectory(u0, a[:, None], b[:, None], 3, True, 2, 0, ZIGGURAT_X, ZIGGURAT_F)
+    part = core.dct_trajectory(u0[2:], a[:, None], b[:, None], 3, True, 1, 2 * 20 * 30, ZIGGURAT_X, ZIGGURAT_F)
     assert_array_equal(part, whole[:, 2:])
 
 
@@ -220,25 +220,56 @@ def test_trajectory_out_buffer_and_checks():
     b = np.full((3, 9, 11), 0.1)
     out = np.empty((3, 2, 9, 11))
     zig = (ZIGGURAT_X, ZIGGURAT_F)
-    assert core.dct_trajectory(u0, a, b, 1, True, 1, 0, *zig, out=out) is out
-    assert_array_equal(out, core.dct_trajectory(u0, a, b, 1, True, 1, 0, *zig))
+    assert core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, *zig, out=out) is out
+    assert_array_equal(out, core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, *zig))
     with pytest.raises(ValueError, match="coef_b"):
-        core.dct_trajectory(u0, a, b[:2], 1, True, 1, 0, *zig)
+        core.dct_trajectory(u0, a[:, None], b[:2, None], 1, True, 1, 0, *zig)
     with pytest.raises(ValueError, match="coef_a"):
-        core.dct_trajectory(u0, a[:, :5], b, 1, True, 1, 0, *zig)
+        core.dct_trajectory(u0, a[:, None, :5], b[:, None], 1, True, 1, 0, *zig)
     with pytest.raises(ValueError, match="ziggurat"):
-        core.dct_trajectory(u0, a, b, 1, True, 1, 0, ZIGGURAT_X, None)
+        core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, ZIGGURAT_X, None)
     with pytest.raises(ValueError, match="257"):
-        core.dct_trajectory(u0, a, b, 1, True, 1, 0, ZIGGURAT_X[:10], ZIGGURAT_F[:10])
-    empty = core.dct_trajectory(u0, a[:0], b[:0], 1, True, 1, 0, *zig)
+        core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, ZIGGURAT_X[:10], ZIGGURAT_F[:10])
+    empty = core.dct_trajectory(u0, a[:0, None], b[:0, None], 1, True, 1, 0, *zig)
     assert empty.shape == (0, 2, 9, 11)
+
+
+def test_trajectory_coefficient_planes(dtype):
+    """Image i uses the coefficients of plane plane_of[i]: equal to one call per plane."""
+    rng = np.random.default_rng(12)
+    u0 = rng.standard_normal((5, 12, 17)).astype(dtype)
+    a = rng.uniform(0.5, 1.0, (2, 3, 12, 17))
+    b = rng.uniform(0.0, 1.0, (2, 3, 12, 17))
+    plane_of = np.array([2, 0, 2, 1, 0], dtype=np.int64)
+    zig = (ZIGGURAT_X, ZIGGURAT_F)
+    got = core.dct_trajectory(u0, a, b, 5, True, 2, 0, *zig, plane_of=plane_of)
+    for i, p in enumerate(plane_of):
+        ap, bp = (np.ascontiguousarray(c[:, p : p + 1]) for c in (a, b))
+        one = core.dct_trajectory(u0[i : i + 1], ap, bp, 5, True, 1, i * 12 * 17, *zig)
+        assert_array_equal(got[:, i], one[:, 0])
+    with pytest.raises(ValueError, match="plane_of"):
+        core.dct_trajectory(u0, a, b, 5, True, 1, 0, *zig, plane_of=plane_of + 1)
+    with pytest.raises(ValueError, match="plane_of"):
+        core.dct_trajectory(u0, a, b, 5, True, 1, 0, *zig)
+
+
+def test_trajectory_out_accepts_an_equal_dtype_object():
+    """An unpickled float64 dtype is equal to, but not the same object as, numpy's."""
+    import pickle
+
+    u0 = np.random.default_rng(13).standard_normal((2, 9, 11))
+    a = np.full((1, 1, 9, 11), 0.9)
+    out = pickle.loads(pickle.dumps(np.empty((1, 2, 9, 11))))
+    got = core.dct_trajectory(u0, a, a * 0.1, 1, True, 1, 0, ZIGGURAT_X, ZIGGURAT_F, out=out)
+    assert got is out
 
 
 def test_trajectory_without_noise_is_a_spectral_filter():
     rng = np.random.default_rng(11)
     u0 = rng.standard_normal((2, 31, 40))
     a = np.broadcast_to(rng.uniform(0.2, 1.0, (31, 40)), (2, 31, 40))
-    frames = core.dct_trajectory(u0, np.ascontiguousarray(a), np.zeros((2, 31, 40)), 0, False, 2,
+    frames = core.dct_trajectory(u0, np.ascontiguousarray(a[:, None]), np.zeros((2, 1, 31, 40)), 0,
+                                 False, 2,
                                  0, ZIGGURAT_X, ZIGGURAT_F)
     c = scipy.fft.dctn(u0, norm="ortho", axes=(-2, -1))
     assert_close(frames[1], scipy.fft.idctn(a[0] * a[1] * c, norm="ortho", axes=(-2, -1)),

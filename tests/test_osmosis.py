@@ -104,7 +104,7 @@ def test_large_step_and_colour_match_reference(solver, pre, colour):
                 1e-6, 1)
     ref = reference.osmosis_chain(colour, v, [1000.0], tau=1000.0, rtol=1e-12)
     got = ps.osmosis(colour, v, t=1000.0, tau=1000.0, solver=solver, preconditioner=pre,
-                     rtol=1e-11)
+                     rtol=1e-11, channel_axis=-1)
     assert_allclose(got, ref[0], rtol=0, atol=1e-9)
 
 

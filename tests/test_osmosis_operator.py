@@ -50,8 +50,8 @@ def test_filter_matches_reference_chain():
 def test_probabilistic_osmosis_matches_reference_with_its_guidance(colour):
     p = ps.ProbabilisticOsmosis(sigma=0.1, tau=1.0, rtol=1e-12)
     times = [1.0, 4.0]
-    frames = p.trajectory(colour, times, seed=3)
-    v = p.guidance(colour, seed=3)
+    frames = p.trajectory(colour, times, seed=3, channel_axis=-1)
+    v = p.guidance(colour, seed=3, channel_axis=-1)
     assert np.all(v >= 1e-6) and np.all(v <= 1)
     assert_allclose(v.mean(axis=(0, 1)), colour.mean(axis=(0, 1)), atol=0.05)
     ref = reference.osmosis_chain(colour, v, times, tau=1.0, rtol=1e-12)

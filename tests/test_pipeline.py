@@ -55,10 +55,10 @@ def test_posterior_of_deterministic_process():
 def test_return_noise_reproduces_and_gives_marginal_noise(name):
     p = LINEAR[name]
     u0 = np.random.default_rng(2).random((6, 7, 3))
-    frames, eps = p.trajectory(u0, [4], seed=9, return_noise=True)
-    assert_allclose(frames, p.trajectory(u0, [4], seed=9), atol=1e-12)
-    assert_allclose(p.trajectory(u0, [4], noise=eps), frames, atol=1e-12)
-    lam, gam = p.marginal(4, u0.shape)
+    frames, eps = p.trajectory(u0, [4], seed=9, return_noise=True, channel_axis=-1)
+    assert_allclose(frames, p.trajectory(u0, [4], seed=9, channel_axis=-1), atol=1e-12)
+    assert_allclose(p.trajectory(u0, [4], noise=eps, channel_axis=-1), frames, atol=1e-12)
+    lam, gam = p.marginal(4, u0.shape, channel_axis=-1)
     if p.basis == "dct":
         expect = ps.idct2(lam[..., None] * ps.dct2(u0, axes=(0, 1)) + gam[..., None] * ps.dct2(eps[0], axes=(0, 1)), axes=(0, 1))
     else:
@@ -91,9 +91,9 @@ def test_iter_frames_equals_trajectory(name):
 def test_iter_batches_equals_whole_batch(name):
     p = LINEAR[name]
     u0 = np.random.default_rng(5).random((7, 5, 6, 3))
-    whole = p.trajectory(u0, [2, 11], seed=4)
+    whole = p.trajectory(u0, [2, 11], seed=4, channel_axis=-1)
     parts = []
-    for idx, frames in p.iter_batches(u0, [2, 11], batch_size=3, seed=4):
+    for idx, frames in p.iter_batches(u0, [2, 11], batch_size=3, seed=4, channel_axis=-1):
         assert_array_equal(frames, whole[:, idx])
         parts.append(frames)
     assert_array_equal(np.concatenate(parts, axis=1), whole)

@@ -33,15 +33,15 @@ def linear(request):
 
 def test_shapes_and_dtypes(process, colour, dtype):
     u0 = colour.astype(dtype)
-    frames = process.trajectory(u0, TIMES, seed=1)
+    frames = process.trajectory(u0, TIMES, seed=1, channel_axis=-1)
     assert frames.shape == (len(TIMES), *u0.shape)
     assert frames.dtype == dtype
     assert np.all(np.isfinite(frames))
 
 
 def test_same_seed_same_output_any_thread_count(process, colour):
-    a = process.trajectory(colour, TIMES, seed=7, workers=1)
-    b = process.trajectory(colour, TIMES, seed=7, workers=2)
+    a = process.trajectory(colour, TIMES, seed=7, workers=1, channel_axis=-1)
+    b = process.trajectory(colour, TIMES, seed=7, workers=2, channel_axis=-1)
     assert_array_equal(a, b)
 
 
@@ -66,9 +66,9 @@ def test_batch_is_processed_per_image(linear, rng):
     """A batch (N, H, W, C) is one call; deterministic parts match per-image calls."""
     batch = rng.uniform(0.1, 0.9, size=(4, 6, 8, 3))
     noise = rng.standard_normal((2, *batch.shape))
-    out = linear.trajectory(batch, [3, 30], noise=noise)
+    out = linear.trajectory(batch, [3, 30], noise=noise, channel_axis=-1)
     for n in range(batch.shape[0]):
-        single = linear.trajectory(batch[n], [3, 30], noise=noise[:, n])
+        single = linear.trajectory(batch[n], [3, 30], noise=noise[:, n], channel_axis=-1)
         assert_allclose(out[:, n], single, atol=1e-12)
 
 
@@ -82,7 +82,7 @@ def test_grey_batch_with_channel_axis_none(linear, rng):
 
 def test_colour_is_channel_wise(linear, colour, rng):
     noise = rng.standard_normal((1, *colour.shape))
-    out = linear.trajectory(colour, [7], noise=noise)
+    out = linear.trajectory(colour, [7], noise=noise, channel_axis=-1)
     for c in range(3):
         single = linear.trajectory(colour[..., c], [7], noise=noise[..., c])
         assert_allclose(out[..., c], single, atol=1e-12)
@@ -109,7 +109,7 @@ def test_large_time_costs_one_jump(linear, grey):
 @pytest.mark.parametrize("spectrum", ["continuous", "discrete"])
 def test_homogeneous_diffusion_matches_stepwise_reference(spectrum, colour):
     times = [1, 4, 9]
-    ours = ps.HomogeneousDiffusion(spectrum=spectrum).trajectory(colour, times)
+    ours = ps.HomogeneousDiffusion(spectrum=spectrum).trajectory(colour, times, channel_axis=-1)
     ref = reference.diffusion_chain(colour, times, spectrum)
     assert_allclose(ours, ref, atol=1e-12)
 

@@ -212,8 +212,8 @@ def test_steady_states_of_dct_models():
 
 def test_dpm_permutation_invariance(colour, rng):
     perm = rng.permutation(colour.shape[0] * colour.shape[1])
-    assert ps.permutation_defect(ps.DPM(beta=0.1), colour, [1, 10, 100], perm) < 1e-12
-    assert ps.permutation_defect(ps.BlurringDiffusion(), colour, [1, 10], perm) > 1e-3
+    assert ps.permutation_defect(ps.DPM(beta=0.1), colour, [1, 10, 100], perm, channel_axis=-1) < 1e-12
+    assert ps.permutation_defect(ps.BlurringDiffusion(), colour, [1, 10], perm, channel_axis=-1) > 1e-3
 
 
 @pytest.mark.parametrize(
@@ -224,7 +224,7 @@ def test_dpm_permutation_invariance(colour, rng):
 )
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_rotation_invariance(proc, colour, k):
-    assert ps.rotation_defect(proc, colour, [1, 10, 100], k) < 1e-9
+    assert ps.rotation_defect(proc, colour, [1, 10, 100], k, channel_axis=-1) < 1e-9
 
 
 def test_mean_preservation():
@@ -235,13 +235,13 @@ def test_mean_preservation():
              ps.HeatDissipation(preserve_mean=True), ps.ProbabilisticOsmosis()]
     for p in exact:
         assert ps.mean_preservation(p) == "exact"
-        frames = p.trajectory(u0, times, seed=0)
+        frames = p.trajectory(u0, times, seed=0, channel_axis=-1)
         assert_allclose(frames.mean(axis=(1, 2)), np.broadcast_to(means, (3, 3)), atol=1e-9)
     # white noise moves the mean of one trajectory, but not in expectation
     p = ps.BlurringDiffusion(beta=0.1)
     assert ps.mean_preservation(p) == "expectation"
     batch = np.broadcast_to(u0, (500, *u0.shape))
-    frames = p.trajectory(batch, [100], seed=1)[0]
+    frames = p.trajectory(batch, [100], seed=1, channel_axis=-1)[0]
     per_draw = frames.mean(axis=(1, 2))
     assert np.max(np.abs(per_draw - means)) > 1e-3
     se = per_draw.std(axis=0) / np.sqrt(500)

@@ -78,7 +78,11 @@ def test_other_parameters():
     with pytest.raises(ValueError, match="noise must have shape"):
         ps.DPM().trajectory(GOOD, [1, 2], noise=np.zeros((1, 6, 7)))
     with pytest.raises(ValueError, match="channel_axis"):
-        ps.DPM().trajectory(np.full((4, 5, 3), 0.5), [1], seed=0, channel_axis=0)
+        ps.DPM().trajectory(np.full((4, 5, 3), 0.5), [1], seed=0, channel_axis=3)
+    with pytest.raises(ValueError, match="channel_axis"):
+        ps.DPM().trajectory(np.full((4, 5), 0.5), [1], seed=0, channel_axis=-1)
+    with pytest.raises(TypeError, match="channel_axis"):
+        ps.DPM().trajectory(np.full((4, 5, 3), 0.5), [1], seed=0, channel_axis="last")
     with pytest.raises(ValueError, match="t must not be smaller than s"):
         ps.DPM().transition(5, 2)
     with pytest.raises(ValueError, match="shape is required"):

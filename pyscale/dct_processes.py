@@ -1,0 +1,220 @@
+"""The processes that are diagonal in the orthonormal 2-D DCT: blurs with and without noise.
+
+Mode ``j`` of an image decays as ``exp(-mu_j t)`` (``mu``: the spectrum of the Laplacian with
+reflecting boundaries, :func:`pyscale.laplacian_eigenvalues`); the models differ in the noise.
+Times are any real ``t >= 0`` (one unit is one step of the paper's chains; a Gaussian blur of
+standard deviation ``sigma`` pixels is ``t = sigma**2 / 2`` with the continuous spectrum).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validation as val
+from .processes import LinearGaussianProcess
+from .schedules import cosine_logsnr
+
+__all__ = ["HomogeneousDiffusion", "HeatDissipation", "BlurringDiffusion", "HoogeboomBlurring"]
+
+
+class _DCTProcess(LinearGaussianProcess):
+    """Common parts of the DCT-domain models: the choice of spectrum."""
+
+    basis = "dct"
+
+    def __init__(self, spectrum="continuous"):
+        if spectrum not in ("continuous", "discrete"):
+            raise ValueError(f"spectrum must be 'continuous' or 'discrete', got {spectrum!r}")
+        self.spectrum = spectrum
+
+
+def _no_dc(sd):
+    """``sd`` (broadcast to the modes) with the DC mode set to 0."""
+    sd = np.array(sd, dtype=np.float64)
+    sd[..., 0, 0] = 0.0
+    return sd
+
+
+class HomogeneousDiffusion(_DCTProcess):
+    """Homogeneous diffusion (Gaussian scale-space), ``U_t = exp(t Laplacian) U_0``: deterministic.
+
+    Parameters
+    ----------
+    spectrum : {"continuous", "discrete"}
+        Eigenvalues of the Laplacian (see :func:`pyscale.laplacian_eigenvalues`).
+
+    Examples
+    --------
+    >>> import numpy as np, pyscale as ps
+    >>> u = ps.HomogeneousDiffusion().sample(np.eye(8), 5.0)
+    >>> round(float(u.mean()), 6) == round(1 / 8, 6)
+    True
+    """
+
+    name = "homogeneous"
+
+    def _params(self):
+        return {"spectrum": self.spectrum}
+
+    def mode_marginal(self, t, mu):
+        """``lam = exp(-mu t)``, ``gam = 0``."""
+        return np.exp(-mu * t), np.zeros(np.broadcast_shapes(np.shape(t), mu.shape))
+
+    def mode_transition(self, s, t, mu):
+        """``a = exp(-mu (t - s))``, ``b = 0``."""
+        return self.mode_marginal(t - s, mu)
+
+
+class HeatDissipation(_DCTProcess):
+    """Inverse heat dissipation forward process (Rissanen et al.): blur plus observation noise.
+
+    ``U_t = exp(t Laplacian) U_0 + sigma E`` for ``t > 0``: the noise is not accumulated, so
+    ``gam_j(t) = sigma`` for every mode and every ``t > 0``. As a Markov chain the jump ``s -> t``
+    has ``a_j = exp(-mu_j (t - s))`` and ``b_j**2 = sigma**2 (1 - a_j**2)`` (``sigma**2`` from 0).
+    Rissanen et al.'s blur levels are :func:`pyscale.schedules.rissanen_blur_times`.
+
+    Parameters
+    ----------
+    sigma : float
+        Observation noise standard deviation (paper: 0.01).
+    spectrum : {"continuous", "discrete"}
+        Eigenvalues of the Laplacian (the paper and Rissanen et al. use ``"continuous"``).
+    preserve_mean : bool
+        If True, the DC mode gets no noise, so the average grey value is preserved exactly;
+        otherwise it is preserved in expectation.
+    """
+
+    name = "heat"
+
+    def __init__(self, sigma=0.01, spectrum="continuous", preserve_mean=False):
+        super().__init__(spectrum)
+        self.sigma = float(val.check_positive(sigma, "sigma", array=False))
+        self.preserve_mean = bool(preserve_mean)
+
+    def _params(self):
+        return {"sigma": self.sigma, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
+
+    def noise_levels(self, mu):
+        """Observation noise standard deviation per mode (0 on DC with ``preserve_mean``)."""
+        sd = np.full(mu.shape, self.sigma)
+        return _no_dc(sd) if self.preserve_mean else sd
+
+    def mode_marginal(self, t, mu):
+        """``lam = exp(-mu t)``, ``gam = sigma`` for ``t > 0``."""
+        return np.exp(-mu * t), self.noise_levels(mu) * (t > 0)
+
+    def mode_transition(self, s, t, mu):
+        """``a = exp(-mu (t - s))``, ``b = sigma sqrt(1 - a**2)`` (``sigma`` from ``s = 0``)."""
+        dt = t - s
+        spread = np.where(s == 0, 1.0, np.sqrt(-np.expm1(-2 * mu * dt)))
+        return np.exp(-mu * dt), np.where(dt == 0, 0.0, self.noise_levels(mu) * spread)
+
+
+class BlurringDiffusion(_DCTProcess):
+    """Blurring diffusion of the paper (Eq. 36): per DCT mode ``U_{i+1} = a_j U_i + beta G``.
+
+    With ``a_j = exp(-mu_j)`` per unit step, ``lam_j(t) = exp(-mu_j t)`` and
+    ``gam_j(t)**2 = beta**2 (1 - exp(-2 mu_j t)) / (1 - exp(-2 mu_j))`` (``beta**2 t`` for the DC
+    mode): variances add (the paper's Eq. 40 adds standard deviations). For the continuous-time
+    model of Hoogeboom and Salimans see :class:`HoogeboomBlurring`.
+
+    Parameters
+    ----------
+    beta : float
+        Noise standard deviation per step, in (0, 1) (paper: 0.1).
+    spectrum : {"continuous", "discrete"}
+        Eigenvalues of the Laplacian.
+    preserve_mean : bool
+        If True, the DC mode gets no noise, so the average grey value is preserved exactly;
+        otherwise it is preserved in expectation only.
+    """
+
+    name = "blurring"
+
+    def __init__(self, beta=0.1, spectrum="continuous", preserve_mean=False):
+        super().__init__(spectrum)
+        beta = val.check_open_unit(beta, "beta")
+        if beta.ndim:
+            raise ValueError(f"beta must be a scalar for BlurringDiffusion, got shape {beta.shape}")
+        self.beta = float(beta)
+        self.preserve_mean = bool(preserve_mean)
+
+    def _params(self):
+        return {"beta": self.beta, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
+
+    def mode_marginal(self, t, mu):
+        """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(mu > 0, np.expm1(-2 * mu * t) / np.expm1(-2 * mu), t)
+        gam = self.beta * np.sqrt(f)
+        return np.exp(-mu * t), _no_dc(gam) if self.preserve_mean else gam
+
+    def mode_transition(self, s, t, mu):
+        """Time-homogeneous: the jump ``s -> t`` is the marginal of ``t - s``."""
+        return self.mode_marginal(t - s, mu)
+
+
+class HoogeboomBlurring(_DCTProcess):
+    """Blurring diffusion as Hoogeboom and Salimans define it, in continuous time ``t`` in [0, 1].
+
+    Per DCT mode the marginal is ``N(alpha_t d_t u_0, sigma_t**2)`` with the blur
+    ``d_t = (1 - d_min) exp(-mu tau_t) + d_min``, ``tau_t = sigma_B(t)**2 / 2`` and
+    ``sigma_B(t) = sigma_blur_max sin(pi t / 2)**2``, and ``(alpha_t, sigma_t)`` from the cosine
+    log-SNR schedule spanning ``[logsnr_min, logsnr_max]``
+    (:func:`pyscale.schedules.cosine_logsnr`). The jump from ``s`` to ``t`` has
+    ``a = alpha_t d_t / (alpha_s d_s)`` and ``b**2 = sigma_t**2 - a**2 sigma_s**2`` per mode, as in
+    their paper. Every marginal, ``t = 0`` included (their ``z_0``, slightly noisy), is taken
+    from the data ``u_0``.
+
+    Parameters
+    ----------
+    sigma_blur_max : float
+        Largest blur standard deviation in pixels (their default 20).
+    d_min : float
+        Floor of the blur factor, in [0, 1) (their default 0.001).
+    logsnr_min, logsnr_max : float
+        Range of the log signal-to-noise ratio.
+    spectrum : {"continuous", "discrete"}
+        Eigenvalues of the Laplacian (their code uses ``"continuous"``).
+
+    Examples
+    --------
+    >>> import numpy as np, pyscale as ps
+    >>> p = ps.HoogeboomBlurring()
+    >>> u = p.sample(np.full((4, 16, 16), 0.5), [0.1, 0.4, 0.7, 1.0], seed=0)
+    >>> u.shape
+    (4, 16, 16)
+    """
+
+    name = "hoogeboom"
+    max_time = 1.0
+
+    def __init__(self, sigma_blur_max=20.0, d_min=0.001, logsnr_min=-10.0, logsnr_max=10.0,
+                 spectrum="continuous"):
+        super().__init__(spectrum)
+        self.sigma_blur_max = float(val.check_positive(sigma_blur_max, "sigma_blur_max",
+                                                       array=False))
+        self.d_min = float(val.check_positive(d_min, "d_min", allow_zero=True, array=False))
+        if self.d_min >= 1:
+            raise ValueError(f"d_min must lie in [0, 1), got {d_min!r}")
+        lo = float(val._as_schedule(logsnr_min, "logsnr_min"))
+        hi = float(val._as_schedule(logsnr_max, "logsnr_max"))
+        if not lo < hi:
+            raise ValueError(f"logsnr_min must be below logsnr_max, got {lo} and {hi}")
+        self.logsnr_min, self.logsnr_max = lo, hi
+
+    def _params(self):
+        return {"sigma_blur_max": self.sigma_blur_max, "d_min": self.d_min,
+                "logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max,
+                "spectrum": self.spectrum}
+
+    def blur(self, t, mu):
+        """The blur factor ``d_t`` per mode."""
+        tau = (self.sigma_blur_max * np.sin(np.pi * t / 2) ** 2) ** 2 / 2
+        return (1 - self.d_min) * np.exp(-mu * tau) + self.d_min
+
+    def mode_marginal(self, t, mu):
+        """``lam = alpha_t d_t``, ``gam = sigma_t``."""
+        alpha, sigma = cosine_logsnr(t, self.logsnr_min, self.logsnr_max)
+        lam = alpha * self.blur(t, mu)
+        return lam, np.broadcast_to(sigma, lam.shape)
