@@ -175,15 +175,17 @@ class Sampler:
         lay = Layout(u0, channel_axis)
         return lay.back(self._draws(lay, val.check_seed(seed), times.size), (times.size,))
 
-    def _noise(self, lay, seed, noise, leading, return_noise):
-        """``(seed, z)``: the seed and explicit canonical draws (None to draw in the kernels)."""
+    def _noise(self, lay, seed, noise, leading):
+        """``(seed, z)``: the seed and explicit canonical draws (None: drawn in the kernels)."""
         if noise is not None:
             return 0, lay.canonical(noise, "noise", leading)
-        seed = val.check_seed(seed)
-        if return_noise:
-            return seed, self._draws(lay, seed, leading[0] if leading else 1).reshape(
-                *leading, *lay.canon.shape)
-        return seed, None
+        return val.check_seed(seed), None
+
+    def _returned_noise(self, lay, seed, z, leading):
+        """The draws behind a result, in the input's layout (``return_noise=True``)."""
+        if z is None:
+            z = self._draws(lay, seed, leading[0] if leading else 1)
+        return lay.back(z.reshape(*leading, *lay.canon.shape), leading)
 
     def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None,
                    return_noise=False, out=None):  # noqa: D417
@@ -220,11 +222,13 @@ class Sampler:
         lay = Layout(u0, channel_axis)
         workers = val.check_workers(workers)
         lead = (times.size,)
-        seed, z = self._noise(lay, seed, noise, lead, return_noise)
+        seed, z = self._noise(lay, seed, noise, lead)
         A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
         buf = self._run(lay, A, B, seed, z, workers, lay.buffer(out, lead))
         frames = lay.result(buf, out, lead)
-        return (frames, lay.back(z, lead)) if return_noise else frames
+        if return_noise:
+            return frames, self._returned_noise(lay, seed, z, lead)
+        return frames
 
     def sample(self, u0, t, *, seed=None, noise=None, channel_axis=None, workers=None,
                return_noise=False, out=None):
@@ -260,13 +264,13 @@ class Sampler:
         lay = Layout(u0, channel_axis)
         workers = val.check_workers(workers)
         (tu,), _, plane_of = lay.planes(t)
-        seed, z = self._noise(lay, seed, noise, (), return_noise)
+        seed, z = self._noise(lay, seed, noise, ())
         a, b = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
         buf = lay.buffer(out, ())[None]
         self._run(lay, a[None], b[None], seed, None if z is None else z[None], workers, buf,
                   plane_of=plane_of)
         u = lay.result(buf[0], out)
-        return (u, lay.back(z)) if return_noise else u
+        return (u, self._returned_noise(lay, seed, z, ())) if return_noise else u
 
     def iter_frames(self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None):
         """Yield the frames of :meth:`trajectory` one output time at a time.
@@ -285,7 +289,7 @@ class Sampler:
         times = val.check_times(times, integer=self.integer_times, max_time=self.max_time)
         lay = Layout(u0, channel_axis)
         workers = val.check_workers(workers)
-        seed, z = self._noise(lay, seed, noise, (times.size,), False)
+        seed, z = self._noise(lay, seed, noise, (times.size,))
         A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
         for frame in self._frames(lay, A, B, seed, z, workers):
             yield lay.back(frame)

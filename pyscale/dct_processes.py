@@ -28,6 +28,20 @@ class _DCTProcess(LinearGaussianProcess):
         self.spectrum = spectrum
 
 
+def decay(mu, t):
+    """``exp(-mu t)`` per mode, broadcast; exactly 0 where it would fall below ``1e-307``.
+
+    Skipping the underflowing entries avoids the slow path of ``exp`` on subnormal results, which
+    dominates for long times; the values dropped are below 1e-307.
+    """
+    x = np.multiply(mu, t)
+    np.negative(x, out=x)
+    keep = x > -707.0
+    np.exp(x, out=x, where=keep)
+    x[~keep] = 0.0
+    return x
+
+
 def _no_dc(sd):
     """``sd`` (broadcast to the modes) with the DC mode set to 0."""
     sd = np.array(sd, dtype=np.float64)
@@ -58,7 +72,8 @@ class HomogeneousDiffusion(_DCTProcess):
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam = 0``."""
-        return np.exp(-mu * t), np.zeros(np.broadcast_shapes(np.shape(t), mu.shape))
+        lam = decay(mu, t)
+        return lam, np.zeros(lam.shape)
 
     def mode_transition(self, s, t, mu):
         """``a = exp(-mu (t - s))``, ``b = 0``."""
@@ -101,13 +116,14 @@ class HeatDissipation(_DCTProcess):
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam = sigma`` for ``t > 0``."""
-        return np.exp(-mu * t), self.noise_levels(mu) * (t > 0)
+        return decay(mu, t), self.noise_levels(mu) * (t > 0)
 
     def mode_transition(self, s, t, mu):
         """``a = exp(-mu (t - s))``, ``b = sigma sqrt(1 - a**2)`` (``sigma`` from ``s = 0``)."""
         dt = t - s
+        a = decay(mu, dt)
         spread = np.where(s == 0, 1.0, np.sqrt(-np.expm1(-2 * mu * dt)))
-        return np.exp(-mu * dt), np.where(dt == 0, 0.0, self.noise_levels(mu) * spread)
+        return a, np.where(dt == 0, 0.0, self.noise_levels(mu) * spread)
 
 
 class BlurringDiffusion(_DCTProcess):
@@ -144,10 +160,17 @@ class BlurringDiffusion(_DCTProcess):
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``."""
+        lam = decay(mu, t)
+        # gam**2 / beta**2 = expm1(-2 mu t) / expm1(-2 mu), with the limit t on the DC mode
+        f = np.multiply(mu, -2.0 * np.asarray(t))
+        np.expm1(f, out=f)
+        dc = mu == 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(mu > 0, np.expm1(-2 * mu * t) / np.expm1(-2 * mu), t)
-        gam = self.beta * np.sqrt(f)
-        return np.exp(-mu * t), _no_dc(gam) if self.preserve_mean else gam
+            np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
+        f[..., dc] = self.beta**2 * np.broadcast_to(t, f.shape)[..., dc]
+        if self.preserve_mean:
+            f[..., dc] = 0.0
+        return lam, np.sqrt(f, out=f)
 
     def mode_transition(self, s, t, mu):
         """Time-homogeneous: the jump ``s -> t`` is the marginal of ``t - s``."""
@@ -210,11 +233,15 @@ class HoogeboomBlurring(_DCTProcess):
 
     def blur(self, t, mu):
         """The blur factor ``d_t`` per mode."""
-        tau = (self.sigma_blur_max * np.sin(np.pi * t / 2) ** 2) ** 2 / 2
-        return (1 - self.d_min) * np.exp(-mu * tau) + self.d_min
+        tau = (self.sigma_blur_max * np.sin(np.pi * np.asarray(t) / 2) ** 2) ** 2 / 2
+        d = decay(mu, tau)
+        d *= 1 - self.d_min
+        d += self.d_min
+        return d
 
     def mode_marginal(self, t, mu):
         """``lam = alpha_t d_t``, ``gam = sigma_t``."""
         alpha, sigma = cosine_logsnr(t, self.logsnr_min, self.logsnr_max)
-        lam = alpha * self.blur(t, mu)
+        lam = self.blur(t, mu)
+        lam *= alpha
         return lam, np.broadcast_to(sigma, lam.shape)

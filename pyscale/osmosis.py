@@ -635,6 +635,7 @@ class ProbabilisticOsmosis(Process):
         """The guidance image a trajectory with this ``seed`` (or explicit ``noise``) uses."""
         u = val.check_image(u0, "u0")
         canon, info = val.to_canonical(u, channel_axis)
+        canon = np.ascontiguousarray(canon)  # sums below do not depend on the memory layout
         if noise is None:
             z = standard_normal(val.check_seed(seed), GUIDANCE_STREAM, canon.shape, u.dtype)
         else:

@@ -19,7 +19,7 @@ TIMES = [1, 10, 100]
 def _job(i):
     """One unit of pipeline work: the trajectory of model i % 5 on image i, seeded by i."""
     u0 = np.random.default_rng(i).uniform(0.1, 0.9, (24, 31, 3))
-    return MODELS[i % len(MODELS)].trajectory(u0, TIMES, seed=i)
+    return MODELS[i % len(MODELS)].trajectory(u0, TIMES, seed=i, channel_axis=-1)
 
 
 def _osmosis_job(i):
