@@ -19,6 +19,23 @@ def median_time(fn, rounds):
     return statistics.median(times)
 
 
+def interleaved_medians(fns, rounds):
+    """Median wall time of each of ``fns``, their calls interleaved (after one warm-up call each).
+
+    Interleaving exposes every function to the same load of a shared machine, so ratios of the
+    medians are steadier than from separate runs.
+    """
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
 def bsds_image(grey=False):
     """One BSDS500 photo (321x481 or 481x321) when the data set is present, else a generated one."""
     files = sorted(BSDS.glob("*/*.jpg")) if BSDS.is_dir() else []

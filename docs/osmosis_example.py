@@ -46,7 +46,7 @@ def main():
 
     dx, dy = composite_drift(target, source, mask)
     # start from the target photo: its per-channel mean fixes the brightness of the result
-    u = ps.osmosis(target + OFFSET, drift=(dx, dy), t=1e5, rtol=1e-8) - OFFSET
+    u = ps.osmosis(target + OFFSET, drift=(dx, dy), t=1e5, rtol=1e-8, channel_axis=-1) - OFFSET
     u = np.clip(u, 0, 1)
 
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6), constrained_layout=True)

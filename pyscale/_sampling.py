@@ -37,7 +37,7 @@ class Layout:
         return val.from_canonical(x, self.info, leading=leading)
 
     def canonical(self, x, name, leading=()):
-        """Another array of the input's shape (after ``leading`` axes), checked, in canonical form."""
+        """Check another array of the input's shape (after ``leading`` axes); canonical form."""
         want = (*leading, *self.shape)
         arr = np.asarray(x)
         if arr.shape != want:
@@ -166,7 +166,7 @@ class Sampler:
         return self._transform(z, 1, inverse=True)
 
     def drawn_noise(self, u0, times, *, seed, channel_axis=None):
-        """The pixel-domain draws a trajectory with ``seed`` uses, shape ``(len(times), *u0.shape)``.
+        """Return the pixel-domain draws of a seeded trajectory, ``(len(times), *u0.shape)``.
 
         Passing them as ``noise=`` reproduces the seeded trajectory; for DCT-domain models they are
         the inverse DCT of the draws made in the DCT domain (white noise either way).

@@ -100,7 +100,7 @@ class TrainingTargets:
 
     def reverse_step(self, u_t, t, s, u0_hat, *, seed=None, noise=None, eta=1.0,
                      channel_axis=None, workers=None):
-        """One step of a reverse process from time ``t`` to ``s <= t`` given a prediction of ``u_0``.
+        """Step a reverse process from time ``t`` to ``s <= t`` given a prediction of ``u_0``.
 
         With ``eta=1`` a draw of the posterior ``q(u_s | u_t, u_0 = u0_hat)`` (ancestral
         sampling, DDPM); with ``eta=0`` the deterministic DDIM step, which keeps the marginal

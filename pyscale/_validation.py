@@ -129,8 +129,10 @@ def from_canonical(x, info, leading=()):
 
 
 def examples_of(shape, channel_axis, name="u0"):
-    """Number of examples along axis 0, for per-example times; refuse when axis 0 is not a batch
-    axis (a spatial axis or the channel axis)."""
+    """Return the number of examples along axis 0, for per-example times.
+
+    Refuse when axis 0 is not a batch axis (a spatial axis or the channel axis).
+    """
     c, (ay, _) = spatial_axes(len(shape), channel_axis, name)
     if ay == 0 or c == 0:
         raise ValueError(

@@ -28,17 +28,16 @@ class _DCTProcess(LinearGaussianProcess):
         self.spectrum = spectrum
 
 
-def decay(mu, t):
+def decay(mu, t, out=None):
     """``exp(-mu t)`` per mode, broadcast; exactly 0 where it would fall below ``1e-307``.
 
     Skipping the underflowing entries avoids the slow path of ``exp`` on subnormal results, which
     dominates for long times; the values dropped are below 1e-307.
     """
-    x = np.multiply(mu, t)
-    np.negative(x, out=x)
+    x = np.multiply(mu, np.negative(t), out=out)
     keep = x > -707.0
     np.exp(x, out=x, where=keep)
-    x[~keep] = 0.0
+    np.copyto(x, 0.0, where=~keep)
     return x
 
 
@@ -160,16 +159,17 @@ class BlurringDiffusion(_DCTProcess):
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``."""
-        lam = decay(mu, t)
-        # gam**2 / beta**2 = expm1(-2 mu t) / expm1(-2 mu), with the limit t on the DC mode
-        f = np.multiply(mu, -2.0 * np.asarray(t))
+        t = np.asarray(t)
+        both = np.empty((2, *np.broadcast_shapes(t.shape, mu.shape)))  # one allocation
+        lam = decay(mu, t, out=both[0])
+        # gam**2 = beta**2 expm1(-2 mu t) / expm1(-2 mu), with the limit beta**2 t on DC modes
+        f = np.multiply(mu, -2.0 * t, out=both[1])
         np.expm1(f, out=f)
-        dc = mu == 0
+        dc = np.nonzero(mu == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
-        f[..., dc] = self.beta**2 * np.broadcast_to(t, f.shape)[..., dc]
-        if self.preserve_mean:
-            f[..., dc] = 0.0
+        f[(..., *dc)] = 0.0 if self.preserve_mean else self.beta**2 * np.broadcast_to(
+            t, f.shape)[(..., *dc)]
         return lam, np.sqrt(f, out=f)
 
     def mode_transition(self, s, t, mu):

@@ -64,14 +64,14 @@ def test_tables_and_files(folder, tmp_path):
 
 def test_variance_matches_direct_computation(folder, tmp_path):
     import pyscale as ps
-    from pyscale.data import read_image
+    from pyscale.data import photo_channel_axis, read_image
 
     r = _run(folder, tmp_path / "o", models=["heat"], fid=False)
     vals = []
     for i in range(4):
         u = read_image(folder / f"im{i}.png")
         fr = ps.PAPER_MODELS["heat"]().trajectory(
-            u, TIMES, seed=ex.image_seed(0, f"im{i}.png", "heat"))
+            u, TIMES, seed=ex.image_seed(0, f"im{i}.png", "heat"), channel_axis=photo_channel_axis(u))
         vals.append(ex.frame_variance(fr, u.ndim == 3))
     np.testing.assert_allclose([row["mean"] for row in r.variance], np.mean(vals, axis=0))
 

@@ -357,3 +357,20 @@ def test_diagonal_process_from_a_function():
         ps.DiagonalProcess(3.0)
     with pytest.raises(ValueError, match="basis"):
         ps.DiagonalProcess(blur.mode_marginal, basis="wavelet")
+
+
+@pytest.mark.parametrize("name, limit", [("dpm", 1.05), ("dpm-linear", 1.05), ("blurring", 1.5)])
+def test_sample_makes_no_hidden_copies(name, limit):
+    """The public path allocates its result and little else (tracemalloc peak per call)."""
+    import tracemalloc
+
+    p, times = MODELS[name]
+    u = np.random.default_rng(11).random((8, 64, 64))
+    p.sample(u, times[1], seed=0)
+    tracemalloc.start()
+    try:
+        p.sample(u, times[1], seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= limit * u.nbytes
