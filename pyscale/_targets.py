@@ -18,8 +18,8 @@ import numbers
 import numpy as np
 
 from . import _validation as val
-from ._sampling import Layout, _per_image
-from .noise import standard_normal
+from ._sampling import make_layout
+from ._torch import tensor_aware
 
 __all__ = ["TrainingTargets"]
 
@@ -49,24 +49,23 @@ class TrainingTargets:
 
     def _combine(self, lay, terms, plane_of, workers, noise_term=None):
         """``F^-1(sum_i c_i F(x_i) + noise_term)`` in the input's layout (F: the basis)."""
-        pixel, batch = self.basis == "pixel", lay.canon.shape[0]
+        pixel, dct = self.basis == "pixel", self.basis == "dct"
         acc = noise_term
         with np.errstate(over="ignore", invalid="ignore"):
             for coef, x in terms:
-                y = _per_image(coef, plane_of, batch, pixel) * self._transform(
-                    np.ascontiguousarray(x), workers)
+                y = lay.per_image(coef, plane_of, pixel) * lay.transform(x, dct, workers)
                 acc = y if acc is None else acc + y
-            res = self._transform(np.ascontiguousarray(acc, dtype=lay.dtype), workers,
-                                  inverse=True)
-        if not np.all(np.isfinite(res)):
+            res = lay.transform(lay.cast(acc), dct, workers, inverse=True)
+        if not lay.finite(res):
             lay.overflowed()
         return lay.back(res)
 
     def _two_images(self, first, second, names, channel_axis, workers):
-        lay = Layout(first, channel_axis, names[0])
+        lay = make_layout(first, channel_axis, names[0])
         return lay, lay.canonical(second, names[1]), val.check_workers(workers)
 
-    def posterior(self, s, t, u_t, u_0, *, channel_axis=None, workers=None):
+    @tensor_aware("u_t", "u_0")
+    def posterior(self, s, t, u_t, u_0, *, channel_axis=None, workers=None, backend="auto"):
         """Mean and per-mode standard deviation of ``q(u_s | u_t, u_0)`` for ``0 <= s <= t``.
 
         The training target of a reverse process. ``s`` and ``t`` are times or one time per
@@ -96,10 +95,11 @@ class TrainingTargets:
         (su, tu), example, plane_of = lay.planes(s, t)
         w0, wt, sd = self._reverse_weights(su, tu, self.decay_rates(*lay.canon.shape[1:]), 1.0)
         mean = self._combine(lay, [(w0, c0), (wt, lay.canon)], plane_of, workers)
-        return mean, np.array(sd[0] if example is None else sd[example])
+        return mean, lay.asarray(sd[0] if example is None else sd[example])
 
+    @tensor_aware("u_t", "u0_hat", "noise")
     def reverse_step(self, u_t, t, s, u0_hat, *, seed=None, noise=None, eta=1.0,
-                     channel_axis=None, workers=None):
+                     channel_axis=None, workers=None, backend="auto"):
         """Step a reverse process from time ``t`` to ``s <= t`` given a prediction of ``u_0``.
 
         With ``eta=1`` a draw of the posterior ``q(u_s | u_t, u_0 = u0_hat)`` (ancestral
@@ -120,7 +120,7 @@ class TrainingTargets:
             Explicit pixel-domain standard normal draws, shape of ``u_t``. Overrides ``seed``.
         eta : float in [0, 1]
             Scale of the posterior spread.
-        channel_axis, workers
+        channel_axis, workers, backend
             As for :meth:`trajectory`.
 
         Returns
@@ -145,13 +145,14 @@ class TrainingTargets:
         (su, tu), _, plane_of = lay.planes(s, t)
         w0, wt, sd = self._reverse_weights(su, tu, self.decay_rates(*lay.canon.shape[1:]), eta)
         if noise is not None:
-            z = self._transform(lay.canonical(noise, "noise"), workers)
+            z = lay.transform(lay.canonical(noise, "noise"), self.basis == "dct", workers)
         else:
-            z = standard_normal(val.check_seed(seed), 0, lay.canon.shape, lay.dtype)
-        term = _per_image(sd, plane_of, lay.canon.shape[0], self.basis == "pixel") * z
+            z = lay.draws(val.check_seed(seed), 0, lay.canon.shape)
+        term = lay.per_image(sd, plane_of, self.basis == "pixel") * z
         return self._combine(lay, [(w0, c0), (wt, lay.canon)], plane_of, workers, term)
 
-    def velocity(self, u0, noise, t, *, channel_axis=None, workers=None):
+    @tensor_aware("u0", "noise")
+    def velocity(self, u0, noise, t, *, channel_axis=None, workers=None, backend="auto"):
         """The v-prediction target of Salimans and Ho, ``v = lam eps - gam u_0`` per mode.
 
         For DPM this is ``sqrt(ab) eps - sqrt(1 - ab) u_0`` (diffusers' ``get_velocity``); for
@@ -174,8 +175,9 @@ class TrainingTargets:
         lam, gam = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
         return self._combine(lay, [(lam, ce), (-gam, lay.canon)], plane_of, workers)
 
+    @tensor_aware("u_t", "noise", "velocity")
     def predict_start(self, u_t, t, *, noise=None, velocity=None, channel_axis=None,
-                      workers=None):
+                      workers=None, backend="auto"):
         """The ``u_0`` implied by a prediction of the noise or of the velocity at time ``t``.
 
         From ``noise`` (eps): ``u_0 = (u_t - gam eps) / lam``; from ``velocity``:

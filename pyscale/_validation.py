@@ -142,6 +142,27 @@ def examples_of(shape, channel_axis, name="u0"):
     return shape[0]
 
 
+def plane_index(shape, channel_axis, name, batch, columns):
+    """Map times (scalars, or one per example along axis 0) to coefficient planes.
+
+    Returns the distinct rows of ``columns`` (one 1-D float64 array per column), the plane of
+    each example (None for scalars) and the plane of each of the ``batch`` canonical images (None
+    for scalars).
+    """
+    if all(np.ndim(c) == 0 for c in columns):
+        return [np.array([float(c)]) for c in columns], None, None
+    n = examples_of(shape, channel_axis, name)
+    cols = np.broadcast_arrays(*(np.asarray(c, dtype=np.float64) for c in columns))
+    if cols[0].shape != (n,):
+        raise ValueError(
+            f"per-example times must have shape ({n},), one per entry of axis 0 of {name} "
+            f"{tuple(shape)}, got {cols[0].shape}"
+        )
+    rows, example = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
+    example = example.reshape(-1).astype(np.int64)
+    return [rows[:, i] for i in range(len(columns))], example, np.repeat(example, batch // n)
+
+
 def _time_values(times, name, integer, max_time):
     """``times`` as a float64 array of finite, non-negative values (any shape)."""
     if isinstance(times, (bool, np.bool_)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._ext import core
+from ._torch import is_tensor, tensor_aware
 from ._validation import check_image, check_result, check_workers
 
 __all__ = ["dct2", "idct2", "laplacian_eigenvalues", "SPECTRA"]
@@ -83,6 +84,10 @@ def _transform(x, axes, workers, inverse, name):
     # A NaN or infinity anywhere in x makes the transform non-finite too, so one check of the
     # result covers the input as well (and saves a pass over it); the input is only looked at
     # again to tell bad input from overflow.
+    if is_tensor(x):  # the torch backend
+        from ._torch import dct_axes
+
+        return dct_axes(x, axes, inverse, name)
     x = check_image(x, name=name, allow_nonfinite=True)
     ax = _check_axes(x, axes)
     w = check_workers(workers)
@@ -95,7 +100,8 @@ def _transform(x, axes, workers, inverse, name):
     return out
 
 
-def dct2(x, *, axes=(-2, -1), workers=None):
+@tensor_aware("x")
+def dct2(x, *, axes=(-2, -1), workers=None, backend="auto"):
     """Orthonormal 2-D DCT-II over two axes, batched over all others.
 
     Parameters
@@ -106,10 +112,12 @@ def dct2(x, *, axes=(-2, -1), workers=None):
         The two axes to transform (default: the last two).
     workers : int or None, optional
         Threads to use; ``None`` uses all cores, ``1`` one thread.
+    backend : {"auto", "compiled", "torch"}
+        For torch tensors: the compiled transform (CPU) or ``torch.fft`` (any device).
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
         The coefficients, same shape and dtype as ``x``. Equal to
         ``scipy.fft.dctn(x, type=2, norm="ortho", axes=axes)``.
 
@@ -124,7 +132,8 @@ def dct2(x, *, axes=(-2, -1), workers=None):
     return _transform(x, axes, workers, inverse=False, name="x")
 
 
-def idct2(x, *, axes=(-2, -1), workers=None):
+@tensor_aware("x")
+def idct2(x, *, axes=(-2, -1), workers=None, backend="auto"):
     """Orthonormal 2-D DCT-III (the inverse of :func:`dct2`) over two axes.
 
     Parameters
@@ -135,10 +144,12 @@ def idct2(x, *, axes=(-2, -1), workers=None):
         The two axes to transform (default: the last two).
     workers : int or None, optional
         Threads to use; ``None`` uses all cores, ``1`` one thread.
+    backend : {"auto", "compiled", "torch"}
+        For torch tensors: the compiled transform (CPU) or ``torch.fft`` (any device).
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or torch.Tensor
         Same shape and dtype as ``x``.
     """
     return _transform(x, axes, workers, inverse=True, name="x")
