@@ -51,7 +51,7 @@ def _foreign(x):
 
 
 def _any_tensor(values):
-    if "torch" not in sys.modules:
+    if sys.modules.get("torch") is None:
         for v in values:
             if _foreign(v):
                 _require_torch(f"a {type(v).__module__}.{type(v).__name__} argument")
@@ -89,12 +89,17 @@ def _route(fn, a, arrays, *, backend=None):
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     image = a[arrays[0]]
-    if not is_tensor(image):
-        raise TypeError(f"{arrays[0]} must be a torch tensor for backend={backend!r} or when "
-                        f"other arguments are tensors, got {type(image).__name__}")
     for name in _TIME_PARAMS:
         if is_tensor(a.get(name)):
             a[name] = a[name].detach().cpu().numpy()
+    if not is_tensor(image):  # the image decides: numpy in, numpy out
+        if backend != "auto":
+            raise TypeError(f"{arrays[0]} must be a torch tensor for backend={backend!r}, got "
+                            f"{type(image).__name__}")
+        for name in arrays[1:]:
+            if is_tensor(a.get(name)):
+                a[name] = _numpy(a[name].cpu())
+        return fn(**a)
     device = image.device
     if backend == "auto":
         backend = "compiled" if device.type == "cpu" else "torch"
