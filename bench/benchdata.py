@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-BSDS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "BSDS500" / "data" / "images"
+BSDS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "BSDS500" / "data" / "images"
+)
 
 
 def median_time(fn, rounds):
@@ -29,7 +31,7 @@ def interleaved_medians(fns, rounds):
         fn()
     times = [[] for _ in fns]
     for _ in range(rounds):
-        for fn, ts in zip(fns, times):
+        for fn, ts in zip(fns, times, strict=True):
             t0 = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t0)

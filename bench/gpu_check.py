@@ -54,15 +54,16 @@ def check(torch, ps, dev, backend="auto"):
             s = t / 2 if name != "dpm" else torch.floor(t / 2)
 
             def calls(x, z, p=p, t=t, s=s, times=times, **kw):
-                return [p.sample(x, t, noise=z, channel_axis=1, **kw),
-                        p.trajectory(x[0], times, noise=z, channel_axis=0, **kw),
-                        p.posterior(s, t, x, 0.5 * x, channel_axis=1, **kw)[0],
-                        p.velocity(x, z, t, channel_axis=1, **kw),
-                        p.reverse_step(x, t, s, 0.5 * x, noise=z, eta=0.5, channel_axis=1,
-                                       **kw)]
+                return [
+                    p.sample(x, t, noise=z, channel_axis=1, **kw),
+                    p.trajectory(x[0], times, noise=z, channel_axis=0, **kw),
+                    p.posterior(s, t, x, 0.5 * x, channel_axis=1, **kw)[0],
+                    p.velocity(x, z, t, channel_axis=1, **kw),
+                    p.reverse_step(x, t, s, 0.5 * x, noise=z, eta=0.5, channel_axis=1, **kw),
+                ]
 
             device = calls(x.to(dev), z.to(dev), backend=backend)
-            for got, want in zip(device, calls(x, z, backend="compiled")):
+            for got, want in zip(device, calls(x, z, backend="compiled"), strict=True):
                 assert got.device.type == dev.type and got.dtype == dtype
                 err = float((got.cpu() - want).abs().max() / max(1.0, float(want.abs().max())))
                 assert err <= tol, f"{name} {dtype}: device differs from CPU by {err:.2e}"
@@ -96,15 +97,27 @@ def timings(torch, ps, dev):
 
     rows.append(("diffusers-style add_noise (torch, GPU)", _time(diffusers_add_noise, sync)))
     x_cpu = x.cpu()
-    for name, p, times in (("DPM", dpm, t.numpy()),
-                           ("BlurringDiffusion", ps.BlurringDiffusion(), t.numpy() * 1.0),
-                           ("HoogeboomBlurring", ps.HoogeboomBlurring(), t.numpy() / 1000)):
-        rows.append((f"{name}.sample, GPU",
-                     _time(lambda p=p, times=times: p.sample(x, times, seed=0, channel_axis=1),
-                           sync)))
-        rows.append((f"{name}.sample, CPU tensors (compiled)",
-                     _time(lambda p=p, times=times: p.sample(x_cpu, times, seed=0,
-                                                             channel_axis=1), sync, rounds=5)))
+    for name, p, times in (
+        ("DPM", dpm, t.numpy()),
+        ("BlurringDiffusion", ps.BlurringDiffusion(), t.numpy() * 1.0),
+        ("HoogeboomBlurring", ps.HoogeboomBlurring(), t.numpy() / 1000),
+    ):
+        rows.append(
+            (
+                f"{name}.sample, GPU",
+                _time(lambda p=p, times=times: p.sample(x, times, seed=0, channel_axis=1), sync),
+            )
+        )
+        rows.append(
+            (
+                f"{name}.sample, CPU tensors (compiled)",
+                _time(
+                    lambda p=p, times=times: p.sample(x_cpu, times, seed=0, channel_axis=1),
+                    sync,
+                    rounds=5,
+                ),
+            )
+        )
     return rows
 
 
@@ -112,11 +125,13 @@ def main():
     try:
         import torch
     except ImportError:
-        print("gpu_check: torch is not installed; skipped (pip install \"pyscale[torch]\")")
+        print('gpu_check: torch is not installed; skipped (pip install "pyscale[torch]")')
         return 0
     if not torch.cuda.is_available():
-        print("gpu_check: no CUDA GPU is available; skipped (the device path is tested on the "
-              "CPU through backend='torch' by the test suite)")
+        print(
+            "gpu_check: no CUDA GPU is available; skipped (the device path is tested on the "
+            "CPU through backend='torch' by the test suite)"
+        )
         return 0
     import pyscale as ps
 
@@ -124,8 +139,10 @@ def main():
     t0 = time.perf_counter()
     check(torch, ps, dev)
     print(f"gpu_check: the device path equals the CPU path ({time.perf_counter() - t0:.1f} s)")
-    print(f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}, 256x3x64x64 float32, "
-          "one time per example:")
+    print(
+        f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}, 256x3x64x64 float32, "
+        "one time per example:"
+    )
     rows = timings(torch, ps, dev)
     for label, sec in rows:
         print(f"  {label:45s} {sec * 1e3:9.3f} ms")

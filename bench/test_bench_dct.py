@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import scipy.fft
 from benchdata import bsds_image, median_time
-from numpy.testing import assert_allclose
 
 import pyscale as ps
 from pyscale import reference
@@ -32,7 +31,9 @@ def test_dct_round_trip(ratio, benchmark, shape, dtype):
         c = ps.dct2(x, workers=1)
         return ps.idct2(c, workers=1), c
 
-    (back, coef), (ref_back, ref_coef), speedup = ratio(ours, lambda: _scipy_round_trip(x), rounds=20)
+    (back, coef), (ref_back, ref_coef), speedup = ratio(
+        ours, lambda: _scipy_round_trip(x), rounds=20
+    )
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert np.max(np.abs(coef - ref_coef)) <= tol * np.max(np.abs(ref_coef))
     assert np.max(np.abs(back - x)) <= tol * np.max(np.abs(x))
@@ -52,11 +53,16 @@ def test_blurring_trajectory(benchmark):
     def ours():
         return p.trajectory(u0, TIMES, seed=0, workers=1, channel_axis=-1)
 
-    frames = benchmark.pedantic(ours, rounds=3 if not benchmark.disabled else 1, warmup_rounds=1) \
-        if not benchmark.disabled else benchmark(ours)
+    frames = (
+        benchmark.pedantic(ours, rounds=3 if not benchmark.disabled else 1, warmup_rounds=1)
+        if not benchmark.disabled
+        else benchmark(ours)
+    )
     # result: mean per channel kept in expectation, frame 10000 has the closed-form spread
     lam, gam = p.marginal(10000, u0.shape, channel_axis=-1)
-    coef = ps.dct2(frames[-1] - ps.idct2(lam[..., None] * ps.dct2(u0, axes=(0, 1)), axes=(0, 1)), axes=(0, 1))
+    coef = ps.dct2(
+        frames[-1] - ps.idct2(lam[..., None] * ps.dct2(u0, axes=(0, 1)), axes=(0, 1)), axes=(0, 1)
+    )
     z = coef / gam[..., None]
     assert abs(z[1:].std() - 1) < 0.05
     # the step-by-step reference to a shorter time, in law: per-pixel sd of the noise part
@@ -73,8 +79,10 @@ def test_blurring_trajectory(benchmark):
         speedup = t_ref / t_ours
         per_frame = t_ours / (len(TIMES) * u0.shape[-1]) / t_round
         benchmark.extra_info.update(speedup_vs_reference=speedup, cost_per_frame_vs_scipy=per_frame)
-        print(f"blurring trajectory: {speedup:.0f}x faster than stepping; "
-              f"{per_frame:.2f} x one scipy dctn+idctn per frame and channel")
+        print(
+            f"blurring trajectory: {speedup:.0f}x faster than stepping; "
+            f"{per_frame:.2f} x one scipy dctn+idctn per frame and channel"
+        )
         assert speedup >= 1000
         assert per_frame <= 1.5
 
@@ -103,13 +111,17 @@ def test_trajectory_threads(benchmark):
     np.testing.assert_array_equal(one, two)
     if not benchmark.disabled:
         speedup = median_time(lambda: run(1), 5) / benchmark.stats.stats.median
+
         def fresh(workers):
             return median_time(
-                lambda: p.trajectory(batch, TIMES, seed=0, workers=workers, channel_axis=None), 5)
+                lambda: p.trajectory(batch, TIMES, seed=0, workers=workers, channel_axis=None), 5
+            )
 
         alloc = fresh(1) / fresh(2)
         benchmark.extra_info.update(speedup_2_threads=speedup, speedup_2_threads_allocating=alloc)
         status = "met" if speedup >= 1.7 else "missed"
-        print(f"trajectory with 2 threads: {speedup:.2f}x faster than with 1 "
-              f"(target 1.7x {status}); {alloc:.2f}x including the allocation of the result")
+        print(
+            f"trajectory with 2 threads: {speedup:.2f}x faster than with 1 "
+            f"(target 1.7x {status}); {alloc:.2f}x including the allocation of the result"
+        )
         assert speedup >= 1.2  # a floor that catches lost parallelism on a noisy shared machine

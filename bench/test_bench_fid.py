@@ -33,12 +33,13 @@ def test_frechet_faster_than_sqrtm(benchmark):
     t_sqrtm = time.perf_counter() - t
     rounds = 1 if benchmark.disabled else 3
     t = time.perf_counter()
-    ours = benchmark.pedantic(frechet_distance, args=(m1, s1, m2, s2), rounds=rounds,
-                              iterations=1)
+    ours = benchmark.pedantic(frechet_distance, args=(m1, s1, m2, s2), rounds=rounds, iterations=1)
     t_ours = (time.perf_counter() - t) / rounds
     benchmark.extra_info.update(dim=d, sqrtm_seconds=t_sqrtm, eigh_seconds=t_ours)
     assert ours == pytest.approx(ref, rel=1e-6)
     if not benchmark.disabled:
-        print(f"Frechet distance {d}x{d}: eigh {t_ours:.2f} s, sqrtm {t_sqrtm:.2f} s "
-              f"({t_sqrtm / t_ours:.1f}x faster)")
+        print(
+            f"Frechet distance {d}x{d}: eigh {t_ours:.2f} s, sqrtm {t_sqrtm:.2f} s "
+            f"({t_sqrtm / t_ours:.1f}x faster)"
+        )
         assert t_ours < t_sqrtm, f"eigh {t_ours:.2f} s, sqrtm {t_sqrtm:.2f} s"

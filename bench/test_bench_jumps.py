@@ -33,18 +33,23 @@ def test_dpm_sample(ratio, benchmark):
     assert_allclose(got, lam * u + gam * standard_normal(5, 0, shape), rtol=1e-13, atol=1e-15)
     if speedup is not None:
         out = np.empty_like(u)
-        kernel, = interleaved_medians([lambda: pixel_jump(u, out, lam, gam, 5, 0, 1)], 9)
-        print(f"DPM.sample speed-up over numpy: {speedup:.2f}x (public call "
-              f"{benchmark.stats.stats.median * 1e3:.1f} ms; kernel alone into a kept buffer "
-              f"{kernel * 1e3:.1f} ms)")
+        (kernel,) = interleaved_medians([lambda: pixel_jump(u, out, lam, gam, 5, 0, 1)], 9)
+        print(
+            f"DPM.sample speed-up over numpy: {speedup:.2f}x (public call "
+            f"{benchmark.stats.stats.median * 1e3:.1f} ms; kernel alone into a kept buffer "
+            f"{kernel * 1e3:.1f} ms)"
+        )
         assert speedup >= 3.0
 
 
 CASES = {
     "dpm": (lambda: ps.DPM.from_schedule("linear"), lambda r: r.integers(1, 1001, 256), 500),
     "blurring": (ps.BlurringDiffusion, lambda r: r.integers(1, 1001, 256).astype(float), 500.0),
-    "heat": (ps.HeatDissipation,
-             lambda r: ps.schedules.rissanen_blur_times(20, 16.0)[r.integers(0, 21, 256)], 32.0),
+    "heat": (
+        ps.HeatDissipation,
+        lambda r: ps.schedules.rissanen_blur_times(20, 16.0)[r.integers(0, 21, 256)],
+        32.0,
+    ),
     "hoogeboom": (ps.HoogeboomBlurring, lambda r: r.random(256), 0.5),
 }
 
@@ -77,8 +82,10 @@ def test_per_example_times(benchmark, name):
         t_per, t_shared, t_loop = interleaved_medians([per_example, shared, loop], 15)
         cost, gain = t_per / t_shared, t_loop / t_per
         benchmark.extra_info.update(vs_shared_time=cost, loop_over_per_example=gain)
-        print(f"{name}: per-example {t_per * 1e3:.1f} ms = {cost:.2f} x one shared time "
-              f"({t_shared * 1e3:.1f} ms); a loop over examples takes {gain:.1f}x longer "
-              f"(target 5x {'met' if gain >= 5 else 'missed'})")
+        print(
+            f"{name}: per-example {t_per * 1e3:.1f} ms = {cost:.2f} x one shared time "
+            f"({t_shared * 1e3:.1f} ms); a loop over examples takes {gain:.1f}x longer "
+            f"(target 5x {'met' if gain >= 5 else 'missed'})"
+        )
         assert cost <= 1.5
         assert gain >= (5.0 if name == "dpm" else 2.0)

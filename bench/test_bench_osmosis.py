@@ -23,15 +23,12 @@ import pytest
 import scipy.fft
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from numpy.testing import assert_allclose
-
 from benchdata import bsds_image
+from numpy.testing import assert_allclose
 
 import pyscale as ps
 from pyscale import reference
 from pyscale.osmosis import osmosis_step, osmosis_time_grid
-
-
 
 TAU = 1000.0
 RTOL = 1e-8
@@ -106,14 +103,21 @@ def test_step_scipy_reference(benchmark, case):
     [("bicgstab", None, None, 10.0, 1.5)]
     + [(s, p, None, 50.0, 8.0) for s in ("bicgstab", "cg") for p in ("dct", "two-level")]
     + [("cg", "two-level", 1, 50.0, 8.0)],
-    ids=["bicgstab-none", "bicgstab-dct", "bicgstab-two-level", "cg-dct", "cg-two-level",
-         "cg-two-level-1-thread"],
+    ids=[
+        "bicgstab-none",
+        "bicgstab-dct",
+        "bicgstab-two-level",
+        "cg-dct",
+        "cg-two-level",
+        "cg-two-level-1-thread",
+    ],
 )
 @pytest.mark.benchmark(group=GROUP)
 def test_step_pyscale(benchmark, case, solver, pre, workers, target, floor):
     def ours():
-        return osmosis_step(case.f, case.v, tau=TAU, solver=solver, preconditioner=pre,
-                            rtol=RTOL, workers=workers)
+        return osmosis_step(
+            case.f, case.v, tau=TAU, solver=solver, preconditioner=pre, rtol=RTOL, workers=workers
+        )
 
     if not benchmark.disabled:
         # after a BLAS call OpenBLAS's threads keep spinning for 0.1-0.2 s and take a core
@@ -127,24 +131,31 @@ def test_step_pyscale(benchmark, case, solver, pre, workers, target, floor):
     if not benchmark.disabled:
         t = benchmark.stats.stats.median
         speedup = case.ref_time / t
-        benchmark.extra_info.update(reference_s=case.ref_time, speedup=speedup,
-                                    iterations=int(report.iterations[0]))
+        benchmark.extra_info.update(
+            reference_s=case.ref_time, speedup=speedup, iterations=int(report.iterations[0])
+        )
         met = "met" if speedup >= target else "missed"
-        print(f"osmosis step {solver}/{pre} workers={workers}: {t * 1e3:.1f} ms, "
-              f"{report.iterations[0]} iterations, scipy {case.ref_time:.2f} s, speed-up "
-              f"{speedup:.1f}x (target {target:g}x {met})")
+        print(
+            f"osmosis step {solver}/{pre} workers={workers}: {t * 1e3:.1f} ms, "
+            f"{report.iterations[0]} iterations, scipy {case.ref_time:.2f} s, speed-up "
+            f"{speedup:.1f}x (target {target:g}x {met})"
+        )
         assert speedup >= floor
 
 
 def _reference_trajectory(f, v, times):
-    """scipy BiCGSTAB with a scipy.fft DCT preconditioner on the grid pyscale uses."""
+    """Scipy BiCGSTAB with a scipy.fft DCT preconditioner on the grid pyscale uses."""
     steps, marks = osmosis_time_grid(times)
     A = reference.osmosis_matrix(v)
     ident = sp.identity(A.shape[0], format="csr")
     mu = ps.laplacian_eigenvalues(*f.shape, "discrete")
     vbar = v.mean()
-    c = np.concatenate([(2 * v[:, 1:] * v[:, :-1] / (v[:, 1:] + v[:, :-1])).ravel(),
-                        (2 * v[1:] * v[:-1] / (v[1:] + v[:-1])).ravel()]).mean()
+    c = np.concatenate(
+        [
+            (2 * v[:, 1:] * v[:, :-1] / (v[:, 1:] + v[:, :-1])).ravel(),
+            (2 * v[1:] * v[:-1] / (v[1:] + v[:-1])).ravel(),
+        ]
+    ).mean()
     u = f.ravel().copy()
     frames, k = [], 0
     for i, h in enumerate(steps, start=1):
@@ -152,8 +163,9 @@ def _reference_trajectory(f, v, times):
         denom = vbar + h * c * mu
 
         def pre(r, denom=denom):
-            z = scipy.fft.idctn(scipy.fft.dctn(r.reshape(f.shape), norm="ortho") / denom,
-                                norm="ortho")
+            z = scipy.fft.idctn(
+                scipy.fft.dctn(r.reshape(f.shape), norm="ortho") / denom, norm="ortho"
+            )
             return (v * z).ravel()
 
         P = spla.LinearOperator(M.shape, matvec=pre, dtype=np.float64)

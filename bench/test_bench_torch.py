@@ -34,14 +34,19 @@ def test_cpu_tensors_cost_what_arrays_cost(benchmark, name):
     got = benchmark(tensors)
     assert isinstance(got, torch.Tensor) and np.array_equal(got.numpy(), arrays())
     z = torch.randn(xt.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(p.sample(xt, tt, noise=z, channel_axis=1, backend="torch"),
-                          p.sample(xt, tt, noise=z, channel_axis=1), atol=1e-12)
+    assert torch.allclose(
+        p.sample(xt, tt, noise=z, channel_axis=1, backend="torch"),
+        p.sample(xt, tt, noise=z, channel_axis=1),
+        atol=1e-12,
+    )
     if not benchmark.disabled:
         with torch.inference_mode():
             t_tensor, t_array, t_torch = interleaved_medians([tensors, arrays, torch_ops], 15)
         ratio = t_tensor / t_array
         benchmark.extra_info.update(tensor_over_array=ratio, torch_backend_s=t_torch)
-        print(f"{name}: CPU tensor {t_tensor * 1e3:.2f} ms = {ratio:.2f} x numpy array "
-              f"({t_array * 1e3:.2f} ms); torch backend on the CPU {t_torch * 1e3:.2f} ms "
-              f"({torch.get_num_threads()} torch threads)")
+        print(
+            f"{name}: CPU tensor {t_tensor * 1e3:.2f} ms = {ratio:.2f} x numpy array "
+            f"({t_array * 1e3:.2f} ms); torch backend on the CPU {t_torch * 1e3:.2f} ms "
+            f"({torch.get_num_threads()} torch threads)"
+        )
         assert ratio <= 1.2

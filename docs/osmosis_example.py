@@ -51,7 +51,10 @@ def main():
 
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6), constrained_layout=True)
     for ax, img, title in zip(
-        axes, (target, naive, u), ("target", "pasted source (naive)", "osmosis, t = 1e5")
+        axes,
+        (target, naive, u),
+        ("target", "pasted source (naive)", "osmosis, t = 1e5"),
+        strict=False,
     ):
         ax.imshow(img)
         ax.set_title(title)

@@ -44,8 +44,10 @@ class Denoiser(torch.nn.Module):
     def __init__(self, width=32):
         super().__init__()
         self.net = torch.nn.Sequential(
-            torch.nn.Conv2d(2, width, 3, padding=1), torch.nn.SiLU(),
-            torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.SiLU(),
+            torch.nn.Conv2d(2, width, 3, padding=1),
+            torch.nn.SiLU(),
+            torch.nn.Conv2d(width, width, 3, padding=1),
+            torch.nn.SiLU(),
             torch.nn.Conv2d(width, 1, 3, padding=1),
         )
 
@@ -58,9 +60,14 @@ def main(steps=300, batch_size=64, num_workers=0, seed=0, log=print):
     torch.manual_seed(seed)
     process = ps.DPM.from_schedule("squaredcos_cap_v2", 1000)
     collate = DiffusionCollate(process, np.arange(1, 1001), target="noise", channel_axis=0)
-    loader = torch.utils.data.DataLoader(Crops(seed=seed), batch_size=batch_size, shuffle=True,
-                                         collate_fn=collate, num_workers=num_workers,
-                                         drop_last=True)
+    loader = torch.utils.data.DataLoader(
+        Crops(seed=seed),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        num_workers=num_workers,
+        drop_last=True,
+    )
     model = Denoiser()
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []

@@ -5,15 +5,6 @@ their exact marginals and jumps, the scale-space properties as functions, fast t
 an osmosis filter.
 """
 
-from .osmosis import (
-    ConvergenceError,
-    ConvergenceWarning,
-    ProbabilisticOsmosis,
-    osmosis,
-    osmosis_step,
-    osmosis_time_grid,
-    relative_entropy,
-)
 from . import schedules
 from ._validation import spatial_axes
 from .dct_processes import (
@@ -23,6 +14,15 @@ from .dct_processes import (
     HoogeboomBlurring,
 )
 from .dpm import DPM
+from .osmosis import (
+    ConvergenceError,
+    ConvergenceWarning,
+    ProbabilisticOsmosis,
+    osmosis,
+    osmosis_step,
+    osmosis_time_grid,
+    relative_entropy,
+)
 from .processes import DiagonalProcess, LinearGaussianProcess, Process
 from .spectral import dct2, idct2, laplacian_eigenvalues
 from .theory import (

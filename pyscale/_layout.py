@@ -52,7 +52,9 @@ class Layout:
 
     def planes(self, *columns):
         """Coefficient planes of times; see :func:`pyscale._validation.plane_index`."""
-        return val.plane_index(self.shape, self.channel_axis, self.name, self.canon.shape[0], columns)
+        return val.plane_index(
+            self.shape, self.channel_axis, self.name, self.canon.shape[0], columns
+        )
 
     def buffer(self, out, leading):
         """Where the canonical result goes: a view of ``out`` when possible, else a new array."""

@@ -75,13 +75,22 @@ class Sampler:
         """All frames ``(K, B, ny, nx)``, in ``out`` when it is given (numpy layouts)."""
         if lay.compiled and z is None and self.basis == "dct":
             with np.errstate(over="ignore", invalid="ignore"):
-                dct_frames(np.ascontiguousarray(lay.canon), np.ascontiguousarray(A),
-                           np.ascontiguousarray(B), seed, workers, out, plane_of, start)
+                dct_frames(
+                    np.ascontiguousarray(lay.canon),
+                    np.ascontiguousarray(A),
+                    np.ascontiguousarray(B),
+                    seed,
+                    workers,
+                    out,
+                    plane_of,
+                    start,
+                )
             if not lay.finite(out):
                 lay.overflowed()
             return out
-        frames = list(self._frames(lay, A, B, seed, z, workers, plane_of=plane_of, start=start,
-                                   out=out))
+        frames = list(
+            self._frames(lay, A, B, seed, z, workers, plane_of=plane_of, start=start, out=out)
+        )
         return out if out is not None else lay.stack(frames)
 
     def _draws(self, lay, seed, nframes):
@@ -112,8 +121,19 @@ class Sampler:
         return lay.back(z.reshape(*leading, *lay.canon.shape), leading)
 
     @tensor_aware("u0", "noise", "out")
-    def trajectory(self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None,
-                   return_noise=False, out=None, backend="auto"):  # noqa: D417
+    def trajectory(
+        self,
+        u0,
+        times,
+        *,
+        seed=None,
+        noise=None,
+        channel_axis=None,
+        workers=None,
+        return_noise=False,
+        out=None,
+        backend="auto",
+    ):  # noqa: D417
         """Frames of one trajectory started at ``u0`` at the given output times.
 
         See :meth:`pyscale.Process.trajectory`. Additionally:
@@ -159,8 +179,19 @@ class Sampler:
         return frames
 
     @tensor_aware("u0", "noise", "out")
-    def sample(self, u0, t, *, seed=None, noise=None, channel_axis=None, workers=None,
-               return_noise=False, out=None, backend="auto"):
+    def sample(
+        self,
+        u0,
+        t,
+        *,
+        seed=None,
+        noise=None,
+        channel_axis=None,
+        workers=None,
+        return_noise=False,
+        out=None,
+        backend="auto",
+    ):
         """One draw of ``U_t`` given ``U_0 = u0``, at one time or at one time per example.
 
         Parameters
@@ -196,14 +227,23 @@ class Sampler:
         seed, z = self._noise(lay, seed, noise, ())
         a, b = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
         buf = lay.buffer(out, ())
-        buf = self._run(lay, a[None], b[None], seed, None if z is None else z[None], workers,
-                        None if buf is None else buf[None], plane_of=plane_of)
+        buf = self._run(
+            lay,
+            a[None],
+            b[None],
+            seed,
+            None if z is None else z[None],
+            workers,
+            None if buf is None else buf[None],
+            plane_of=plane_of,
+        )
         u = lay.result(buf[0], out)
         return (u, self._returned_noise(lay, seed, z, ())) if return_noise else u
 
     @tensor_aware("u0", "noise")
-    def iter_frames(self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None,
-                    backend="auto"):
+    def iter_frames(
+        self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None, backend="auto"
+    ):
         """Yield the frames of :meth:`trajectory` one output time at a time.
 
         Memory stays at one frame plus the state, however many times are asked for; the frames
@@ -226,8 +266,9 @@ class Sampler:
             yield lay.back(frame)
 
     @tensor_aware("u0")
-    def iter_batches(self, u0, times, *, batch_size, seed=None, channel_axis=None, workers=None,
-                     backend="auto"):
+    def iter_batches(
+        self, u0, times, *, batch_size, seed=None, channel_axis=None, workers=None, backend="auto"
+    ):
         """Yield ``(index, frames)`` for consecutive chunks along axis 0 of a batch.
 
         ``frames`` equals ``trajectory(u0, times, seed=seed)[:, index]``: each chunk gets the
@@ -242,8 +283,9 @@ class Sampler:
         >>> bool(np.array_equal(np.concatenate(chunks, axis=1), p.trajectory(u0, [10], seed=1)))
         True
         """
-        if (isinstance(batch_size, (bool, np.bool_))
-                or not isinstance(batch_size, (int, np.integer))):
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
+            batch_size, (int, np.integer)
+        ):
             raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -257,6 +299,14 @@ class Sampler:
             lay = make_layout(u0[lo : lo + batch_size], channel_axis)
             if A is None:
                 A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
-            buf = self._run(lay, A, B, seed, None, workers, lay.buffer(None, (times.size,)),
-                            start=lo * per_example)
+            buf = self._run(
+                lay,
+                A,
+                B,
+                seed,
+                None,
+                workers,
+                lay.buffer(None, (times.size,)),
+                start=lo * per_example,
+            )
             yield slice(lo, lo + lay.shape[0]), lay.back(buf, (times.size,))

@@ -43,8 +43,11 @@ class TrainingTargets:
         with np.errstate(divide="ignore", invalid="ignore"):
             random = g2 > 0
             sd = np.where(random, gam_s * b / np.sqrt(g2), 0.0)
-            wt = np.where(random, gam_s * np.sqrt((a**2 * gam_s**2 + (1 - eta**2) * b**2) / g2)
-                          / np.sqrt(g2), 0.0)
+            wt = np.where(
+                random,
+                gam_s * np.sqrt((a**2 * gam_s**2 + (1 - eta**2) * b**2) / g2) / np.sqrt(g2),
+                0.0,
+            )
         return lam_s - wt * a * lam_s, wt, eta * sd
 
     def _combine(self, lay, terms, plane_of, workers, noise_term=None):
@@ -98,8 +101,20 @@ class TrainingTargets:
         return mean, lay.asarray(sd[0] if example is None else sd[example])
 
     @tensor_aware("u_t", "u0_hat", "noise")
-    def reverse_step(self, u_t, t, s, u0_hat, *, seed=None, noise=None, eta=1.0,
-                     channel_axis=None, workers=None, backend="auto"):
+    def reverse_step(
+        self,
+        u_t,
+        t,
+        s,
+        u0_hat,
+        *,
+        seed=None,
+        noise=None,
+        eta=1.0,
+        channel_axis=None,
+        workers=None,
+        backend="auto",
+    ):
         """Step a reverse process from time ``t`` to ``s <= t`` given a prediction of ``u_0``.
 
         With ``eta=1`` a draw of the posterior ``q(u_s | u_t, u_0 = u0_hat)`` (ancestral
@@ -140,8 +155,7 @@ class TrainingTargets:
         """
         eta = _check_eta(eta)
         s, t = self._time_pair(s, t)
-        lay, c0, workers = self._two_images(u_t, u0_hat, ("u_t", "u0_hat"), channel_axis,
-                                            workers)
+        lay, c0, workers = self._two_images(u_t, u0_hat, ("u_t", "u0_hat"), channel_axis, workers)
         (su, tu), _, plane_of = lay.planes(s, t)
         w0, wt, sd = self._reverse_weights(su, tu, self.decay_rates(*lay.canon.shape[1:]), eta)
         if noise is not None:
@@ -176,8 +190,9 @@ class TrainingTargets:
         return self._combine(lay, [(lam, ce), (-gam, lay.canon)], plane_of, workers)
 
     @tensor_aware("u_t", "noise", "velocity")
-    def predict_start(self, u_t, t, *, noise=None, velocity=None, channel_axis=None,
-                      workers=None, backend="auto"):
+    def predict_start(
+        self, u_t, t, *, noise=None, velocity=None, channel_axis=None, workers=None, backend="auto"
+    ):
         """The ``u_0`` implied by a prediction of the noise or of the velocity at time ``t``.
 
         From ``noise`` (eps): ``u_0 = (u_t - gam eps) / lam``; from ``velocity``:
@@ -188,8 +203,9 @@ class TrainingTargets:
             raise TypeError("pass exactly one of noise or velocity")
         t = self._check_t(t)
         name = "noise" if velocity is None else "velocity"
-        lay, cp, workers = self._two_images(u_t, noise if velocity is None else velocity,
-                                            ("u_t", name), channel_axis, workers)
+        lay, cp, workers = self._two_images(
+            u_t, noise if velocity is None else velocity, ("u_t", name), channel_axis, workers
+        )
         (tu,), _, plane_of = lay.planes(t)
         lam, gam = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
         with np.errstate(divide="ignore", invalid="ignore"):

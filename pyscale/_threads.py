@@ -25,8 +25,9 @@ def _get_pool():
     global _pool, _pool_pid
     with _lock:
         if _pool is None or _pool_pid != os.getpid():  # a forked child needs its own threads
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
-                                       thread_name_prefix="pyscale")
+            _pool = ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 1, thread_name_prefix="pyscale"
+            )
             _pool_pid = os.getpid()
         return _pool
 
@@ -42,5 +43,7 @@ def run_chunked(kernel, n, workers, *args, cost=1):
         return [kernel(*args, 0, n)]
     bounds = [n * i // pieces for i in range(pieces + 1)]
     pool = _get_pool()
-    futures = [pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [
+        pool.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     return [f.result() for f in futures]

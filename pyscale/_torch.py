@@ -94,8 +94,10 @@ def _route(fn, a, arrays, *, backend=None):
             a[name] = a[name].detach().cpu().numpy()
     if not is_tensor(image):  # the image decides: numpy in, numpy out
         if backend != "auto":
-            raise TypeError(f"{arrays[0]} must be a torch tensor for backend={backend!r}, got "
-                            f"{type(image).__name__}")
+            raise TypeError(
+                f"{arrays[0]} must be a torch tensor for backend={backend!r}, got "
+                f"{type(image).__name__}"
+            )
         for name in arrays[1:]:
             if is_tensor(a.get(name)):
                 a[name] = _numpy(a[name].cpu())
@@ -117,8 +119,9 @@ def _route(fn, a, arrays, *, backend=None):
     if inspect.isgeneratorfunction(inspect.unwrap(fn)):
         return _route(fn, a, arrays, backend="torch")  # stream with autograd on torch ops
     if a.get("out") is not None:
-        raise TypeError("out= does not support automatic differentiation; drop out= or detach "
-                        "the inputs")
+        raise TypeError(
+            "out= does not support automatic differentiation; drop out= or detach the inputs"
+        )
     return _differentiable(torch, fn, a, arrays, diff)
 
 
@@ -139,8 +142,9 @@ def _compiled(fn, a, arrays, dtype):
     for name in arrays:
         if is_tensor(args.get(name)):
             args[name] = _numpy(args[name])
-    if is_tensor(out) and (out.dtype not in (torch.float32, torch.float64)
-                           or not out.is_contiguous()):
+    if is_tensor(out) and (
+        out.dtype not in (torch.float32, torch.float64) or not out.is_contiguous()
+    ):
         raise ValueError("out must be a contiguous float32 or float64 tensor on the CPU")
 
     def back(x):
@@ -166,8 +170,8 @@ def _differentiable(torch, fn, a, arrays, diff):
     class Linear(torch.autograd.Function):
         @staticmethod
         def forward(ctx, *xs):
-            res = _compiled(fn, {**a, **dict(zip(diff, xs))}, arrays, a[arrays[0]].dtype)
-            return res
+            args = {**a, **dict(zip(diff, xs, strict=True))}
+            return _compiled(fn, args, arrays, a[arrays[0]].dtype)
 
         @staticmethod
         def backward(ctx, *grads):
@@ -175,18 +179,24 @@ def _differentiable(torch, fn, a, arrays, diff):
             # point is the adjoint, here taken from the same map in torch operations
             with torch.enable_grad():
                 prim = [a[n].detach().requires_grad_() for n in diff]
-                res = _route(fn, {**a, **dict(zip(diff, prim))}, arrays, backend="torch")
+                args = {**a, **dict(zip(diff, prim, strict=True))}
+                res = _route(fn, args, arrays, backend="torch")
                 outs = res if isinstance(res, tuple) else (res,)
-                pairs = [(o, g) for o, g in zip(outs, grads)
-                         if g is not None and is_tensor(o) and o.requires_grad]
-                got = torch.autograd.grad([o for o, _ in pairs], prim, [g for _, g in pairs],
-                                          allow_unused=True)
+                pairs = [
+                    (o, g)
+                    for o, g in zip(outs, grads, strict=True)
+                    if g is not None and is_tensor(o) and o.requires_grad
+                ]
+                got = torch.autograd.grad(
+                    [o for o, _ in pairs], prim, [g for _, g in pairs], allow_unused=True
+                )
             return tuple(got)
 
     return Linear.apply(*(a[n] for n in diff))
 
 
 # --- the orthonormal 2-D DCT in torch operations -------------------------------------------------
+
 
 @functools.lru_cache(maxsize=64)
 def _twiddle(n, dtype, device):
@@ -239,6 +249,7 @@ def dct_axes(x, axes, inverse, name="x"):
 
 # --- tensors in the canonical layout -------------------------------------------------------------
 
+
 class TensorLayout:
     """A tensor image or batch in the canonical ``(B, ny, nx)`` layout, on its device.
 
@@ -255,8 +266,10 @@ class TensorLayout:
         if u0.is_complex() or not u0.is_floating_point():
             raise TypeError(f"{name} must be a real floating tensor, got dtype {u0.dtype}")
         if u0.ndim < min_ndim or u0.numel() == 0:
-            raise ValueError(f"{name} must be a non-empty array with at least 2 dimensions "
-                             f"(H, W), got shape {tuple(u0.shape)}")
+            raise ValueError(
+                f"{name} must be a non-empty array with at least 2 dimensions "
+                f"(H, W), got shape {tuple(u0.shape)}"
+            )
         self.u, self.name, self.channel_axis = u0, name, channel_axis
         self.out_dtype = u0.dtype
         self.dtype = u0.dtype if u0.dtype in (torch.float32, torch.float64) else torch.float32
@@ -293,15 +306,22 @@ class TensorLayout:
 
     def planes(self, *columns):
         """Coefficient planes of times; see :func:`pyscale._validation.plane_index`."""
-        return val.plane_index(self.shape, self.channel_axis, self.name, self.canon.shape[0], columns)
+        return val.plane_index(
+            self.shape, self.channel_axis, self.name, self.canon.shape[0], columns
+        )
 
     def buffer(self, out, leading):
         """Check ``out``; tensors are computed anew and copied into it by :meth:`result`."""
         shape = (*leading, *self.shape)
-        if out is not None and (not is_tensor(out) or tuple(out.shape) != shape
-                                or out.dtype != self.out_dtype or out.device != self.device):
-            raise ValueError(f"out must be a tensor of shape {shape}, dtype {self.out_dtype} "
-                             f"on {self.device}")
+        if out is not None and (
+            not is_tensor(out)
+            or tuple(out.shape) != shape
+            or out.dtype != self.out_dtype
+            or out.device != self.device
+        ):
+            raise ValueError(
+                f"out must be a tensor of shape {shape}, dtype {self.out_dtype} on {self.device}"
+            )
         return None
 
     def result(self, buf, out, leading=()):
@@ -316,8 +336,9 @@ class TensorLayout:
         """Raise for a non-finite result: name bad input, else report the overflow."""
         if not self.finite(self.u):
             raise ValueError(f"{self.name} contains NaN or infinite values")
-        raise ValueError(f"the result overflowed {self.dtype}: the values of {self.name} or "
-                         f"{what} are too large")
+        raise ValueError(
+            f"the result overflowed {self.dtype}: the values of {self.name} or {what} are too large"
+        )
 
     def transform(self, x, dct, workers, inverse=False):
         """The orthonormal 2-D DCT-II (DCT-III if ``inverse``) of ``x``, or ``x`` itself."""
@@ -339,8 +360,11 @@ class TensorLayout:
         return bool(sys.modules["torch"].isfinite(x).all())
 
     def draws(self, seed, stream, shape, start=0):
-        """Standard normal draws from a ``torch.Generator`` on the device, seeded from
-        ``(seed, stream, start)``; reproducible per device, not equal to the CPU draws."""
+        """Standard normal draws from a ``torch.Generator`` on the device.
+
+        The generator is seeded from ``(seed, stream, start)``: reproducible per device, not
+        equal to the CPU draws.
+        """
         torch = sys.modules["torch"]
         gen = torch.Generator(device=self.device)
         gen.manual_seed(int(stream_key(int(stream_key(seed, stream)), start)))

@@ -209,8 +209,9 @@ def check_example_times(t, name="t", *, integer=False, max_time=None):
     if arr.ndim == 0:
         return float(arr)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or one time per example (1-D), got shape "
-                         f"{arr.shape}")
+        raise ValueError(
+            f"{name} must be a scalar or one time per example (1-D), got shape {arr.shape}"
+        )
     return arr
 
 
@@ -273,7 +274,9 @@ def check_workers(workers):
         raise TypeError(f"workers must be an int or None, got {type(workers).__name__}")
     workers = int(workers)
     if workers == 0 or workers < -ncpu:
-        raise ValueError(f"workers must be >= 1 or a negative count from the core count, got {workers}")
+        raise ValueError(
+            f"workers must be >= 1 or a negative count from the core count, got {workers}"
+        )
     if workers < 0:
         return ncpu + 1 + workers
     return workers

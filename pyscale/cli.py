@@ -46,7 +46,7 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="pyscale",
         description="Scale-spaces of diffusion probabilistic models and of diffusion and osmosis "
-                    "filters: reproduce the comparison of Sect. 6.3 of Peter (2024).",
+        "filters: reproduce the comparison of Sect. 6.3 of Peter (2024).",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -54,48 +54,102 @@ def build_parser():
         "compare",
         help="variance evolution, FID against osmosis and a trajectory grid over a folder",
         description="Run the five forward processes on every image of a folder and write "
-                    "variance.csv/json/png (Fig. 4a), with --fid also fid.csv/json/png "
-                    "(Fig. 4b), trajectory_grid.png (Fig. 3) and report.md into --out. "
-                    "Finished images are stored under OUT/records; rerunning the same command "
-                    "after an interruption continues where it stopped.",
+        "variance.csv/json/png (Fig. 4a), with --fid also fid.csv/json/png "
+        "(Fig. 4b), trajectory_grid.png (Fig. 3) and report.md into --out. "
+        "Finished images are stored under OUT/records; rerunning the same command "
+        "after an interruption continues where it stopped.",
     )
-    c.add_argument("--data", metavar="DIR", default=None,
-                   help="folder of images (jpg, png, tif, bmp, ...; searched recursively), e.g. "
-                        "BSDS500/data/images. Default: six photographs bundled with "
-                        "scikit-image, downscaled to 128 pixels (about 10-30 s on 2 cores)")
-    c.add_argument("--split", metavar="S", default=None,
-                   help="BSDS500 split to use: train, val or test (sub-folder S, images/S or "
-                        "data/images/S of --data). Default: every image under --data")
-    c.add_argument("--models", nargs="+", metavar="M", choices=_MODELS, default=None,
-                   help=f"models to run, from {', '.join(_MODELS)} (default: all five)")
-    c.add_argument("--times", nargs="+", metavar="T", type=_time, default=None,
-                   help="positive, increasing output times (default: 1 5 10 100 1000 10000)")
+    c.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="folder of images (jpg, png, tif, bmp, ...; searched recursively), e.g. "
+        "BSDS500/data/images. Default: six photographs bundled with "
+        "scikit-image, downscaled to 128 pixels (about 10-30 s on 2 cores)",
+    )
+    c.add_argument(
+        "--split",
+        metavar="S",
+        default=None,
+        help="BSDS500 split to use: train, val or test (sub-folder S, images/S or "
+        "data/images/S of --data). Default: every image under --data",
+    )
+    c.add_argument(
+        "--models",
+        nargs="+",
+        metavar="M",
+        choices=_MODELS,
+        default=None,
+        help=f"models to run, from {', '.join(_MODELS)} (default: all five)",
+    )
+    c.add_argument(
+        "--times",
+        nargs="+",
+        metavar="T",
+        type=_time,
+        default=None,
+        help="positive, increasing output times (default: 1 5 10 100 1000 10000)",
+    )
     c.add_argument("--grey", action="store_true", help="convert colour images to grey values")
-    c.add_argument("--fid", action="store_true",
-                   help="also compute the clean-mode FID of every model against osmosis at "
-                        "each time (needs torch and the Inception weights; off by default)")
-    c.add_argument("--fid-features", choices=("inception", "pixel"), default="inception",
-                   help="features for --fid: 'inception' (the real clean-fid network, default) "
-                        "or 'pixel' (a fast random-projection stand-in for dry runs; the "
-                        "numbers are then not FID values)")
-    c.add_argument("--limit", type=_positive_int, metavar="N", default=None,
-                   help="use only the first N readable images (in name order)")
-    c.add_argument("--max-size", type=int, metavar="PX", default=None,
-                   help="downscale images so that the longer side is at most PX pixels "
-                        "(default: 128 for the bundled photographs, full size for --data; "
-                        "0 means full size)")
-    c.add_argument("--out", metavar="DIR", default="pyscale-compare",
-                   help="output folder (default: ./pyscale-compare)")
-    c.add_argument("--workers", type=_positive_int, metavar="N", default=None,
-                   help="parallel worker processes over images (default: all local cores; "
-                        "1 runs in one process)")
-    c.add_argument("--dask", metavar="ADDRESS", default=None,
-                   help="run the per-image work on a Dask distributed cluster: a scheduler "
-                        "address such as tcp://host:8786, or 'local' for a local cluster with "
-                        "--workers processes. Gives the same numbers as a local run")
-    c.add_argument("--seed", type=int, metavar="S", default=0,
-                   help="global seed; each image's noise is derived from it and the image "
-                        "name (default: 0)")
+    c.add_argument(
+        "--fid",
+        action="store_true",
+        help="also compute the clean-mode FID of every model against osmosis at "
+        "each time (needs torch and the Inception weights; off by default)",
+    )
+    c.add_argument(
+        "--fid-features",
+        choices=("inception", "pixel"),
+        default="inception",
+        help="features for --fid: 'inception' (the real clean-fid network, default) "
+        "or 'pixel' (a fast random-projection stand-in for dry runs; the "
+        "numbers are then not FID values)",
+    )
+    c.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        default=None,
+        help="use only the first N readable images (in name order)",
+    )
+    c.add_argument(
+        "--max-size",
+        type=int,
+        metavar="PX",
+        default=None,
+        help="downscale images so that the longer side is at most PX pixels "
+        "(default: 128 for the bundled photographs, full size for --data; "
+        "0 means full size)",
+    )
+    c.add_argument(
+        "--out",
+        metavar="DIR",
+        default="pyscale-compare",
+        help="output folder (default: ./pyscale-compare)",
+    )
+    c.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        default=None,
+        help="parallel worker processes over images (default: all local cores; "
+        "1 runs in one process)",
+    )
+    c.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the per-image work on a Dask distributed cluster: a scheduler "
+        "address such as tcp://host:8786, or 'local' for a local cluster with "
+        "--workers processes. Gives the same numbers as a local run",
+    )
+    c.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        default=0,
+        help="global seed; each image's noise is derived from it and the image name (default: 0)",
+    )
     c.add_argument("--no-grid", action="store_true", help="do not draw trajectory_grid.png")
     c.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -103,18 +157,35 @@ def build_parser():
         "trajectory",
         help="draw the trajectories of one image as a PNG grid (Fig. 3)",
         description="Draw the frames of one image at the given times, one row per model "
-                    "(DPM frames mapped affinely to [0, 1] for display).",
+        "(DPM frames mapped affinely to [0, 1] for display).",
     )
     t.add_argument("image", metavar="IMAGE", help="image file")
-    t.add_argument("--model", nargs="+", metavar="M", choices=_MODELS, default=None,
-                   help=f"model(s), from {', '.join(_MODELS)} (default: all five)")
-    t.add_argument("--times", nargs="+", metavar="T", type=_time, default=None,
-                   help="positive, increasing output times (default: 1 5 10 100 1000 10000)")
+    t.add_argument(
+        "--model",
+        nargs="+",
+        metavar="M",
+        choices=_MODELS,
+        default=None,
+        help=f"model(s), from {', '.join(_MODELS)} (default: all five)",
+    )
+    t.add_argument(
+        "--times",
+        nargs="+",
+        metavar="T",
+        type=_time,
+        default=None,
+        help="positive, increasing output times (default: 1 5 10 100 1000 10000)",
+    )
     t.add_argument("--out", metavar="FILE.png", required=True, help="PNG file to write")
     t.add_argument("--seed", type=int, metavar="S", default=0, help="global seed (default: 0)")
     t.add_argument("--grey", action="store_true", help="convert a colour image to grey values")
-    t.add_argument("--max-size", type=int, metavar="PX", default=None,
-                   help="downscale so that the longer side is at most PX pixels")
+    t.add_argument(
+        "--max-size",
+        type=int,
+        metavar="PX",
+        default=None,
+        help="downscale so that the longer side is at most PX pixels",
+    )
     return p
 
 
@@ -139,17 +210,31 @@ def _compare(args):
     fid = args.fid_features if args.fid else False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = compare(args.data, split=args.split, models=args.models, times=args.times,
-                    grey=args.grey, max_size=max_size, fid=fid, limit=args.limit, out=args.out,
-                    workers=args.workers, dask=args.dask, seed=args.seed,
-                    grid=not args.no_grid, progress=not args.quiet)
+        r = compare(
+            args.data,
+            split=args.split,
+            models=args.models,
+            times=args.times,
+            grey=args.grey,
+            max_size=max_size,
+            fid=fid,
+            limit=args.limit,
+            out=args.out,
+            workers=args.workers,
+            dask=args.dask,
+            seed=args.seed,
+            grid=not args.no_grid,
+            progress=not args.quiet,
+        )
     for w in caught:
         print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)
     if not args.quiet:
         s = r.seconds
-        print(f"{len(r.names)} images ({r.computed} computed, {r.reused} reused, "
-              f"{len(r.skipped)} skipped) in {s['total']:.1f} s; worker time: processes "
-              f"{s['processes']:.1f} s, FID features {s['features']:.1f} s")
+        print(
+            f"{len(r.names)} images ({r.computed} computed, {r.reused} reused, "
+            f"{len(r.skipped)} skipped) in {s['total']:.1f} s; worker time: processes "
+            f"{s['processes']:.1f} s, FID features {s['features']:.1f} s"
+        )
         print(f"report: {r.files['report']}")
     return 0
 
@@ -157,8 +242,15 @@ def _compare(args):
 def _trajectory(args):
     from .experiments import trajectory_grid
 
-    trajectory_grid(args.image, args.out, models=args.model, times=args.times, seed=args.seed,
-                    grey=args.grey, max_size=args.max_size)
+    trajectory_grid(
+        args.image,
+        args.out,
+        models=args.model,
+        times=args.times,
+        seed=args.seed,
+        grey=args.grey,
+        max_size=args.max_size,
+    )
     print(args.out)
     return 0
 
@@ -185,8 +277,7 @@ def main(argv=None):
             return _compare(args)
         return _trajectory(args)
     except KeyboardInterrupt:
-        return _fail("interrupted; finished images are kept, rerun the same command to resume",
-                     130)
+        return _fail("interrupted; finished images are kept, rerun the same command to resume", 130)
     except InceptionUnavailableError as exc:
         lines = str(exc).splitlines()
         return _fail(f"{lines[0]}. " + "; ".join(x.strip().rstrip(":") for x in lines[1:]), 3)

@@ -31,7 +31,17 @@ __all__ = [
 
 #: File endings read as images (compared case-insensitively). Other files are reported as skipped.
 IMAGE_EXTENSIONS = (
-    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".webp",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".gif",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".webp",
 )
 
 #: Real photographs bundled with scikit-image (no download needed): the default data set.
@@ -78,7 +88,7 @@ class ImageSet:
         return len(self.images)
 
     def __iter__(self):
-        return iter(zip(self.names, self.images))
+        return iter(zip(self.names, self.images, strict=True))
 
 
 def _skimage_data_dir():
@@ -236,8 +246,14 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
             if im.mode in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGB" if im.mode not in ("LA",) else "L")
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            EOFError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        EOFError,
+    ) as exc:
         raise UnreadableImageError(f"{path.name}: {exc}") from exc
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
@@ -291,8 +307,17 @@ def skipped_message(skipped, total):
     return f"skipped {len(skipped)} of {total} files that are not readable images: {shown}{more}"
 
 
-def load_images(folder=None, *, split=None, grey=False, recursive=True, strict=False,
-                dtype=np.float64, limit=None, max_size=None):
+def load_images(
+    folder=None,
+    *,
+    split=None,
+    grey=False,
+    recursive=True,
+    strict=False,
+    dtype=np.float64,
+    limit=None,
+    max_size=None,
+):
     """Read a folder of images as float images in [0, 1].
 
     Parameters
@@ -352,8 +377,11 @@ def load_images(folder=None, *, split=None, grey=False, recursive=True, strict=F
         out.images.append(u)
         out.names.append(name)
     if out.skipped:
-        warnings.warn(skipped_message(out.skipped, len(out) + len(out.skipped)),
-                      SkippedImageWarning, stacklevel=2)
+        warnings.warn(
+            skipped_message(out.skipped, len(out) + len(out.skipped)),
+            SkippedImageWarning,
+            stacklevel=2,
+        )
     if not out.images:
         where = "the bundled photographs" if folder is None else repr(str(folder))
         raise ValueError(f"folder: no readable images found in {where}")

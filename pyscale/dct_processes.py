@@ -168,8 +168,9 @@ class BlurringDiffusion(_DCTProcess):
         dc = np.nonzero(mu == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
-        f[(..., *dc)] = 0.0 if self.preserve_mean else self.beta**2 * np.broadcast_to(
-            t, f.shape)[(..., *dc)]
+        f[(..., *dc)] = (
+            0.0 if self.preserve_mean else self.beta**2 * np.broadcast_to(t, f.shape)[(..., *dc)]
+        )
         return lam, np.sqrt(f, out=f)
 
     def mode_transition(self, s, t, mu):
@@ -212,11 +213,18 @@ class HoogeboomBlurring(_DCTProcess):
     name = "hoogeboom"
     max_time = 1.0
 
-    def __init__(self, sigma_blur_max=20.0, d_min=0.001, logsnr_min=-10.0, logsnr_max=10.0,
-                 spectrum="continuous"):
+    def __init__(
+        self,
+        sigma_blur_max=20.0,
+        d_min=0.001,
+        logsnr_min=-10.0,
+        logsnr_max=10.0,
+        spectrum="continuous",
+    ):
         super().__init__(spectrum)
-        self.sigma_blur_max = float(val.check_positive(sigma_blur_max, "sigma_blur_max",
-                                                       array=False))
+        self.sigma_blur_max = float(
+            val.check_positive(sigma_blur_max, "sigma_blur_max", array=False)
+        )
         self.d_min = float(val.check_positive(d_min, "d_min", allow_zero=True, array=False))
         if self.d_min >= 1:
             raise ValueError(f"d_min must lie in [0, 1), got {d_min!r}")
@@ -227,9 +235,13 @@ class HoogeboomBlurring(_DCTProcess):
         self.logsnr_min, self.logsnr_max = lo, hi
 
     def _params(self):
-        return {"sigma_blur_max": self.sigma_blur_max, "d_min": self.d_min,
-                "logsnr_min": self.logsnr_min, "logsnr_max": self.logsnr_max,
-                "spectrum": self.spectrum}
+        return {
+            "sigma_blur_max": self.sigma_blur_max,
+            "d_min": self.d_min,
+            "logsnr_min": self.logsnr_min,
+            "logsnr_max": self.logsnr_max,
+            "spectrum": self.spectrum,
+        }
 
     def blur(self, t, mu):
         """The blur factor ``d_t`` per mode."""

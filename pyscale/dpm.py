@@ -70,8 +70,10 @@ class DPM(LinearGaussianProcess):
             if alpha > 1:
                 raise ValueError(f"alpha must lie in (0, 1], got {float(alpha)!r}")
         if alpha.ndim == 1 and beta.ndim == 1 and alpha.size != beta.size:
-            raise ValueError(f"alpha and beta schedules must have the same length, got "
-                             f"{alpha.size} and {beta.size}")
+            raise ValueError(
+                f"alpha and beta schedules must have the same length, got "
+                f"{alpha.size} and {beta.size}"
+            )
         self.alpha, self.beta = alpha, beta
         self.per_step = per_step
         if per_step:
@@ -114,8 +116,9 @@ class DPM(LinearGaussianProcess):
         return p
 
     @classmethod
-    def from_schedule(cls, name, steps=1000, *, beta_start=1e-4, beta_end=0.02,
-                      rescale_zero_terminal_snr=False):
+    def from_schedule(
+        cls, name, steps=1000, *, beta_start=1e-4, beta_end=0.02, rescale_zero_terminal_snr=False
+    ):
         """A per-step schedule by diffusers' name: see :func:`pyscale.schedules.beta_schedule`.
 
         Examples
@@ -125,9 +128,15 @@ class DPM(LinearGaussianProcess):
         >>> p.max_time, round(float(p.marginal(500)[0]), 4)
         (1000, 0.7027)
         """
-        return cls.from_variances(beta_schedule(
-            name, steps, beta_start=beta_start, beta_end=beta_end,
-            rescale_zero_terminal_snr=rescale_zero_terminal_snr))
+        return cls.from_variances(
+            beta_schedule(
+                name,
+                steps,
+                beta_start=beta_start,
+                beta_end=beta_end,
+                rescale_zero_terminal_snr=rescale_zero_terminal_snr,
+            )
+        )
 
     @property
     def variance_exploding(self):

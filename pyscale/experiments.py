@@ -150,8 +150,9 @@ def _image_task(spec):
 
     t0 = time.perf_counter()
     try:
-        u = read_image(spec["path"], grey=spec["grey"], dtype=spec["dtype"],
-                       max_size=spec["max_size"])
+        u = read_image(
+            spec["path"], grey=spec["grey"], dtype=spec["dtype"], max_size=spec["max_size"]
+        )
     except UnreadableImageError as exc:
         return {"name": spec["name"], "error": str(exc.args[0]).split(": ", 1)[-1]}
     models = _paper_models()
@@ -164,8 +165,13 @@ def _image_task(spec):
     t_proc = t_feat = 0.0
     for i, m in enumerate(spec["models"]):
         ts = time.perf_counter()
-        frames = models[m]().trajectory(u, times, seed=image_seed(spec["seed"], spec["name"], m),
-                                        workers=1, channel_axis=photo_channel_axis(u))
+        frames = models[m]().trajectory(
+            u,
+            times,
+            seed=image_seed(spec["seed"], spec["name"], m),
+            workers=1,
+            channel_axis=photo_channel_axis(u),
+        )
         t_proc += time.perf_counter() - ts
         variance[i] = frame_variance(frames, u.ndim == 3)
         if extractor is not None:
@@ -180,9 +186,14 @@ def _image_task(spec):
                 frames_kept = np.empty((nm, *frames.shape), dtype=np.float16)
             frames_kept[i] = frames
     return {
-        "name": spec["name"], "key": spec["key"], "shape": np.asarray(u.shape),
-        "variance": variance, "features": features, "frames": frames_kept,
-        "seconds_processes": t_proc, "seconds_features": t_feat,
+        "name": spec["name"],
+        "key": spec["key"],
+        "shape": np.asarray(u.shape),
+        "variance": variance,
+        "features": features,
+        "frames": frames_kept,
+        "seconds_processes": t_proc,
+        "seconds_features": t_feat,
         "seconds_total": time.perf_counter() - t0,
     }
 
@@ -193,8 +204,9 @@ def _save_record(path, res):
         arrays["features"] = res["features"]
     if res["frames"] is not None:
         arrays["frames"] = res["frames"]
-    arrays["seconds"] = np.array([res["seconds_processes"], res["seconds_features"],
-                                  res["seconds_total"]])
+    arrays["seconds"] = np.array(
+        [res["seconds_processes"], res["seconds_features"], res["seconds_total"]]
+    )
     arrays["name"] = np.array(res["name"])
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -276,8 +288,9 @@ def _open_dask(dask, workers):
     if not isinstance(dask, str) or not dask:
         raise TypeError(f"dask must be a scheduler address or 'local', got {dask!r}")
     if dask == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         return Client(cluster), cluster
     return Client(dask), None
 
@@ -335,10 +348,14 @@ def _summary(values):
     v = np.asarray(values, dtype=np.float64)
     q25, med, q75 = np.percentile(v, [25, 50, 75])
     return {
-        "n": int(v.size), "mean": float(v.mean()),
+        "n": int(v.size),
+        "mean": float(v.mean()),
         "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-        "q25": float(q25), "median": float(med), "q75": float(q75),
-        "min": float(v.min()), "max": float(v.max()),
+        "q25": float(q25),
+        "median": float(med),
+        "q75": float(q75),
+        "min": float(v.min()),
+        "max": float(v.max()),
     }
 
 
@@ -359,9 +376,25 @@ def _json_default(o):
     return str(o)
 
 
-def compare(data=None, *, split=None, models=None, times=None, grey=False, max_size="auto",
-            fid=False, limit=None, out="pyscale-compare", workers=None, dask=None, seed=0,
-            dtype=np.float64, grid=True, progress=False, callback=None):
+def compare(
+    data=None,
+    *,
+    split=None,
+    models=None,
+    times=None,
+    grey=False,
+    max_size="auto",
+    fid=False,
+    limit=None,
+    out="pyscale-compare",
+    workers=None,
+    dask=None,
+    seed=0,
+    dtype=np.float64,
+    grid=True,
+    progress=False,
+    callback=None,
+):
     """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
 
     Parameters
@@ -462,10 +495,14 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
 
     procs = _paper_models()
     settings = {
-        "format": _FORMAT, "version": __version__,
+        "format": _FORMAT,
+        "version": __version__,
         "models": {m: repr(procs[m]()) for m in models},
-        "times": [float(t) for t in times_arr], "grey": bool(grey), "max_size": max_size,
-        "seed": seed, "dtype": str(dtype),
+        "times": [float(t) for t in times_arr],
+        "grey": bool(grey),
+        "max_size": max_size,
+        "seed": seed,
+        "dtype": str(dtype),
         "features": None if extractor is None else str(extractor.id),
     }
     settings_json = json.dumps(settings, sort_keys=True)
@@ -474,8 +511,9 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
     if not files:
         raise ValueError(f"data: no files found in {str(data)!r}")
     t_start = time.perf_counter()
-    result = CompareResult(settings=dict(settings, data=None if data is None else str(data),
-                                          split=split, limit=limit))
+    result = CompareResult(
+        settings=dict(settings, data=None if data is None else str(data), split=split, limit=limit)
+    )
     # candidate files in name order; with a limit, take extra ones in case some are unreadable
     queue = list(files)
     chosen = []  # (name, key, path)
@@ -504,12 +542,21 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
                     result.reused += 1
                     pbar.update(1)
                     continue
-                specs.append({
-                    "name": name, "key": key, "path": str(path), "models": models,
-                    "times": [float(t) for t in times_arr], "grey": bool(grey),
-                    "max_size": max_size, "dtype": str(dtype), "seed": seed,
-                    "extractor": extractor, "keep_frames": keep,
-                })
+                specs.append(
+                    {
+                        "name": name,
+                        "key": key,
+                        "path": str(path),
+                        "models": models,
+                        "times": [float(t) for t in times_arr],
+                        "grey": bool(grey),
+                        "max_size": max_size,
+                        "dtype": str(dtype),
+                        "seed": seed,
+                        "extractor": extractor,
+                        "keep_frames": keep,
+                    }
+                )
                 chosen.append((name, key, path))
 
             def on_result(res):
@@ -531,8 +578,11 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
         if pbar is not None:
             pbar.close()
     if result.skipped:
-        warnings.warn(skipped_message(result.skipped, len(chosen) + len(result.skipped)),
-                      SkippedImageWarning, stacklevel=2)
+        warnings.warn(
+            skipped_message(result.skipped, len(chosen) + len(result.skipped)),
+            SkippedImageWarning,
+            stacklevel=2,
+        )
     if not chosen:
         raise ValueError(f"data: no readable images in {str(data)!r}")
     chosen.sort(key=lambda c: c[0])
@@ -546,8 +596,9 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
         for k, t in enumerate(times_arr):
             result.variance.append({"model": m, "time": float(t), **_summary(var[:, i, k])})
             for n_i, name in enumerate(result.names):
-                per_image.append({"image": name, "model": m, "time": float(t),
-                                  "variance": float(var[n_i, i, k])})
+                per_image.append(
+                    {"image": name, "model": m, "time": float(t), "variance": float(var[n_i, i, k])}
+                )
     if extractor is not None:
         from .fid import fid_from_features
 
@@ -557,30 +608,48 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
             if m == "osmosis":
                 continue
             for k, t in enumerate(times_arr):
-                value = (fid_from_features(feats[:, i, k], feats[:, io_, k])
-                         if len(recs) >= 2 else None)
-                result.fid.append({"model": m, "time": float(t), "n": len(recs), "fid": value,
-                                   "features": str(extractor.id)})
+                value = (
+                    fid_from_features(feats[:, i, k], feats[:, io_, k]) if len(recs) >= 2 else None
+                )
+                result.fid.append(
+                    {
+                        "model": m,
+                        "time": float(t),
+                        "n": len(recs),
+                        "fid": value,
+                        "features": str(extractor.id),
+                    }
+                )
     secs = np.stack([r["seconds"] for r in recs])
-    result.seconds = {"total": time.perf_counter() - t_start,
-                      "processes": float(secs[:, 0].sum()), "features": float(secs[:, 1].sum()),
-                      "per_image": float(secs[:, 2].mean())}
+    result.seconds = {
+        "total": time.perf_counter() - t_start,
+        "processes": float(secs[:, 0].sum()),
+        "features": float(secs[:, 1].sum()),
+        "per_image": float(secs[:, 2].mean()),
+    }
 
     # --- files
     cols = ["model", "time", "n", "mean", "std", "q25", "median", "q75", "min", "max"]
     _write_csv(out / "variance.csv", result.variance, cols)
     _write_csv(out / "variance_per_image.csv", per_image, ["image", "model", "time", "variance"])
     meta = {"settings": result.settings, "images": result.names, "skipped": result.skipped}
-    _atomic_write_text(out / "variance.json", json.dumps(
-        {**meta, "rows": result.variance}, indent=1, default=_json_default))
-    result.files = {"variance_csv": out / "variance.csv", "variance_json": out / "variance.json",
-                    "variance_per_image_csv": out / "variance_per_image.csv"}
+    _atomic_write_text(
+        out / "variance.json",
+        json.dumps({**meta, "rows": result.variance}, indent=1, default=_json_default),
+    )
+    result.files = {
+        "variance_csv": out / "variance.csv",
+        "variance_json": out / "variance.json",
+        "variance_per_image_csv": out / "variance_per_image.csv",
+    }
     _plot_variance(out / "variance.png", result.variance, models)
     result.files["variance_png"] = out / "variance.png"
     if extractor is not None:
         _write_csv(out / "fid.csv", result.fid, ["model", "time", "n", "fid", "features"])
-        _atomic_write_text(out / "fid.json", json.dumps(
-            {**meta, "rows": result.fid}, indent=1, default=_json_default))
+        _atomic_write_text(
+            out / "fid.json",
+            json.dumps({**meta, "rows": result.fid}, indent=1, default=_json_default),
+        )
         result.files.update(fid_csv=out / "fid.csv", fid_json=out / "fid.json")
         if len(recs) >= 2:
             _plot_fid(out / "fid.png", result.fid, extractor)
@@ -591,11 +660,21 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
         frames = rec0.get("frames")
         if frames is None:
             u = read_image(path0, grey=grey, dtype=dtype, max_size=max_size)
-            frames = np.stack([procs[m]().trajectory(u, times_arr, seed=image_seed(seed, name0, m),
-                                                     workers=1, channel_axis=photo_channel_axis(u))
-                               for m in models])
-        _plot_grid(out / "trajectory_grid.png", frames.astype(np.float64), models, times_arr,
-                   title=name0)
+            frames = np.stack(
+                [
+                    procs[m]().trajectory(
+                        u,
+                        times_arr,
+                        seed=image_seed(seed, name0, m),
+                        workers=1,
+                        channel_axis=photo_channel_axis(u),
+                    )
+                    for m in models
+                ]
+            )
+        _plot_grid(
+            out / "trajectory_grid.png", frames.astype(np.float64), models, times_arr, title=name0
+        )
         result.files["grid_png"] = out / "trajectory_grid.png"
     _atomic_write_text(out / "report.md", _report(result, models, times_arr, extractor))
     result.files["report"] = out / "report.md"
@@ -603,6 +682,7 @@ def compare(data=None, *, split=None, models=None, times=None, grey=False, max_s
 
 
 # ----------------------------------------------------------------------------- plots
+
 
 def _figure(**kw):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -613,8 +693,13 @@ def _figure(**kw):
     return fig
 
 
-_LABELS = {"dpm": "DPM", "heat": "inverse heat dissipation", "homogeneous": "homogeneous diffusion",
-           "blurring": "blurring diffusion", "osmosis": "probabilistic osmosis"}
+_LABELS = {
+    "dpm": "DPM",
+    "heat": "inverse heat dissipation",
+    "homogeneous": "homogeneous diffusion",
+    "blurring": "blurring diffusion",
+    "osmosis": "probabilistic osmosis",
+}
 
 
 def _plot_variance(path, rows, models):
@@ -640,13 +725,15 @@ def _plot_fid(path, rows, extractor):
     ax = fig.add_subplot()
     for m in dict.fromkeys(r["model"] for r in rows):
         r = [x for x in rows if x["model"] == m]
-        ax.plot([x["time"] for x in r], [x["fid"] for x in r], marker="o",
-                label=_LABELS.get(m, m))
+        ax.plot([x["time"] for x in r], [x["fid"] for x in r], marker="o", label=_LABELS.get(m, m))
     ax.set_xscale("log")
     ax.set_xlabel("time t")
     ax.set_ylabel("FID w.r.t. osmosis at the same t")
-    what = "clean-mode FID" if str(extractor.id).startswith("clean-inception") else \
-        f"Fréchet distance of stand-in features ({extractor.id})"
+    what = (
+        "clean-mode FID"
+        if str(extractor.id).startswith("clean-inception")
+        else f"Fréchet distance of stand-in features ({extractor.id})"
+    )
     ax.set_title(f"{what}, n = {rows[0]['n']}", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()
@@ -757,14 +844,20 @@ def trajectory_grid(image, out, *, models=None, times=None, seed=0, grey=False, 
     if not out.parent.is_dir():
         raise ValueError(f"out: folder {str(out.parent)!r} does not exist")
     procs = _paper_models()
-    frames = np.stack([procs[m]().trajectory(u, times_arr, seed=image_seed(seed, name, m),
-                                             channel_axis=photo_channel_axis(u))
-                       for m in models])
+    frames = np.stack(
+        [
+            procs[m]().trajectory(
+                u, times_arr, seed=image_seed(seed, name, m), channel_axis=photo_channel_axis(u)
+            )
+            for m in models
+        ]
+    )
     _plot_grid(out, frames, models, times_arr, title=name)
     return frames
 
 
 # ----------------------------------------------------------------------------- report
+
 
 def _fmt(x):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
@@ -778,27 +871,32 @@ def _report(result, models, times, extractor):
     L.append("# Reproduction of Sect. 6.3 (Peter 2024): variance and FID")
     L.append("")
     data = s.get("data") or "scikit-image bundled photographs"
-    L.append(f"- data: {data}" + (f" (split {s['split']})" if s.get("split") else "")
-             + f"; {len(result.names)} images used, {len(result.skipped)} skipped")
-    L.append(f"- max image side: {s['max_size'] or 'full size'}; grey: {s['grey']}; "
-             f"seed: {s['seed']}; dtype: {s['dtype']}")
+    L.append(
+        f"- data: {data}"
+        + (f" (split {s['split']})" if s.get("split") else "")
+        + f"; {len(result.names)} images used, {len(result.skipped)} skipped"
+    )
+    L.append(
+        f"- max image side: {s['max_size'] or 'full size'}; grey: {s['grey']}; "
+        f"seed: {s['seed']}; dtype: {s['dtype']}"
+    )
     L.append(f"- times: {', '.join(f'{t:g}' for t in times)}")
     L.append("- image variance = variance over the pixels, averaged over colour channels")
-    L.append(f"- wall time {result.seconds.get('total', 0):.1f} s; summed worker time: processes "
-             f"{result.seconds.get('processes', 0):.1f} s, features "
-             f"{result.seconds.get('features', 0):.1f} s ({result.computed} computed, "
-             f"{result.reused} reused)")
+    L.append(
+        f"- wall time {result.seconds.get('total', 0):.1f} s; summed worker time: processes "
+        f"{result.seconds.get('processes', 0):.1f} s, features "
+        f"{result.seconds.get('features', 0):.1f} s ({result.computed} computed, "
+        f"{result.reused} reused)"
+    )
     L.append("")
     L.append("## Variance evolution (Fig. 4a)")
     L.append("")
     L.append("| model | " + " | ".join(f"t={t:g}" for t in times) + " |")
     L.append("|---|" + "---|" * len(times))
     for m in models:
-        L.append(f"| {m} | " + " | ".join(_fmt(rows[(m, float(t))]["mean"]) for t in times)
-                 + " |")
+        L.append(f"| {m} | " + " | ".join(_fmt(rows[(m, float(t))]["mean"]) for t in times) + " |")
     L.append("")
-    L.append("Claims of Sect. 6.3.2 against the measured mean variance at "
-             f"t = {t1:g}:")
+    L.append(f"Claims of Sect. 6.3.2 against the measured mean variance at t = {t1:g}:")
     L.append("")
 
     def v(m, t):
@@ -811,48 +909,62 @@ def _report(result, models, times, extractor):
         if m in models:
             a, b = v(m, t0), v(m, t1)
             ok = b < 0.1 * a and b < 2e-3
-            L.append(f"- {m}: paper says variance approaches 0; measured {_fmt(a)} at t={t0:g} "
-                     f"-> {_fmt(b)} at t={t1:g}: {verdict(ok)}"
-                     + ("" if ok else " (not yet flat at this image size and time)"))
+            L.append(
+                f"- {m}: paper says variance approaches 0; measured {_fmt(a)} at t={t0:g} "
+                f"-> {_fmt(b)} at t={t1:g}: {verdict(ok)}"
+                + ("" if ok else " (not yet flat at this image size and time)")
+            )
     for m in ("osmosis", "blurring"):
         if m in models:
             b = v(m, t1)
             ok = 0.005 <= b <= 0.02
-            L.append(f"- {m}: paper says variance converges to the guidance noise level "
-                     f"(sigma^2 = 0.01); measured {_fmt(b)} at t={t1:g}: {verdict(ok)} "
-                     "(criterion: within a factor 2 of 0.01)")
+            L.append(
+                f"- {m}: paper says variance converges to the guidance noise level "
+                f"(sigma^2 = 0.01); measured {_fmt(b)} at t={t1:g}: {verdict(ok)} "
+                "(criterion: within a factor 2 of 0.01)"
+            )
     if "dpm" in models:
         b = v("dpm", t1)
         mid = [v("dpm", float(t)) for t in times if 1 < t <= 100]
         ok = 0.9 <= b <= 1.1
-        L.append(f"- dpm: paper says variance converges slowly to 1 (standard normal); measured "
-                 f"{_fmt(b)} at t={t1:g}"
-                 + (f", {_fmt(mid[-1])} at t={[t for t in times if 1 < t <= 100][-1]:g}"
-                    if mid else "") + f": {verdict(ok)}")
+        L.append(
+            f"- dpm: paper says variance converges slowly to 1 (standard normal); measured "
+            f"{_fmt(b)} at t={t1:g}"
+            + (f", {_fmt(mid[-1])} at t={[t for t in times if 1 < t <= 100][-1]:g}" if mid else "")
+            + f": {verdict(ok)}"
+        )
     for a_, b_ in (("homogeneous", "heat"), ("osmosis", "blurring")):
         if a_ in models and b_ in models:
             diffs = [abs(v(a_, float(t)) - v(b_, float(t))) for t in times]
             k = int(np.argmax(diffs))
-            L.append(f"- pair {a_}/{b_}: paper says very similar evolutions; largest absolute "
-                     f"difference of the mean variance: {diffs[k]:.2g} at t={times[k]:g} "
-                     f"({_fmt(v(a_, float(times[k])))} vs {_fmt(v(b_, float(times[k])))})")
+            L.append(
+                f"- pair {a_}/{b_}: paper says very similar evolutions; largest absolute "
+                f"difference of the mean variance: {diffs[k]:.2g} at t={times[k]:g} "
+                f"({_fmt(v(a_, float(times[k])))} vs {_fmt(v(b_, float(times[k])))})"
+            )
     L.append("")
     if result.fid:
         real = str(extractor.id).startswith("clean-inception")
         L.append("## FID against osmosis (Fig. 4b)")
         L.append("")
         if not real:
-            L.append(f"Features: stand-in extractor `{extractor.id}`: these are Fréchet "
-                     "distances of stand-in features, **not FID values**.")
+            L.append(
+                f"Features: stand-in extractor `{extractor.id}`: these are Fréchet "
+                "distances of stand-in features, **not FID values**."
+            )
         else:
-            L.append("Features: clean-fid clean mode (PIL bicubic float resize to 299x299, "
-                     "Inception-v3 pool3); frames clipped to [0, 1] and scaled to [0, 255] "
-                     "without quantisation.")
+            L.append(
+                "Features: clean-fid clean mode (PIL bicubic float resize to 299x299, "
+                "Inception-v3 pool3); frames clipped to [0, 1] and scaled to [0, 255] "
+                "without quantisation."
+            )
         n = result.fid[0]["n"]
         if n < 2048 and real:
-            L.append(f"Only {n} images: the 2048x2048 covariances are rank-deficient and the "
-                     "FID is strongly biased upwards; compare the ordering of the models, not "
-                     "the values, with the paper (which used all of BSDS500).")
+            L.append(
+                f"Only {n} images: the 2048x2048 covariances are rank-deficient and the "
+                "FID is strongly biased upwards; compare the ordering of the models, not "
+                "the values, with the paper (which used all of BSDS500)."
+            )
         L.append("")
         fm = [m for m in models if m != "osmosis"]
         frows = {(r["model"], r["time"]): r["fid"] for r in result.fid}
@@ -863,36 +975,46 @@ def _report(result, models, times, extractor):
         L.append("")
         if all(frows[(m, float(t))] is not None for m in fm for t in times):
             order = {float(t): sorted(fm, key=lambda m: frows[(m, float(t))]) for t in times}
-            L.append("Closest to osmosis at each time (lowest first): "
-                     + "; ".join(f"t={t:g}: {', '.join(order[t])}" for t in order))
+            L.append(
+                "Closest to osmosis at each time (lowest first): "
+                + "; ".join(f"t={t:g}: {', '.join(order[t])}" for t in order)
+            )
             L.append("")
             if "blurring" in fm:
                 best = sum(order[t][0] == "blurring" for t in order)
-                L.append(f"- Paper: blurring diffusion approximates osmosis closely over the "
-                         f"whole evolution. Measured: blurring is closest at {best} of "
-                         f"{len(order)} times: {verdict(best == len(order))}.")
+                L.append(
+                    f"- Paper: blurring diffusion approximates osmosis closely over the "
+                    f"whole evolution. Measured: blurring is closest at {best} of "
+                    f"{len(order)} times: {verdict(best == len(order))}."
+                )
             if "dpm" in fm and len(times) >= 2:
                 early = order[t0].index("dpm") if "dpm" in order[t0] else None
                 late = order[t1].index("dpm")
                 dpm_ok = frows[("dpm", t1)] < frows[("dpm", t0)] and early == len(fm) - 1
-                L.append(f"- Paper: DPM differs significantly early and comes close to "
-                         f"osmosis in its noisy steady state. Measured rank of dpm (0 = "
-                         f"closest): {early} at t={t0:g}, {late} at t={t1:g}; FID "
-                         f"{_fmt(frows[('dpm', t0)])} -> {_fmt(frows[('dpm', t1)])}: "
-                         f"{verdict(dpm_ok)}"
-                         " (criterion: dpm farthest at the first time and FID falling).")
+                L.append(
+                    f"- Paper: DPM differs significantly early and comes close to "
+                    f"osmosis in its noisy steady state. Measured rank of dpm (0 = "
+                    f"closest): {early} at t={t0:g}, {late} at t={t1:g}; FID "
+                    f"{_fmt(frows[('dpm', t0)])} -> {_fmt(frows[('dpm', t1)])}: "
+                    f"{verdict(dpm_ok)}"
+                    " (criterion: dpm farthest at the first time and FID falling)."
+                )
             worst = [m for m in ("heat", "homogeneous") if m in fm]
             if worst:
                 far = sum(order[t][-1] in worst for t in order)
-                L.append(f"- Paper (6.3.3) says \"heat dissipation and blurring diffusion "
-                         f"consistently differ most from osmosis\", which contradicts its own "
-                         f"next sentences (blurring approximates osmosis closely); the blur-only "
-                         f"pair heat dissipation/homogeneous diffusion is the likely intent. "
-                         f"Measured: a blur-only model ({'/'.join(worst)}) is farthest at {far} "
-                         f"of {len(order)} times.")
+                L.append(
+                    f'- Paper (6.3.3) says "heat dissipation and blurring diffusion '
+                    f'consistently differ most from osmosis", which contradicts its own '
+                    f"next sentences (blurring approximates osmosis closely); the blur-only "
+                    f"pair heat dissipation/homogeneous diffusion is the likely intent. "
+                    f"Measured: a blur-only model ({'/'.join(worst)}) is farthest at {far} "
+                    f"of {len(order)} times."
+                )
         L.append("")
-    L.append("Files: variance.csv/json, variance_per_image.csv, variance.png"
-             + (", fid.csv/json, fid.png" if result.fid else "")
-             + ", trajectory_grid.png (DPM frames affinely mapped to [0, 1] for display).")
+    L.append(
+        "Files: variance.csv/json, variance_per_image.csv, variance.png"
+        + (", fid.csv/json, fid.png" if result.fid else "")
+        + ", trajectory_grid.png (DPM frames affinely mapped to [0, 1] for display)."
+    )
     L.append("")
     return "\n".join(L)

@@ -248,7 +248,7 @@ class InceptionFeatures:
         # the profiling JIT executor makes the first calls slow without speeding up this network
         with torch.no_grad(), torch.jit.optimized_execution(False):
             for i in range(0, x.shape[0], self.batch_size):
-                chunk = x[i:i + self.batch_size].transpose(0, 3, 1, 2)
+                chunk = x[i : i + self.batch_size].transpose(0, 3, 1, 2)
                 t = torch.from_numpy(np.ascontiguousarray(chunk))
                 f = layers((t - 128.0) / 128.0)
                 out.append(f.reshape(f.shape[0], -1).numpy().astype(np.float64))
@@ -441,8 +441,10 @@ def fid_from_features(features1, features2):
         if not np.all(np.isfinite(f)):
             raise ValueError(f"{name} must be finite")
     if f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"features1 and features2 must have the same number of features, got "
-                         f"{f1.shape[1]} and {f2.shape[1]}")
+        raise ValueError(
+            f"features1 and features2 must have the same number of features, got "
+            f"{f1.shape[1]} and {f2.shape[1]}"
+        )
     n1, n2, d = f1.shape[0], f2.shape[0], f1.shape[1]
     if max(n1, n2) > d:
         return frechet_distance(*statistics(f1), *statistics(f2))
@@ -453,5 +455,6 @@ def fid_from_features(features1, features2):
     sv = linalg.svdvals(x1 @ x2.T, check_finite=False)
     tr_covmean = float(sv.sum()) / np.sqrt((n1 - 1) * (n2 - 1))
     diff = mu1 - mu2
-    return float(diff @ diff + np.sum(x1 * x1) / (n1 - 1) + np.sum(x2 * x2) / (n2 - 1)
-                 - 2.0 * tr_covmean)
+    return float(
+        diff @ diff + np.sum(x1 * x1) / (n1 - 1) + np.sum(x2 * x2) / (n2 - 1) - 2.0 * tr_covmean
+    )

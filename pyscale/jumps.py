@@ -70,8 +70,19 @@ def pixel_jump(src, dst, a, b, seed, stream, workers, start=0, plane_of=None):
     batch = src.shape[0] if src.ndim else 1
     s, d = src.reshape(-1), dst.reshape(-1)
     m = max(1, s.size // max(batch, 1))
-    ok = run_chunked(_pixel_jump, s.size, workers, s, d, a, b, _planes(plane_of, batch),
-                     np.int64(m), stream_key(seed, stream), np.int64(start))
+    ok = run_chunked(
+        _pixel_jump,
+        s.size,
+        workers,
+        s,
+        d,
+        a,
+        b,
+        _planes(plane_of, batch),
+        np.int64(m),
+        stream_key(seed, stream),
+        np.int64(start),
+    )
     return all(ok)
 
 
@@ -89,8 +100,18 @@ def mode_jump(state, a, b, seed, stream, workers, start=0, plane_of=None):
         return np.ascontiguousarray(c)
 
     a, b = planes(a), planes(b)
-    run_chunked(_mode_jump, B * ny, workers, state, a, b, _planes(plane_of, B),
-                stream_key(seed, stream), np.int64(start), cost=nx)
+    run_chunked(
+        _mode_jump,
+        B * ny,
+        workers,
+        state,
+        a,
+        b,
+        _planes(plane_of, B),
+        stream_key(seed, stream),
+        np.int64(start),
+        cost=nx,
+    )
 
 
 def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0):
@@ -99,7 +120,17 @@ def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0
     ``canon`` is ``(B, ny, nx)``; ``coef_a``, ``coef_b`` are ``(K, P, ny, nx)``; ``out`` is
     ``(K, B, ny, nx)`` of the dtype of ``canon``; draws have flat indices offset by ``start``.
     """
-    core.dct_trajectory(canon, coef_a, coef_b, seed, bool(np.any(coef_b > 0)), int(workers),
-                        int(start),
-                        ZIGGURAT_X, ZIGGURAT_F, out=out, plane_of=plane_of)
+    core.dct_trajectory(
+        canon,
+        coef_a,
+        coef_b,
+        seed,
+        bool(np.any(coef_b > 0)),
+        int(workers),
+        int(start),
+        ZIGGURAT_X,
+        ZIGGURAT_F,
+        out=out,
+        plane_of=plane_of,
+    )
     return out

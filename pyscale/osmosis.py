@@ -138,7 +138,9 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
             bounds.extend(start + (tk - start) * np.arange(1, n + 1) / n)
             marks.append(len(bounds) - 1)
     else:
-        if isinstance(steps_per_decade, bool) or not isinstance(steps_per_decade, (int, np.integer)):
+        if isinstance(steps_per_decade, bool) or not isinstance(
+            steps_per_decade, (int, np.integer)
+        ):
             raise TypeError("steps_per_decade must be an int")
         if steps_per_decade < 1:
             raise ValueError(f"steps_per_decade must be >= 1, got {steps_per_decade}")
@@ -200,8 +202,18 @@ class _Stepper:
     Everything is computed in float64; ``v`` (guidance) or ``(dx, dy)`` (drift) fix ``A``.
     """
 
-    def __init__(self, *, v=None, drift=None, solver="bicgstab", preconditioner=None,
-                 rtol=1e-8, maxiter=10000, workers=1, breakdown=1e-10):
+    def __init__(
+        self,
+        *,
+        v=None,
+        drift=None,
+        solver="bicgstab",
+        preconditioner=None,
+        rtol=1e-8,
+        maxiter=10000,
+        workers=1,
+        breakdown=1e-10,
+    ):
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
             self.dx, self.dy = core.osmosis_drift(self.v)
@@ -229,8 +241,9 @@ class _Stepper:
             else:
                 # mean edge weight: the harmonic means 2 v_p v_q / (v_p + v_q) = 2 / (w_p + w_q)
                 w = 1.0 / self.v
-                edge_sum = ((2.0 / (w[:, :, 1:] + w[:, :, :-1])).sum(axis=(1, 2))
-                            + (2.0 / (w[:, 1:, :] + w[:, :-1, :])).sum(axis=(1, 2)))
+                edge_sum = (2.0 / (w[:, :, 1:] + w[:, :, :-1])).sum(axis=(1, 2)) + (
+                    2.0 / (w[:, 1:, :] + w[:, :-1, :])
+                ).sum(axis=(1, 2))
                 edges = (ny * (nx - 1)) + (ny - 1) * nx
                 self.a = self.v.mean(axis=(1, 2))
                 self.c = edge_sum / edges if edges else np.ones(b)
@@ -255,8 +268,21 @@ class _Stepper:
         if pre in ("dct", "two-level"):
             denom, s_in, s_out = self._dct_args(tau, pre)
         x, it, res, conv, rst = core.osmosis_solve(
-            u, u, self.dx, self.dy, self.v, float(tau), self.solver, pre or "none", denom, s_in,
-            s_out, self.rtol, self.maxiter, self.breakdown, self.workers,
+            u,
+            u,
+            self.dx,
+            self.dy,
+            self.v,
+            float(tau),
+            self.solver,
+            pre or "none",
+            denom,
+            s_in,
+            s_out,
+            self.rtol,
+            self.maxiter,
+            self.breakdown,
+            self.workers,
         )
         return x, StepReport(it, res, conv, rst)
 
@@ -306,11 +332,15 @@ def _check_drift(drift, f, channel_axis):
     want_x[ax_x] -= 1
     want_y[ax_y] -= 1
     if dx.shape != tuple(want_x):
-        raise ValueError(f"drift[0] (dx) must have shape {tuple(want_x)} for f of shape {f.shape}, "
-                         f"got {dx.shape}")
+        raise ValueError(
+            f"drift[0] (dx) must have shape {tuple(want_x)} for f of shape {f.shape}, "
+            f"got {dx.shape}"
+        )
     if dy.shape != tuple(want_y):
-        raise ValueError(f"drift[1] (dy) must have shape {tuple(want_y)} for f of shape {f.shape}, "
-                         f"got {dy.shape}")
+        raise ValueError(
+            f"drift[1] (dy) must have shape {tuple(want_y)} for f of shape {f.shape}, "
+            f"got {dy.shape}"
+        )
     return dx, dy
 
 
@@ -409,7 +439,8 @@ def osmosis(
         ``"dct"`` correction and a second Jacobi sweep; the sweeps take care of what a constant
         symbol misses, such as guidance pixels clipped to a tiny value. ``"auto"`` (default):
         ``"two-level"`` for steps ``tau >= AUTO_TWO_LEVEL_TAU`` (3) and ``"jacobi"`` for
-        shorter ones, where a few cheap iterations beat the transforms. Measured at ``tau = 1000``, rtol 1e-8,
+        shorter ones, where a few cheap iterations beat the transforms. Measured at
+        ``tau = 1000``, rtol 1e-8,
         on 321 x 481 BSDS500 channels with noise guidance (sd 0.1) around the channel mean
         (CG iterations): a bright image, none 890, jacobi 840, dct 15, two-level 8; a dark one
         (mean 0.15, 6 % of the guidance clipped to 1e-6), jacobi 800, dct 2300, two-level ~50.
@@ -455,18 +486,24 @@ def osmosis(
     >>> bool(np.isclose(u.mean(), f.mean()))  # the mean grey value is preserved
     True
     """
-    fc, op, info, offset = _check_inputs(f, guidance, drift, offset, channel_axis, solver,
-                                         preconditioner)
+    fc, op, info, offset = _check_inputs(
+        f, guidance, drift, offset, channel_axis, solver, preconditioner
+    )
     rtol, maxiter = _check_solver_args(rtol, maxiter, on_fail)
     workers = val.check_workers(workers)
     many = np.ndim(t) > 0
     times = val.check_times(t, name="t")
     if times[0] <= 0:
         raise ValueError("t must be positive for osmosis (t = 0 is the initial image)")
-    stepper = _Stepper(**op, solver=solver, preconditioner=preconditioner,
-                       rtol=rtol, maxiter=maxiter, workers=workers)
-    out = _evolve(fc, stepper, times, tau=tau, steps_per_decade=steps_per_decade,
-                  on_fail=on_fail)
+    stepper = _Stepper(
+        **op,
+        solver=solver,
+        preconditioner=preconditioner,
+        rtol=rtol,
+        maxiter=maxiter,
+        workers=workers,
+    )
+    out = _evolve(fc, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
     if offset:
         out -= offset
     out = val.from_canonical(out.astype(fc.dtype, copy=False), info, leading=(times.size,))
@@ -527,9 +564,15 @@ def osmosis_step(
     breakdown = float(val.check_positive(breakdown, "breakdown", allow_zero=True, array=False))
     if breakdown >= 1:
         raise ValueError(f"breakdown must be below 1, got {breakdown}")
-    stepper = _Stepper(**op, solver=solver, preconditioner=preconditioner,
-                       rtol=rtol, maxiter=maxiter,
-                       workers=val.check_workers(workers), breakdown=breakdown)
+    stepper = _Stepper(
+        **op,
+        solver=solver,
+        preconditioner=preconditioner,
+        rtol=rtol,
+        maxiter=maxiter,
+        workers=val.check_workers(workers),
+        breakdown=breakdown,
+    )
     x, report = stepper.step(np.ascontiguousarray(uc, dtype=np.float64), tau)
     return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
 
@@ -607,9 +650,20 @@ class ProbabilisticOsmosis(Process):
     name = "osmosis"
     noise_per_frame = False
 
-    def __init__(self, sigma=0.1, *, tau=None, steps_per_decade=4, offset=0.0, rtol=1e-8,
-                 clip=(1e-6, 1.0), solver="cg", preconditioner="auto", maxiter=10000,
-                 on_fail="raise"):
+    def __init__(
+        self,
+        sigma=0.1,
+        *,
+        tau=None,
+        steps_per_decade=4,
+        offset=0.0,
+        rtol=1e-8,
+        clip=(1e-6, 1.0),
+        solver="cg",
+        preconditioner="auto",
+        maxiter=10000,
+        on_fail="raise",
+    ):
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.tau = None if tau is None else float(val.check_positive(tau, "tau", array=False))
         osmosis_time_grid([1.0], steps_per_decade=steps_per_decade)  # validates the count
@@ -626,10 +680,18 @@ class ProbabilisticOsmosis(Process):
         self.clip = (lo, hi)
 
     def _params(self):
-        return {"sigma": self.sigma, "tau": self.tau, "steps_per_decade": self.steps_per_decade,
-                "offset": self.offset, "rtol": self.rtol, "clip": self.clip,
-                "solver": self.solver, "preconditioner": self.preconditioner,
-                "maxiter": self.maxiter, "on_fail": self.on_fail}
+        return {
+            "sigma": self.sigma,
+            "tau": self.tau,
+            "steps_per_decade": self.steps_per_decade,
+            "offset": self.offset,
+            "rtol": self.rtol,
+            "clip": self.clip,
+            "solver": self.solver,
+            "preconditioner": self.preconditioner,
+            "maxiter": self.maxiter,
+            "on_fail": self.on_fail,
+        }
 
     def guidance(self, u0, *, seed=None, noise=None, channel_axis=None):
         """The guidance image a trajectory with this ``seed`` (or explicit ``noise``) uses."""
@@ -663,9 +725,18 @@ class ProbabilisticOsmosis(Process):
         out[~positive] = u
         if np.any(positive):
             out[positive] = osmosis(
-                u, guidance=v, t=times[positive], tau=self.tau,
-                steps_per_decade=self.steps_per_decade, offset=self.offset, rtol=self.rtol,
-                solver=self.solver, preconditioner=self.preconditioner, maxiter=self.maxiter,
-                on_fail=self.on_fail, channel_axis=channel_axis, workers=workers,
+                u,
+                guidance=v,
+                t=times[positive],
+                tau=self.tau,
+                steps_per_decade=self.steps_per_decade,
+                offset=self.offset,
+                rtol=self.rtol,
+                solver=self.solver,
+                preconditioner=self.preconditioner,
+                maxiter=self.maxiter,
+                on_fail=self.on_fail,
+                channel_axis=channel_axis,
+                workers=workers,
             )
         return out

@@ -172,8 +172,10 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             else:
                 a, b = self.mode_transition(expand(s), expand(t), mu)
         shape = (t.size, *mode_shape)
-        return (np.broadcast_to(np.asarray(a, dtype=np.float64), shape),
-                np.broadcast_to(np.asarray(b, dtype=np.float64), shape))
+        return (
+            np.broadcast_to(np.asarray(a, dtype=np.float64), shape),
+            np.broadcast_to(np.asarray(b, dtype=np.float64), shape),
+        )
 
     @staticmethod
     def _public(pair, t):
@@ -238,8 +240,9 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             try:
                 s, t = np.broadcast_arrays(np.asarray(s, dtype=np.float64), t)
             except ValueError:
-                raise ValueError(f"s and t must have the same length, got {np.shape(s)} and "
-                                 f"{np.shape(t)}") from None
+                raise ValueError(
+                    f"s and t must have the same length, got {np.shape(s)} and {np.shape(t)}"
+                ) from None
         if np.any(np.asarray(t) < s):
             raise ValueError(f"t must not be smaller than s, got s={s}, t={t}")
         return s, t
@@ -301,8 +304,16 @@ class DiagonalProcess(LinearGaussianProcess):
     0.02
     """
 
-    def __init__(self, marginal, *, basis="dct", spectrum="continuous", transition=None,
-                 max_time=None, name="custom"):
+    def __init__(
+        self,
+        marginal,
+        *,
+        basis="dct",
+        spectrum="continuous",
+        transition=None,
+        max_time=None,
+        name="custom",
+    ):
         if not callable(marginal):
             raise TypeError(f"marginal must be callable, got {type(marginal).__name__}")
         if transition is not None and not callable(transition):
@@ -321,9 +332,11 @@ class DiagonalProcess(LinearGaussianProcess):
         return {"marginal": self._marginal_fn, "basis": self.basis, "spectrum": self.spectrum}
 
     def mode_marginal(self, t, mu):
+        """The given ``marginal(t, mu)``."""
         return self._marginal_fn(t, mu)
 
     def mode_transition(self, s, t, mu):
+        """The given ``transition(s, t, mu)``, or the default from the marginals."""
         if self._transition_fn is None:
             return super().mode_transition(s, t, mu)
         return self._transition_fn(s, t, mu)

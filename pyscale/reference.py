@@ -42,7 +42,9 @@ def decay_rates(ny, nx, spectrum="continuous"):
             if spectrum == "continuous":
                 mu[l, k] = np.pi**2 * ((k / nx) ** 2 + (l / ny) ** 2)
             else:
-                mu[l, k] = 4 * np.sin(np.pi * k / (2 * nx)) ** 2 + 4 * np.sin(np.pi * l / (2 * ny)) ** 2
+                mu[l, k] = (
+                    4 * np.sin(np.pi * k / (2 * nx)) ** 2 + 4 * np.sin(np.pi * l / (2 * ny)) ** 2
+                )
     return mu
 
 
@@ -63,7 +65,7 @@ def _white(rng, shape, dc_free):
 
 
 def dpm_chain(u0, times, alpha, beta, rng):
-    """``u_i = alpha_i u_{i-1} + beta_i g_i`` step by step; ``alpha``, ``beta`` scalars or arrays."""
+    """``u_i = alpha_i u_{i-1} + beta_i g_i`` step by step; ``alpha``, ``beta`` may be arrays."""
     times = [int(t) for t in times]
     T = times[-1]
     a = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (max(T, 1),))
@@ -92,7 +94,7 @@ def diffusion_chain(u0, times, spectrum="continuous"):
 
 
 def heat_dissipation_chain(u0, times, sigma, rng, spectrum="continuous", preserve_mean=False):
-    """Rissanen et al.: the blur stepped one unit at a time plus fresh observation noise per frame."""
+    """Rissanen et al.: the blur stepped one unit at a time, fresh observation noise per frame."""
     u = _channels(np.array(u0, dtype=np.float64))
     factor = np.exp(-decay_rates(u.shape[0], u.shape[1], spectrum))
     frames = [u.copy()] if times[0] == 0 else []
@@ -145,7 +147,7 @@ def osmosis_matrix(v):
 
 
 def osmosis_chain(f, v, times, tau, rtol=1e-10):
-    """Implicit osmosis steps of constant size ``tau`` with scipy's BiCGSTAB on the assembled matrix.
+    """Implicit osmosis steps of constant size ``tau``: scipy's BiCGSTAB on the assembled matrix.
 
     Every interval between output times must be a whole number of steps.
     """

@@ -33,8 +33,9 @@ def _real(x, name, low=None):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
     x = float(x)
     if not np.isfinite(x) or (low is not None and x <= low):
-        raise ValueError(f"{name} must be finite" + ("" if low is None else f" and > {low}")
-                         + f", got {x}")
+        raise ValueError(
+            f"{name} must be finite" + ("" if low is None else f" and > {low}") + f", got {x}"
+        )
     return x
 
 
@@ -48,8 +49,9 @@ def _rescale_zero_terminal_snr(betas):
     return 1.0 - alphas
 
 
-def beta_schedule(name, steps=1000, *, beta_start=1e-4, beta_end=0.02,
-                  rescale_zero_terminal_snr=False):
+def beta_schedule(
+    name, steps=1000, *, beta_start=1e-4, beta_end=0.02, rescale_zero_terminal_snr=False
+):
     """Per-step noise variances ``betas`` of diffusers' named schedules, in float64.
 
     Parameters
@@ -107,8 +109,10 @@ def beta_schedule(name, steps=1000, *, beta_start=1e-4, beta_end=0.02,
             raise ValueError("rescale_zero_terminal_snr needs at least 2 steps")
         betas = _rescale_zero_terminal_snr(betas)
     if np.any(betas <= 0) or np.any(betas > 1):
-        raise ValueError(f"the {name!r} schedule with these parameters leaves (0, 1]; check "
-                         "beta_start and beta_end")
+        raise ValueError(
+            f"the {name!r} schedule with these parameters leaves (0, 1]; check "
+            "beta_start and beta_end"
+        )
     return betas
 
 

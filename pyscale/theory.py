@@ -72,7 +72,7 @@ def lyapunov_condition(process, times, shape=None):
     """
     times = val.check_times(times)
     ok = []
-    for s, t in zip(times[:-1], times[1:]):
+    for s, t in zip(times[:-1], times[1:], strict=True):
         _, gam_s = process.marginal(s, shape)
         a, b = process.transition(s, t, shape)
         lhs = b**2
@@ -202,8 +202,10 @@ def _image_first(u0, channel_axis):
     u0 = val.check_image(u0, "u0")
     _, spatial = val.spatial_axes(u0.ndim, channel_axis)
     if spatial != (0, 1) or u0.ndim > 3:
-        raise ValueError("u0 must be one image, (H, W) or (H, W, C) with channel_axis=-1, got "
-                         f"shape {u0.shape} with channel_axis={channel_axis}")
+        raise ValueError(
+            "u0 must be one image, (H, W) or (H, W, C) with channel_axis=-1, got "
+            f"shape {u0.shape} with channel_axis={channel_axis}"
+        )
     return u0
 
 
@@ -242,10 +244,13 @@ def rotation_defect(process, u0, times, k=1, *, seed=0, channel_axis=None):
     u0 = _image_first(u0, channel_axis)
     g = _noise_for(process, u0, times, seed)
     axes = (1, 2) if process.noise_per_frame else (0, 1)
-    direct = np.rot90(process.trajectory(u0, times, noise=g, channel_axis=channel_axis), k,
-                      axes=(1, 2))
+    direct = np.rot90(
+        process.trajectory(u0, times, noise=g, channel_axis=channel_axis), k, axes=(1, 2)
+    )
     rotated = process.trajectory(
-        np.ascontiguousarray(np.rot90(u0, k)), times,
-        noise=np.ascontiguousarray(np.rot90(g, k, axes=axes)), channel_axis=channel_axis,
+        np.ascontiguousarray(np.rot90(u0, k)),
+        times,
+        noise=np.ascontiguousarray(np.rot90(g, k, axes=axes)),
+        channel_axis=channel_axis,
     )
     return float(np.max(np.abs(direct - rotated)))

@@ -50,8 +50,9 @@ class DiffusionCollate:
 
     def __init__(self, process, times, *, target="noise", channel_axis=None):
         if not isinstance(process, LinearGaussianProcess):
-            raise TypeError(f"process must be a linear process of pyscale, got "
-                            f"{type(process).__name__}")
+            raise TypeError(
+                f"process must be a linear process of pyscale, got {type(process).__name__}"
+            )
         times = np.asarray(times, dtype=np.float64).reshape(-1)
         if times.size == 0:
             raise ValueError("times must not be empty")
@@ -67,13 +68,17 @@ class DiffusionCollate:
         """Return ``(u_t, t, target)`` tensors for a list of images (or of ``(image, ...)``)."""
         torch = _require_torch("DiffusionCollate")
         images = [item[0] if isinstance(item, (tuple, list)) else item for item in items]
-        x0 = torch.stack([torch.as_tensor(np.asarray(x)) if not torch.is_tensor(x) else x
-                          for x in images])
+        x0 = torch.stack(
+            [torch.as_tensor(np.asarray(x)) if not torch.is_tensor(x) else x for x in images]
+        )
         n = x0.shape[0]
         t = self.times[torch.randint(self.times.size, (n,)).numpy()]
         seed = int(torch.randint(0, 2**62, ()).item())
-        axis = None if self.channel_axis is None else (
-            self.channel_axis + 1 if self.channel_axis >= 0 else self.channel_axis)
+        axis = (
+            None
+            if self.channel_axis is None
+            else (self.channel_axis + 1 if self.channel_axis >= 0 else self.channel_axis)
+        )
         u_t, eps = self.process.sample(x0, t, seed=seed, channel_axis=axis, return_noise=True)
         if self.target == "noise":
             target = eps

@@ -28,13 +28,38 @@ def _err_line(capsys):
 
 def test_compare_runs_and_resumes(folder, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["compare", "--data", str(folder), "--models", "dpm", "heat", "osmosis", "--times",
-            "1", "10", "--fid", "--fid-features", "pixel", "--out", str(out), "--workers", "1"]
+    argv = [
+        "compare",
+        "--data",
+        str(folder),
+        "--models",
+        "dpm",
+        "heat",
+        "osmosis",
+        "--times",
+        "1",
+        "10",
+        "--fid",
+        "--fid-features",
+        "pixel",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
     assert "3 images (3 computed, 0 reused, 0 skipped)" in text
-    for f in ("variance.csv", "variance.json", "variance.png", "fid.csv", "fid.json", "fid.png",
-              "trajectory_grid.png", "report.md"):
+    for f in (
+        "variance.csv",
+        "variance.json",
+        "variance.png",
+        "fid.csv",
+        "fid.json",
+        "fid.png",
+        "trajectory_grid.png",
+        "report.md",
+    ):
         assert (out / f).exists(), f
     assert cli.main(argv + ["--quiet"]) == 0
     assert capsys.readouterr().out == ""
@@ -44,23 +69,38 @@ def test_compare_runs_and_resumes(folder, tmp_path, capsys):
 
 def test_compare_reports_skipped_files(folder, tmp_path, capsys):
     (folder / "junk.png").write_bytes(b"no png")
-    argv = ["compare", "--data", str(folder), "--models", "heat", "--times", "1", "--out",
-            str(tmp_path / "o"), "--workers", "1", "--no-grid"]
+    argv = [
+        "compare",
+        "--data",
+        str(folder),
+        "--models",
+        "heat",
+        "--times",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        "--workers",
+        "1",
+        "--no-grid",
+    ]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "1 skipped" in captured.out
     assert "pyscale: warning: skipped 1 of 4 files" in captured.err and "junk.png" in captured.err
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["compare", "--data", "/nonexistent/folder"], "does not exist"),
-    (["compare", "--times", "10", "1"], "strictly increasing"),
-    (["compare", "--times", "0", "1"], "times must be positive"),
-    (["compare", "--split", "train"], "split needs a folder"),
-    (["compare", "--models", "dpm", "--fid", "--fid-features", "pixel"], "include 'osmosis'"),
-    (["compare", "--max-size", "3"], "max_size"),
-    (["trajectory", "/nonexistent.png", "--out", "x.png"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["compare", "--data", "/nonexistent/folder"], "does not exist"),
+        (["compare", "--times", "10", "1"], "strictly increasing"),
+        (["compare", "--times", "0", "1"], "times must be positive"),
+        (["compare", "--split", "train"], "split needs a folder"),
+        (["compare", "--models", "dpm", "--fid", "--fid-features", "pixel"], "include 'osmosis'"),
+        (["compare", "--max-size", "3"], "max_size"),
+        (["trajectory", "/nonexistent.png", "--out", "x.png"], "does not exist"),
+    ],
+)
 def test_bad_input_exits_with_one_line(argv, match, capsys, tmp_path):
     if "--out" not in argv:
         argv = argv + ["--out", str(tmp_path / "o")]
@@ -76,9 +116,25 @@ def test_split_on_bsds_layout(tmp_path, capsys):
         (root / split).mkdir(parents=True)
         for i in range(2):
             Image.fromarray(np.full((10, 12, 3), 50 + 60 * i, np.uint8)).save(
-                root / split / f"{split}{i}.jpg")
-    argv = ["compare", "--data", str(root), "--split", "val", "--models", "heat", "--times", "1",
-            "--out", str(tmp_path / "o"), "--workers", "1", "--no-grid", "--quiet"]
+                root / split / f"{split}{i}.jpg"
+            )
+    argv = [
+        "compare",
+        "--data",
+        str(root),
+        "--split",
+        "val",
+        "--models",
+        "heat",
+        "--times",
+        "1",
+        "--out",
+        str(tmp_path / "o"),
+        "--workers",
+        "1",
+        "--no-grid",
+        "--quiet",
+    ]
     assert cli.main(argv) == 0
     report = (tmp_path / "o" / "report.md").read_text()
     assert "(split val); 2 images used" in report
@@ -94,8 +150,20 @@ def test_argparse_errors_and_help(capsys):
         cli.main(["compare", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for opt in ("--data", "--split", "--models", "--times", "--grey", "--fid", "--limit", "--out",
-                "--workers", "--dask", "--seed", "--max-size"):
+    for opt in (
+        "--data",
+        "--split",
+        "--models",
+        "--times",
+        "--grey",
+        "--fid",
+        "--limit",
+        "--out",
+        "--workers",
+        "--dask",
+        "--seed",
+        "--max-size",
+    ):
         assert opt in text
     assert cli.main([]) == 2
 
@@ -109,15 +177,28 @@ def test_missing_inception_weights(monkeypatch, tmp_path, capsys):
 
 def test_trajectory_command(folder, tmp_path, capsys):
     png = tmp_path / "t.png"
-    argv = ["trajectory", str(folder / "0.png"), "--model", "dpm", "--times", "1", "5", "--out",
-            str(png)]
+    argv = [
+        "trajectory",
+        str(folder / "0.png"),
+        "--model",
+        "dpm",
+        "--times",
+        "1",
+        "5",
+        "--out",
+        str(png),
+    ]
     assert cli.main(argv) == 0 and png.stat().st_size > 0
     assert cli.main(argv[:-1] + [str(tmp_path / "t.jpg")]) == 2
     assert ".png" in _err_line(capsys)
 
 
 def test_console_script_exit_code(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pyscale.cli", "compare", "--times", "2", "1"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyscale.cli", "compare", "--times", "2", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "pyscale: error: times must be strictly increasing"

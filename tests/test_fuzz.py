@@ -14,10 +14,34 @@ from hypothesis.extra import numpy as hnp
 
 import pyscale as ps
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PARAMS = ("u0", "x", "f", "guidance", "times", "t", "beta", "alpha", "sigma", "tau", "rtol", "seed",
-          "workers", "channel_axis", "shape", "noise", "steps_per_decade", "offset", "axes", "maxiter")
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+PARAMS = (
+    "u0",
+    "x",
+    "f",
+    "guidance",
+    "times",
+    "t",
+    "beta",
+    "alpha",
+    "sigma",
+    "tau",
+    "rtol",
+    "seed",
+    "workers",
+    "channel_axis",
+    "shape",
+    "noise",
+    "steps_per_decade",
+    "offset",
+    "axes",
+    "maxiter",
+)
 DTYPES = [np.bool_, np.int32, np.uint8, np.float16, np.float32, np.float64, np.complex128]
 SIDES = st.sampled_from([0, 1, 2, 3, 5, 31, 97])
 
@@ -58,12 +82,14 @@ TIMES = st.one_of(
 
 
 def _accept(fn, expect_dtype=None):
-    """Run ``fn``: a finite result of the right dtype, or a ValueError/TypeError naming a parameter."""
+    """Run ``fn``: a finite result of the right dtype, or an error naming a parameter."""
     try:
         out = fn()
     except (ValueError, TypeError) as exc:
         msg = str(exc)
-        assert any(re.search(rf"\b{p}\b", msg) for p in PARAMS), f"message names no parameter: {msg}"
+        assert any(re.search(rf"\b{p}\b", msg) for p in PARAMS), (
+            f"message names no parameter: {msg}"
+        )
         return None
     outs = out if isinstance(out, tuple) else (out,)
     for o in outs:
@@ -74,13 +100,23 @@ def _accept(fn, expect_dtype=None):
     return out
 
 
-MODELS = [ps.DPM(beta=0.1), ps.DPM(beta=0.1, alpha=1.0), ps.HeatDissipation(), ps.HomogeneousDiffusion(),
-          ps.BlurringDiffusion(), ps.ProbabilisticOsmosis(sigma=0.1)]
+MODELS = [
+    ps.DPM(beta=0.1),
+    ps.DPM(beta=0.1, alpha=1.0),
+    ps.HeatDissipation(),
+    ps.HomogeneousDiffusion(),
+    ps.BlurringDiffusion(),
+    ps.ProbabilisticOsmosis(sigma=0.1),
+]
 
 
 @SETTINGS
-@given(u0=images(max_side=31), times=TIMES, model=st.sampled_from(MODELS),
-       seed=st.one_of(st.integers(-3, 2**64 + 3), st.none(), st.just(1.5)))
+@given(
+    u0=images(max_side=31),
+    times=TIMES,
+    model=st.sampled_from(MODELS),
+    seed=st.one_of(st.integers(-3, 2**64 + 3), st.none(), st.just(1.5)),
+)
 def test_trajectory(u0, times, model, seed):
     if isinstance(model, ps.ProbabilisticOsmosis) and u0.size > 400:
         u0 = u0[:3, :3]
@@ -91,28 +127,44 @@ def test_trajectory(u0, times, model, seed):
 
 
 @SETTINGS
-@given(beta=st.one_of(st.floats(allow_nan=True), st.lists(st.floats(-1, 2), max_size=3), st.text(max_size=2)),
-       alpha=st.one_of(st.none(), st.floats(allow_nan=True)), sigma=st.floats(allow_nan=True))
+@given(
+    beta=st.one_of(
+        st.floats(allow_nan=True), st.lists(st.floats(-1, 2), max_size=3), st.text(max_size=2)
+    ),
+    alpha=st.one_of(st.none(), st.floats(allow_nan=True)),
+    sigma=st.floats(allow_nan=True),
+)
 def test_parameters(beta, alpha, sigma):
     u0 = np.full((4, 5), 0.5)
-    for make in (lambda: ps.DPM(beta=beta, alpha=alpha), lambda: ps.BlurringDiffusion(beta=beta),
-                 lambda: ps.HeatDissipation(sigma=sigma), lambda: ps.ProbabilisticOsmosis(sigma=sigma)):
-        _accept(lambda: make().trajectory(u0, [1, 10], seed=0))
+    for make in (
+        lambda: ps.DPM(beta=beta, alpha=alpha),
+        lambda: ps.BlurringDiffusion(beta=beta),
+        lambda: ps.HeatDissipation(sigma=sigma),
+        lambda: ps.ProbabilisticOsmosis(sigma=sigma),
+    ):
+        _accept(lambda make=make: make().trajectory(u0, [1, 10], seed=0))
 
 
 @SETTINGS
-@given(x=images(), axes=st.sampled_from([(-2, -1), (0, 1), (1, 0), (0, 0), (0, 5)]),
-       workers=st.sampled_from([None, 1, 2, 0, -1, 2.5]))
+@given(
+    x=images(),
+    axes=st.sampled_from([(-2, -1), (0, 1), (1, 0), (0, 0), (0, 5)]),
+    workers=st.sampled_from([None, 1, 2, 0, -1, 2.5]),
+)
 def test_dct(x, axes, workers):
     for fn in (ps.dct2, ps.idct2):
-        out = _accept(lambda: fn(x, axes=axes, workers=workers), expect_dtype=True)
+        out = _accept(lambda fn=fn: fn(x, axes=axes, workers=workers), expect_dtype=True)
         if out is not None:
             assert out.shape == x.shape
 
 
 @SETTINGS
-@given(f=images(max_side=13), tau=st.one_of(st.none(), st.floats(-1, 1e4), st.just(np.nan)),
-       t=st.one_of(st.floats(-1, 1e5), st.just(np.nan)), rtol=st.one_of(st.floats(-1, 2), st.just(np.nan)))
+@given(
+    f=images(max_side=13),
+    tau=st.one_of(st.none(), st.floats(-1, 1e4), st.just(np.nan)),
+    t=st.one_of(st.floats(-1, 1e5), st.just(np.nan)),
+    rtol=st.one_of(st.floats(-1, 2), st.just(np.nan)),
+)
 def test_osmosis(f, tau, t, rtol):
     g = np.asarray(f, dtype=np.float64) if f.dtype != np.complex128 else np.abs(f)
     guidance = np.clip(np.nan_to_num(g, nan=0.5, posinf=1.0, neginf=0.1), 0.05, None)

@@ -10,9 +10,15 @@ from numpy.testing import assert_array_equal
 
 import pyscale as ps
 
-MODELS = [ps.DPM(beta=0.1), ps.DPM.from_schedule("cosine", 50), ps.HeatDissipation(),
-          ps.HomogeneousDiffusion(), ps.BlurringDiffusion(), ps.HoogeboomBlurring(),
-          ps.ProbabilisticOsmosis(sigma=0.1)]
+MODELS = [
+    ps.DPM(beta=0.1),
+    ps.DPM.from_schedule("cosine", 50),
+    ps.HeatDissipation(),
+    ps.HomogeneousDiffusion(),
+    ps.BlurringDiffusion(),
+    ps.HoogeboomBlurring(),
+    ps.ProbabilisticOsmosis(sigma=0.1),
+]
 IDS = ["dpm", "dpm-cosine", "heat", "homogeneous", "blurring", "hoogeboom", "osmosis"]
 
 
@@ -72,12 +78,14 @@ def test_unusual_memory(p, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()])
+@pytest.mark.parametrize(
+    "method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()]
+)
 def test_process_pool_into_every_model(method):
     jobs = [(i, _image()) for i in range(len(MODELS))]
     local = [_run(j) for j in jobs]
     with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context(method)) as pool:
         remote = list(pool.map(_run, jobs))
-    for a, b in zip(local, remote):
-        for x, y in zip(a, b):
+    for a, b in zip(local, remote, strict=True):
+        for x, y in zip(a, b, strict=True):
             assert_array_equal(x, y)

@@ -39,8 +39,9 @@ def test_draw_depends_only_on_seed_stream_and_index():
 
 
 def test_float32_is_rounded_float64():
-    assert_array_equal(standard_normal(1, 0, (99,), np.float32),
-                       standard_normal(1, 0, (99,)).astype(np.float32))
+    assert_array_equal(
+        standard_normal(1, 0, (99,), np.float32), standard_normal(1, 0, (99,)).astype(np.float32)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -62,8 +62,10 @@ def test_step_operators_match_assembled_matrix():
     # the symmetric form: (diag(v) + tau K) (u / v) = (I - tau A) u
     Sw = core.osmosis_spd_matvec((f / v)[None], v[None], tau)[0]
     assert_allclose(Sw.ravel(), expect, rtol=0, atol=1e-12 * tau)
-    S = np.stack([core.osmosis_spd_matvec(e.reshape(1, 7, 10), v[None], tau)[0].ravel()
-                  for e in np.eye(70)], axis=1)
+    S = np.stack(
+        [core.osmosis_spd_matvec(e.reshape(1, 7, 10), v[None], tau)[0].ravel() for e in np.eye(70)],
+        axis=1,
+    )
     assert_allclose(S, S.T, rtol=0, atol=1e-12 * tau)
     assert np.linalg.eigvalsh(S).min() > 0
 
@@ -87,24 +89,41 @@ def test_matches_reference_chain(solver, pre, dtype):
     f, v = _pair(2)
     times = [2.0, 6.0]
     ref = reference.osmosis_chain(f, v, times, tau=2.0, rtol=1e-12)
-    got = ps.osmosis(f.astype(dtype), v.astype(dtype), t=times, tau=2.0, solver=solver,
-                     preconditioner=pre, rtol=1e-12)
+    got = ps.osmosis(
+        f.astype(dtype),
+        v.astype(dtype),
+        t=times,
+        tau=2.0,
+        solver=solver,
+        preconditioner=pre,
+        rtol=1e-12,
+    )
     assert got.dtype == dtype
     if dtype == np.float64:
         assert_allclose(got, ref, rtol=0, atol=1e-10)
     else:  # float32 in and out; the solves run in float64
-        ref32 = reference.osmosis_chain(f.astype(np.float32), v.astype(np.float32), times, 2.0,
-                                        rtol=1e-12)
+        ref32 = reference.osmosis_chain(
+            f.astype(np.float32), v.astype(np.float32), times, 2.0, rtol=1e-12
+        )
         assert_allclose(got, ref32, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(("solver", "pre"), SOLVERS, ids=SOLVER_IDS)
 def test_large_step_and_colour_match_reference(solver, pre, colour):
-    v = np.clip(colour.mean() + 0.1 * np.random.default_rng(3).standard_normal(colour.shape),
-                1e-6, 1)
+    v = np.clip(
+        colour.mean() + 0.1 * np.random.default_rng(3).standard_normal(colour.shape), 1e-6, 1
+    )
     ref = reference.osmosis_chain(colour, v, [1000.0], tau=1000.0, rtol=1e-12)
-    got = ps.osmosis(colour, v, t=1000.0, tau=1000.0, solver=solver, preconditioner=pre,
-                     rtol=1e-11, channel_axis=-1)
+    got = ps.osmosis(
+        colour,
+        v,
+        t=1000.0,
+        tau=1000.0,
+        solver=solver,
+        preconditioner=pre,
+        rtol=1e-11,
+        channel_axis=-1,
+    )
     assert_allclose(got, ref[0], rtol=0, atol=1e-9)
 
 
@@ -148,8 +167,12 @@ def test_drift_form_matches_assembled_solve(pre):
     # canonical drift given explicitly equals the guidance form
     v = rng.uniform(0.2, 1.0, (6, 9))
     dxv, dyv = osmosis_drift(v[None])
-    assert_allclose(ps.osmosis(f, drift=(dxv[0], dyv[0]), t=5.0, rtol=1e-12),
-                    ps.osmosis(f, v, t=5.0, rtol=1e-12), rtol=0, atol=1e-10)
+    assert_allclose(
+        ps.osmosis(f, drift=(dxv[0], dyv[0]), t=5.0, rtol=1e-12),
+        ps.osmosis(f, v, t=5.0, rtol=1e-12),
+        rtol=0,
+        atol=1e-10,
+    )
 
 
 def test_float32_kernel(dtype):
@@ -159,11 +182,13 @@ def test_float32_kernel(dtype):
     dx, dy = core.osmosis_drift(v3)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for method in ("bicgstab", "cg"):
-        x, it, res, conv, rst = core.osmosis_solve(f3, f3, dx, dy, v3, 2.0, method, "jacobi",
-                                                   None, None, None, rtol, 500, 1e-10, 1)
+        x, it, res, conv, rst = core.osmosis_solve(
+            f3, f3, dx, dy, v3, 2.0, method, "jacobi", None, None, None, rtol, 500, 1e-10, 1
+        )
         assert x.dtype == dtype and conv.all() and res[0] <= rtol
-        exact = spla.spsolve((sp.identity(120) - 2.0 * reference.osmosis_matrix(v)).tocsc(),
-                             f.ravel())
+        exact = spla.spsolve(
+            (sp.identity(120) - 2.0 * reference.osmosis_matrix(v)).tocsc(), f.ravel()
+        )
         assert_allclose(x[0].ravel(), exact, rtol=0, atol=50 * rtol)
 
 
@@ -172,9 +197,11 @@ def test_float32_kernel(dtype):
 
 @pytest.mark.parametrize("solver", ["cg", "bicgstab"])
 def test_two_level_handles_clipped_guidance(solver):
-    """Noise guidance around a dark mean is partly clipped to 1e-6. The DCT symbol alone no longer
-    describes the system (BiCGSTAB with it breaks down); the two-level preconditioner solves it
-    in a fraction of the Jacobi iterations."""
+    """Noise guidance around a dark mean is partly clipped to 1e-6.
+
+    The DCT symbol alone no longer describes the system (BiCGSTAB with it breaks down); the
+    two-level preconditioner solves it in a fraction of the Jacobi iterations.
+    """
     rng = np.random.default_rng(11)
     f = rng.uniform(0.02, 0.3, (40, 56))
     v = np.clip(0.12 + 0.1 * rng.standard_normal(f.shape), 1e-6, 1.0)
@@ -184,8 +211,9 @@ def test_two_level_handles_clipped_guidance(solver):
     expect = spla.spsolve((sp.identity(f.size) - tau * A).tocsc(), f.ravel())
     its = {}
     for pre in ("jacobi", "two-level"):
-        u, rep = osmosis_step(f, v, tau=tau, solver=solver, preconditioner=pre, rtol=1e-10,
-                              maxiter=20000)
+        u, rep = osmosis_step(
+            f, v, tau=tau, solver=solver, preconditioner=pre, rtol=1e-10, maxiter=20000
+        )
         assert rep.converged.all()
         its[pre] = int(rep.iterations[0])
         assert_allclose(u.ravel(), expect, rtol=0, atol=1e-8 * np.abs(expect).max())
@@ -239,8 +267,9 @@ def test_workers_do_not_change_results(solver, pre):
     b = ps.osmosis(f, v, t=[1, 50], solver=solver, preconditioner=pre, workers=2)
     assert_array_equal(a, b)
     p = ps.ProbabilisticOsmosis()
-    assert_array_equal(p.trajectory(f, [1, 10], seed=1, workers=1),
-                       p.trajectory(f, [1, 10], seed=1, workers=2))
+    assert_array_equal(
+        p.trajectory(f, [1, 10], seed=1, workers=1), p.trajectory(f, [1, 10], seed=1, workers=2)
+    )
 
 
 @pytest.mark.parametrize(("solver", "pre"), SOLVERS)
@@ -285,8 +314,9 @@ def test_non_convergence_raises_with_residual():
     with pytest.raises(ConvergenceError, match=r"relative residual \d"):
         ps.osmosis(f, v, t=1000.0, tau=1000.0, preconditioner=None, rtol=1e-14, maxiter=1)
     with pytest.warns(ConvergenceWarning, match="relative residual"):
-        u = ps.osmosis(f, v, t=1000.0, tau=1000.0, preconditioner=None, rtol=1e-14, maxiter=1,
-                       on_fail="warn")
+        u = ps.osmosis(
+            f, v, t=1000.0, tau=1000.0, preconditioner=None, rtol=1e-14, maxiter=1, on_fail="warn"
+        )
     assert np.all(np.isfinite(u))
     _, report = osmosis_step(f, v, tau=1000.0, preconditioner=None, rtol=1e-14, maxiter=1)
     assert not report.converged[0] and report.iterations[0] == 1

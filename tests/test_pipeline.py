@@ -20,13 +20,16 @@ LINEAR = {
 @pytest.mark.parametrize("name", list(LINEAR))
 @pytest.mark.parametrize("s, t", [(3, 20), (1, 2), (0, 5)])
 def test_posterior_by_monte_carlo(name, s, t):
-    """Residuals u_s - E[u_s | u_t, u_0] have zero mean, the stated variance, no correlation with u_t."""
+    """Residuals u_s - E[u_s | u_t, u_0]: zero mean, the stated variance, uncorrelated with u_t."""
     p = LINEAR[name]
     u0 = np.random.default_rng(0).uniform(0.2, 0.8, (3, 4))
     n = 4000
     batch = np.broadcast_to(u0, (n, 3, 4)).copy()
-    us, ut = p.trajectory(batch, [s, t], seed=5, channel_axis=None) if s > 0 else (
-        batch, p.trajectory(batch, [t], seed=5, channel_axis=None)[0])
+    us, ut = (
+        p.trajectory(batch, [s, t], seed=5, channel_axis=None)
+        if s > 0
+        else (batch, p.trajectory(batch, [t], seed=5, channel_axis=None)[0])
+    )
     mean, std = p.posterior(s, t, ut, batch, channel_axis=None)
     resid = us - mean
     if p.basis == "dct":
@@ -60,7 +63,11 @@ def test_return_noise_reproduces_and_gives_marginal_noise(name):
     assert_allclose(p.trajectory(u0, [4], noise=eps, channel_axis=-1), frames, atol=1e-12)
     lam, gam = p.marginal(4, u0.shape, channel_axis=-1)
     if p.basis == "dct":
-        expect = ps.idct2(lam[..., None] * ps.dct2(u0, axes=(0, 1)) + gam[..., None] * ps.dct2(eps[0], axes=(0, 1)), axes=(0, 1))
+        expect = ps.idct2(
+            lam[..., None] * ps.dct2(u0, axes=(0, 1))
+            + gam[..., None] * ps.dct2(eps[0], axes=(0, 1)),
+            axes=(0, 1),
+        )
     else:
         expect = lam * u0 + gam * eps[0]
     assert_allclose(frames[0], expect, atol=1e-12)

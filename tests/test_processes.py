@@ -1,4 +1,4 @@
-"""Trajectories and samples of the linear Gaussian processes: shapes, dtypes, determinism, exactness."""
+"""Trajectories and samples of the linear processes: shapes, dtypes, determinism, exactness."""
 
 import pickle
 
@@ -95,7 +95,7 @@ def test_float32_matches_float64(linear, grey):
 
 
 def test_large_time_costs_one_jump(linear, grey):
-    """t = 10000 is one jump: equal to the closed form with the same draw."""
+    """T = 10000 is one jump: equal to the closed form with the same draw."""
     g = np.random.default_rng(0).standard_normal((1, *grey.shape))
     u = linear.trajectory(grey, [10000], noise=g)[0]
     lam, gam = linear.marginal(10000, grey.shape)
@@ -117,12 +117,14 @@ def test_homogeneous_diffusion_matches_stepwise_reference(spectrum, colour):
 def test_spectra_match_reference_rates():
     for spectrum in ("continuous", "discrete"):
         assert_allclose(
-            ps.laplacian_eigenvalues(7, 5, spectrum), reference.decay_rates(7, 5, spectrum), atol=1e-14
+            ps.laplacian_eigenvalues(7, 5, spectrum),
+            reference.decay_rates(7, 5, spectrum),
+            atol=1e-14,
         )
 
 
 def test_explicit_noise_reproduces_seeded_draws(linear, grey):
-    """Internal draws are the DCT of pixel-domain white noise; passing that noise gives the same frames."""
+    """Internal draws are the DCT of pixel-domain white noise; that noise gives the same frames."""
     from pyscale.noise import standard_normal
 
     z = standard_normal(9, 0, grey.shape)

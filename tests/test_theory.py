@@ -1,5 +1,8 @@
-"""Scale-space properties: Monte-Carlo agreement of stepwise chains and closed forms, semigroup,
-Lyapunov sequences (with the corrected condition), steady states, invariances, grey value."""
+"""Scale-space properties, checked against the corrected statements of the paper.
+
+Monte-Carlo agreement of stepwise chains and closed forms, semigroup, Lyapunov sequences (with
+the corrected condition), steady states, invariances, grey value.
+"""
 
 import numpy as np
 import pytest
@@ -71,8 +74,12 @@ def test_paper_eq14_sums_standard_deviations_wrongly():
 
 @pytest.mark.parametrize(
     "proc",
-    [ps.BlurringDiffusion(beta=0.1), ps.BlurringDiffusion(beta=0.2, spectrum="discrete"),
-     ps.BlurringDiffusion(beta=0.1, preserve_mean=True), ps.HeatDissipation(sigma=0.05)],
+    [
+        ps.BlurringDiffusion(beta=0.1),
+        ps.BlurringDiffusion(beta=0.2, spectrum="discrete"),
+        ps.BlurringDiffusion(beta=0.1, preserve_mean=True),
+        ps.HeatDissipation(sigma=0.05),
+    ],
     ids=["blurring", "blurring-discrete", "blurring-exact-mean", "heat"],
 )
 def test_dct_stepwise_chain_matches_closed_form(proc):
@@ -97,9 +104,15 @@ def test_dct_stepwise_chain_matches_closed_form(proc):
 
 @pytest.mark.parametrize(
     "proc",
-    [ps.DPM(beta=0.1), ps.DPM(beta=0.3, alpha=1.0), ps.DPM(beta=np.linspace(0.01, 0.2, 40)),
-     ps.HeatDissipation(), ps.HomogeneousDiffusion(), ps.BlurringDiffusion(),
-     ps.BlurringDiffusion(spectrum="discrete")],
+    [
+        ps.DPM(beta=0.1),
+        ps.DPM(beta=0.3, alpha=1.0),
+        ps.DPM(beta=np.linspace(0.01, 0.2, 40)),
+        ps.HeatDissipation(),
+        ps.HomogeneousDiffusion(),
+        ps.BlurringDiffusion(),
+        ps.BlurringDiffusion(spectrum="discrete"),
+    ],
     ids=["vp", "ve", "schedule", "heat", "homogeneous", "blurring", "blurring-discrete"],
 )
 @pytest.mark.parametrize("s, t", [(0, 1), (1, 5), (3, 40), (10, 10), (0, 40)])
@@ -136,8 +149,13 @@ def test_discrete_spectrum_is_one_implicit_osmosis_step():
 
 @pytest.mark.parametrize(
     "proc",
-    [ps.DPM(beta=0.1), ps.DPM(beta=0.1, alpha=1.0), ps.DPM(beta=np.linspace(0.01, 0.5, 100)),
-     ps.BlurringDiffusion(), ps.HeatDissipation()],
+    [
+        ps.DPM(beta=0.1),
+        ps.DPM(beta=0.1, alpha=1.0),
+        ps.DPM(beta=np.linspace(0.01, 0.5, 100)),
+        ps.BlurringDiffusion(),
+        ps.HeatDissipation(),
+    ],
     ids=["vp", "ve", "vp-schedule", "blurring", "heat"],
 )
 def test_entropy_increases_when_the_condition_holds(proc):
@@ -155,7 +173,7 @@ def test_entropy_decreases_when_the_corrected_condition_fails():
 
 
 def test_paper_condition_is_not_sufficient():
-    """alpha = 0.5, gam_1 = 1, beta_2 = 0.6 meets Prop. 3's beta >= (1 - alpha) gam, yet H falls."""
+    """Alpha = 0.5, gam_1 = 1, beta_2 = 0.6 meets Prop. 3's beta >= (1 - alpha) gam, yet H falls."""
     p = ps.DPM(beta=[0.999999, 0.6], alpha=[0.5, 0.5])
     _, gam1 = p.marginal(1)
     assert 0.6 >= (1 - 0.5) * gam1  # the paper's condition holds
@@ -167,7 +185,9 @@ def test_paper_condition_is_not_sufficient():
 def test_entropy_formula_and_minus_infinity():
     p = ps.DPM(beta=0.1)
     _, gam = p.marginal(10)
-    assert_allclose(p.conditional_entropy(10, (4, 5, 3)), 60 * 0.5 * np.log(2 * np.pi * np.e * gam**2))
+    assert_allclose(
+        p.conditional_entropy(10, (4, 5, 3)), 60 * 0.5 * np.log(2 * np.pi * np.e * gam**2)
+    )
     assert ps.HomogeneousDiffusion().conditional_entropy(5, (4, 5)) == -np.inf
     assert ps.BlurringDiffusion().conditional_entropy(0, (4, 5)) == -np.inf
 
@@ -212,14 +232,24 @@ def test_steady_states_of_dct_models():
 
 def test_dpm_permutation_invariance(colour, rng):
     perm = rng.permutation(colour.shape[0] * colour.shape[1])
-    assert ps.permutation_defect(ps.DPM(beta=0.1), colour, [1, 10, 100], perm, channel_axis=-1) < 1e-12
-    assert ps.permutation_defect(ps.BlurringDiffusion(), colour, [1, 10], perm, channel_axis=-1) > 1e-3
+    assert (
+        ps.permutation_defect(ps.DPM(beta=0.1), colour, [1, 10, 100], perm, channel_axis=-1) < 1e-12
+    )
+    assert (
+        ps.permutation_defect(ps.BlurringDiffusion(), colour, [1, 10], perm, channel_axis=-1) > 1e-3
+    )
 
 
 @pytest.mark.parametrize(
     "proc",
-    [ps.DPM(), ps.HeatDissipation(), ps.HomogeneousDiffusion(), ps.BlurringDiffusion(),
-     ps.BlurringDiffusion(spectrum="discrete"), ps.ProbabilisticOsmosis(sigma=0.1)],
+    [
+        ps.DPM(),
+        ps.HeatDissipation(),
+        ps.HomogeneousDiffusion(),
+        ps.BlurringDiffusion(),
+        ps.BlurringDiffusion(spectrum="discrete"),
+        ps.ProbabilisticOsmosis(sigma=0.1),
+    ],
     ids=["dpm", "heat", "homogeneous", "blurring", "blurring-discrete", "osmosis"],
 )
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -231,8 +261,12 @@ def test_mean_preservation():
     u0 = np.random.default_rng(6).uniform(0.2, 0.8, (8, 9, 3))
     means = u0.mean(axis=(0, 1))
     times = [1, 10, 1000]
-    exact = [ps.HomogeneousDiffusion(), ps.BlurringDiffusion(preserve_mean=True),
-             ps.HeatDissipation(preserve_mean=True), ps.ProbabilisticOsmosis()]
+    exact = [
+        ps.HomogeneousDiffusion(),
+        ps.BlurringDiffusion(preserve_mean=True),
+        ps.HeatDissipation(preserve_mean=True),
+        ps.ProbabilisticOsmosis(),
+    ]
     for p in exact:
         assert ps.mean_preservation(p) == "exact"
         frames = p.trajectory(u0, times, seed=0, channel_axis=-1)

@@ -1,5 +1,8 @@
-"""Torch tensors in and out: the compiled path for CPU tensors, the torch backend, gradients,
-data loaders and the optional import."""
+"""Torch tensors in and out.
+
+The compiled path for CPU tensors, the torch backend, gradients, data loaders and the optional
+import.
+"""
 
 import multiprocessing as mp
 import subprocess
@@ -37,14 +40,22 @@ def _calls(p, times, x, z, **kw):
     s = torch.tensor([0.0] * x.shape[0], dtype=torch.float64)
     return {
         "sample": p.sample(x, t, noise=z, channel_axis=1, **kw),
-        "trajectory": p.trajectory(x, times[:2], noise=z[None].repeat(2, 0) if isinstance(
-            z, np.ndarray) else z[None].repeat(2, 1, 1, 1, 1), channel_axis=1, **kw),
+        "trajectory": p.trajectory(
+            x,
+            times[:2],
+            noise=z[None].repeat(2, 0)
+            if isinstance(z, np.ndarray)
+            else z[None].repeat(2, 1, 1, 1, 1),
+            channel_axis=1,
+            **kw,
+        ),
         "posterior": p.posterior(s, t, x, x * 0.5, channel_axis=1, **kw)[0],
         "velocity": p.velocity(x, z, t, channel_axis=1, **kw),
         "reverse_step": p.reverse_step(x, t, s, x * 0.5, noise=z, eta=0.5, channel_axis=1, **kw),
         # a short time: dividing by lam amplifies rounding in the finest modes by exp(mu t)
-        "predict_start": p.predict_start(x, times[0] if p.basis == "pixel" else 0.05, noise=z,
-                                         channel_axis=1, **kw),
+        "predict_start": p.predict_start(
+            x, times[0] if p.basis == "pixel" else 0.05, noise=z, channel_axis=1, **kw
+        ),
     }
 
 
@@ -65,7 +76,7 @@ def test_compiled_path_is_the_numpy_path(name, dt):
     assert np.array_equal(seeded.numpy(), p.sample(x.numpy(), t, seed=4, channel_axis=1))
     frames = list(p.iter_frames(x, times, seed=2, channel_axis=1))
     whole = p.trajectory(x.numpy(), times, seed=2, channel_axis=1)
-    assert all(np.array_equal(f.numpy(), w) for f, w in zip(frames, whole))
+    assert all(np.array_equal(f.numpy(), w) for f, w in zip(frames, whole, strict=True))
     for idx, chunk in p.iter_batches(x, times, batch_size=2, seed=2, channel_axis=1):
         assert np.array_equal(chunk.numpy(), whole[:, idx])
 
@@ -82,8 +93,7 @@ def test_torch_backend_matches_compiled(name, dt):
     for key in got:
         assert got[key].dtype == dtype, key
         scale = max(1.0, float(want[key].abs().max()))
-        assert_allclose(got[key].numpy(), want[key].numpy(), rtol=0, atol=tol * scale,
-                        err_msg=key)
+        assert_allclose(got[key].numpy(), want[key].numpy(), rtol=0, atol=tol * scale, err_msg=key)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 6), (5, 1), (7, 7), (8, 13), (33, 47)], ids=str)
@@ -95,8 +105,11 @@ def test_torch_dct_matches_compiled(shape, dt):
         a, b = fn(x, backend="torch"), fn(x)
         assert a.dtype == dtype
         assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=tol * 10)
-    assert_allclose(ps.dct2(x, axes=(0, 2), backend="torch").numpy(),
-                    ps.dct2(x.numpy(), axes=(0, 2)), atol=tol * 10)
+    assert_allclose(
+        ps.dct2(x, axes=(0, 2), backend="torch").numpy(),
+        ps.dct2(x.numpy(), axes=(0, 2)),
+        atol=tol * 10,
+    )
 
 
 @pytest.mark.parametrize("backend", ["compiled", "torch"])
@@ -192,13 +205,16 @@ def _batches(method):
     images = [np.full((1, 8, 8), 0.1 * i, dtype=np.float32) for i in range(8)]
     p = ps.DPM.from_schedule("linear", 50)
     collate = DiffusionCollate(p, np.arange(1, 51), target="noise", channel_axis=0)
-    loader = torch.utils.data.DataLoader(images, batch_size=4, collate_fn=collate,
-                                         num_workers=2, multiprocessing_context=method)
+    loader = torch.utils.data.DataLoader(
+        images, batch_size=4, collate_fn=collate, num_workers=2, multiprocessing_context=method
+    )
     return p, images, list(loader)
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()])
+@pytest.mark.parametrize(
+    "method", [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()]
+)
 def test_collate_in_dataloader_workers(method):
     p, images, batches = _batches(method)
     assert len(batches) == 2
@@ -224,8 +240,7 @@ def test_training_example_loss_falls():
 
 
 def test_gpu_check_script(capsys):
-    """bench/gpu_check.py: its checks pass on the torch backend on the CPU; without a GPU it
-    says so and succeeds."""
+    """bench/gpu_check.py passes on the torch backend on the CPU; without a GPU it says so."""
     import gpu_check
 
     gpu_check.check(torch, ps, torch.device("cpu"), backend="torch")

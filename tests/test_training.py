@@ -30,16 +30,20 @@ def _modes(p, x):
 def test_per_example_times_equal_per_example_calls(name, layout):
     p, times = MODELS[name]
     rng = np.random.default_rng(1)
-    shape, axis = {"grey": ((4, 9, 11), None), "nchw": ((4, 3, 9, 11), 1),
-                   "nhwc": ((4, 9, 11, 3), -1)}[layout]
+    shape, axis = {
+        "grey": ((4, 9, 11), None),
+        "nchw": ((4, 3, 9, 11), 1),
+        "nhwc": ((4, 9, 11, 3), -1),
+    }[layout]
     u0 = rng.uniform(0.1, 0.9, shape)
     noise = rng.standard_normal(shape)
     t = np.array(times, dtype=float)
     got = p.sample(u0, t, noise=noise, channel_axis=axis)
     one_axis = None if axis is None else axis - 1 if axis > 0 else axis
     for i in range(4):
-        assert_allclose(got[i], p.sample(u0[i], t[i], noise=noise[i], channel_axis=one_axis),
-                        atol=1e-13)
+        assert_allclose(
+            got[i], p.sample(u0[i], t[i], noise=noise[i], channel_axis=one_axis), atol=1e-13
+        )
     seeded, eps = p.sample(u0, t, seed=3, channel_axis=axis, return_noise=True)
     assert_allclose(seeded, p.sample(u0, t, noise=eps, channel_axis=axis), atol=1e-12)
     assert_array_equal(seeded, p.sample(u0, t, seed=3, channel_axis=axis))
@@ -80,9 +84,18 @@ def test_per_example_times_are_checked():
         p.posterior([1.0, 5.0, 1.0], [2.0, 4.0, 3.0], u0, u0)
 
 
-@pytest.mark.parametrize("shape, axis", [((5, 6, 3), -1), ((5, 6, 3), 2), ((3, 5, 6), 0),
-                                         ((2, 3, 5, 6), 1), ((2, 5, 6, 3), -1), ((2, 5, 6, 3), 3),
-                                         ((2, 5, 3, 6), 2)])
+@pytest.mark.parametrize(
+    "shape, axis",
+    [
+        ((5, 6, 3), -1),
+        ((5, 6, 3), 2),
+        ((3, 5, 6), 0),
+        ((2, 3, 5, 6), 1),
+        ((2, 5, 6, 3), -1),
+        ((2, 5, 6, 3), 3),
+        ((2, 5, 3, 6), 2),
+    ],
+)
 def test_every_channel_axis_equals_channels_last(shape, axis):
     """Any channel axis gives the channel-last result moved back, for every entry point."""
     rng = np.random.default_rng(2)
@@ -90,8 +103,9 @@ def test_every_channel_axis_equals_channels_last(shape, axis):
     last = np.moveaxis(u0, axis, -1)
     for p in (ps.BlurringDiffusion(), ps.DPM(beta=0.1)):
         noise = rng.standard_normal((2, *shape))
-        want = p.trajectory(last, [2, 9], noise=np.moveaxis(noise, axis + (axis >= 0), -1),
-                            channel_axis=-1)
+        want = p.trajectory(
+            last, [2, 9], noise=np.moveaxis(noise, axis + (axis >= 0), -1), channel_axis=-1
+        )
         got = p.trajectory(u0, [2, 9], noise=noise, channel_axis=axis)
         assert_allclose(np.moveaxis(got, axis + (axis >= 0), -1), want, atol=1e-13)
     heat = ps.HeatDissipation()
@@ -118,6 +132,7 @@ def test_grey_batch_is_not_taken_for_colour():
 
 # --- schedules ----------------------------------------------------------------------------------
 
+
 def _diffusers_betas(name, n, start=1e-4, end=0.02):
     """The published formulas, written out independently of pyscale."""
     if name == "linear":
@@ -130,8 +145,9 @@ def _diffusers_betas(name, n, start=1e-4, end=0.02):
     return np.array([min(1 - fn((i + 1) / n) / fn(i / n), 0.999) for i in range(n)])
 
 
-@pytest.mark.parametrize("name", ["linear", "scaled_linear", "squaredcos_cap_v2", "cosine",
-                                  "sigmoid"])
+@pytest.mark.parametrize(
+    "name", ["linear", "scaled_linear", "squaredcos_cap_v2", "cosine", "sigmoid"]
+)
 def test_schedules_match_diffusers_formulas(name):
     n = 1000
     betas = _diffusers_betas(name, n)
@@ -151,8 +167,9 @@ def test_zero_terminal_snr():
     root = (root - root[-1]) * root[0] / (root[0] - root[-1])
     bar = root**2
     want = 1 - np.concatenate([bar[:1], bar[1:] / bar[:-1]])
-    got = beta_schedule("scaled_linear", 1000, beta_start=0.00085, beta_end=0.012,
-                        rescale_zero_terminal_snr=True)
+    got = beta_schedule(
+        "scaled_linear", 1000, beta_start=0.00085, beta_end=0.012, rescale_zero_terminal_snr=True
+    )
     assert_allclose(got, want, rtol=1e-12)
     p = ps.DPM.from_variances(got)
     lam, gam = p.marginal(1000)
@@ -196,6 +213,7 @@ def test_rissanen_blur_times_feed_heat_dissipation():
 
 
 # --- Hoogeboom and Salimans ---------------------------------------------------------------------
+
 
 def _hoogeboom(t, mu, smax=20.0, dmin=0.001, lmin=-10.0, lmax=10.0):
     """Their marginal, from the sigmoid form of the log-SNR schedule."""
@@ -241,6 +259,7 @@ def test_hoogeboom_marginal_and_transition_by_monte_carlo():
 
 # --- targets and reverse steps ------------------------------------------------------------------
 
+
 def test_dpm_targets_match_diffusers_formulas():
     betas = _diffusers_betas("linear", 200)
     ab = np.cumprod(1 - betas)
@@ -252,8 +271,9 @@ def test_dpm_targets_match_diffusers_formulas():
     c = lambda v: v[:, None, None]  # noqa: E731
     x_t = c(np.sqrt(ab[k])) * x0 + c(np.sqrt(1 - ab[k])) * eps  # add_noise
     assert_allclose(p.sample(x0, k + 1, noise=eps), x_t, atol=1e-15)
-    assert_allclose(p.velocity(x0, eps, k + 1), c(np.sqrt(ab[k])) * eps
-                    - c(np.sqrt(1 - ab[k])) * x0, atol=1e-15)
+    assert_allclose(
+        p.velocity(x0, eps, k + 1), c(np.sqrt(ab[k])) * eps - c(np.sqrt(1 - ab[k])) * x0, atol=1e-15
+    )
     # DDPM posterior q(x_{k-1} | x_k, x_0)
     prev = np.where(k > 0, ab[k - 1], 1.0)
     coef0 = betas[k] * np.sqrt(prev) / (1 - ab[k])
@@ -321,7 +341,7 @@ def test_reverse_chain_with_eta_zero_returns_the_data():
     u0 = np.random.default_rng(9).uniform(0.2, 0.8, (2, 8, 8))
     times = np.linspace(0, 20, 11)
     u = p.sample(u0, times[-1], seed=0)
-    for t, s in zip(times[:0:-1], times[-2::-1]):
+    for t, s in zip(times[:0:-1], times[-2::-1], strict=True):
         u = p.reverse_step(u, t, s, u0, eta=0.0)
     assert_allclose(u, u0, atol=1e-12)
 
@@ -347,8 +367,9 @@ def test_diagonal_process_from_a_function():
     u0 = np.random.default_rng(10).uniform(0.1, 0.9, (3, 9, 10))
     t = np.array([1.0, 20.0, 300.0])
     assert_allclose(custom.sample(u0, t, seed=4), blur.sample(u0, t, seed=4), atol=1e-14)
-    assert_allclose(custom.trajectory(u0, [2, 8], seed=1), blur.trajectory(u0, [2, 8], seed=1),
-                    atol=1e-14)
+    assert_allclose(
+        custom.trajectory(u0, [2, 8], seed=1), blur.trajectory(u0, [2, 8], seed=1), atol=1e-14
+    )
     m1, s1 = custom.posterior(2, 8, u0, u0 * 0.9)
     m2, s2 = blur.posterior(2, 8, u0, u0 * 0.9)
     assert_allclose(m1, m2, atol=1e-14)

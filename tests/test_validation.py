@@ -5,8 +5,13 @@ import pytest
 
 import pyscale as ps
 
-PROCS = [ps.DPM(), ps.HeatDissipation(), ps.HomogeneousDiffusion(), ps.BlurringDiffusion(),
-         ps.ProbabilisticOsmosis()]
+PROCS = [
+    ps.DPM(),
+    ps.HeatDissipation(),
+    ps.HomogeneousDiffusion(),
+    ps.BlurringDiffusion(),
+    ps.ProbabilisticOsmosis(),
+]
 IDS = ["dpm", "heat", "homogeneous", "blurring", "osmosis"]
 
 
@@ -40,8 +45,14 @@ def test_bad_images(process, u0, exc, match):
 
 @pytest.mark.parametrize(
     "times, match",
-    [([5, 5], "increasing"), ([5, 1], "increasing"), ([-1, 2], "non-negative"), ([], "empty"),
-     ([1, np.nan], "finite"), ([[1, 2]], "one-dimensional")],
+    [
+        ([5, 5], "increasing"),
+        ([5, 1], "increasing"),
+        ([-1, 2], "non-negative"),
+        ([], "empty"),
+        ([1, np.nan], "finite"),
+        ([[1, 2]], "one-dimensional"),
+    ],
     ids=["repeated", "decreasing", "negative", "empty", "nan", "2d"],
 )
 def test_bad_times(process, times, match):
