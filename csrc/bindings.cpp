@@ -42,10 +42,12 @@ carray<T> osmosis_apply(carray<T> u, carray<T> dx, carray<T> dy) {
   const auto ny = static_cast<std::size_t>(u.shape(1));
   const auto nx = static_cast<std::size_t>(u.shape(2));
   require(ny > 0 && nx > 0, "osmosis_apply: empty image");
-  require(static_cast<std::size_t>(dx.shape(0)) == b && static_cast<std::size_t>(dx.shape(1)) == ny &&
+  require(static_cast<std::size_t>(dx.shape(0)) == b &&
+              static_cast<std::size_t>(dx.shape(1)) == ny &&
               static_cast<std::size_t>(dx.shape(2)) == nx - 1,
           "osmosis_apply: dx must have shape [batch, ny, nx-1]");
-  require(static_cast<std::size_t>(dy.shape(0)) == b && static_cast<std::size_t>(dy.shape(1)) == ny - 1 &&
+  require(static_cast<std::size_t>(dy.shape(0)) == b &&
+              static_cast<std::size_t>(dy.shape(1)) == ny - 1 &&
               static_cast<std::size_t>(dy.shape(2)) == nx,
           "osmosis_apply: dy must have shape [batch, ny-1, nx]");
   carray<T> out({b, ny, nx});
@@ -78,7 +80,8 @@ py::tuple osmosis_drift(carray<T> v) {
   {
     py::gil_scoped_release release;
     for (std::size_t k = 0; k < b; ++k)
-      pyscale::osmosis_drift(pv + k * ny * nx, px + k * ny * (nx - 1), py_ + k * (ny - 1) * nx, ny, nx);
+      pyscale::osmosis_drift(pv + k * ny * nx, px + k * ny * (nx - 1), py_ + k * (ny - 1) * nx, ny,
+                             nx);
   }
   return py::make_tuple(dx, dy);
 }
@@ -129,9 +132,11 @@ inline void split_workers(std::size_t nb, std::size_t n, int workers, int& batch
 }
 
 template <class T>
-void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_t nx, const char* what) {
+void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_t nx,
+                   const char* what) {
   require(a.ndim() == 3 && static_cast<std::size_t>(a.shape(0)) == b &&
-              static_cast<std::size_t>(a.shape(1)) == ny && static_cast<std::size_t>(a.shape(2)) == nx,
+              static_cast<std::size_t>(a.shape(1)) == ny &&
+              static_cast<std::size_t>(a.shape(2)) == nx,
           std::string("osmosis_solve: ") + what + " has the wrong shape");
 }
 
@@ -139,9 +144,10 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level";
-//   for "dct" (and the coarse part of "two-level"): out = scale_out * IDCT(DCT(scale_in * r) / denom) with denom [batch, ny, nx] and
-//   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond);
-//   workers: threads, over the images of the batch and inside them (see split_workers).
+//   for "dct" (and the coarse part of "two-level"): out = scale_out * IDCT(DCT(scale_in * r) /
+//   denom) with denom [batch, ny, nx] and scale_in, scale_out [batch, ny, nx] or None (see
+//   DctPrecond); workers: threads, over the images of the batch and inside them (see
+//   split_workers).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
@@ -161,15 +167,23 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   require(workers >= 1, "osmosis_solve: workers must be >= 1");
   require(tau > 0, "osmosis_solve: tau must be positive");
   pyscale::StepMethod m;
-  if (method == "bicgstab") m = pyscale::StepMethod::bicgstab;
-  else if (method == "cg") m = pyscale::StepMethod::cg;
-  else throw std::invalid_argument("osmosis_solve: unknown method " + method);
+  if (method == "bicgstab")
+    m = pyscale::StepMethod::bicgstab;
+  else if (method == "cg")
+    m = pyscale::StepMethod::cg;
+  else
+    throw std::invalid_argument("osmosis_solve: unknown method " + method);
   pyscale::StepPrecond pre;
-  if (precond == "none") pre = pyscale::StepPrecond::none;
-  else if (precond == "jacobi") pre = pyscale::StepPrecond::jacobi;
-  else if (precond == "dct") pre = pyscale::StepPrecond::dct;
-  else if (precond == "two-level") pre = pyscale::StepPrecond::two_level;
-  else throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
+  if (precond == "none")
+    pre = pyscale::StepPrecond::none;
+  else if (precond == "jacobi")
+    pre = pyscale::StepPrecond::jacobi;
+  else if (precond == "dct")
+    pre = pyscale::StepPrecond::dct;
+  else if (precond == "two-level")
+    pre = pyscale::StepPrecond::two_level;
+  else
+    throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 
   carray<T> v, denom, scale_in, scale_out;
   const T* pv = nullptr;
@@ -251,8 +265,9 @@ carray<T> osmosis_step_matvec(carray<T> x, carray<T> dx, carray<T> dy, double ta
   {
     py::gil_scoped_release release;
     for (std::size_t k = 0; k < nb; ++k) {
-      auto m = pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
-                                             dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
+      auto m =
+          pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
+                                        dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
       m.rows(x.data() + k * n, out.mutable_data() + k * n, 0, ny);
     }
   }
@@ -313,7 +328,8 @@ template <class T>
 T* output_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, const char* who) {
   require(py::isinstance<py::array>(out), std::string(who) + ": out must be a numpy array");
   auto a = py::reinterpret_borrow<py::array>(out);
-  // Equality, not identity: an unpickled or byte-swapped-then-converted dtype is a different object.
+  // Equality, not identity: an unpickled or byte-swapped-then-converted dtype is a different
+  // object.
   require(a.dtype().equal(py::dtype::of<T>()), std::string(who) + ": out has the wrong dtype");
   require((a.flags() & py::array::c_style) != 0 && a.writeable(),
           std::string(who) + ": out must be writable and C-contiguous");
@@ -358,8 +374,8 @@ py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
 }
 
 // The ziggurat tables (X, F), both required (pyscale.noise.ZIGGURAT_X and ZIGGURAT_F).
-void ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>& X, carray<double>& F,
-                     const char* who) {
+void ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>& X,
+                     carray<double>& F, const char* who) {
   require(!zx.is_none() && !zf.is_none(), std::string(who) + ": the ziggurat tables are required");
   X = zx.cast<carray<double>>();
   F = zf.cast<carray<double>>();
@@ -369,13 +385,14 @@ void ziggurat_tables(const py::object& zx, const py::object& zf, carray<double>&
 
 // u0: [batch, ny, nx]; coef_a, coef_b: [nframes, nplanes, ny, nx] float64; plane_of: None (one
 // plane) or int64 [batch], the coefficient plane of each image. Returns (or fills `out` with) the
-// frames [nframes, batch, ny, nx]: state = DCT-II(u0); per frame k and image i with p = plane_of[i],
-// state[i] = coef_a[k, p] state[i] + coef_b[k, p] z(seed, stream k, start + flat index);
-// frame = DCT-III(state).
+// frames [nframes, batch, ny, nx]: state = DCT-II(u0); per frame k and image i with p =
+// plane_of[i], state[i] = coef_a[k, p] state[i] + coef_b[k, p] z(seed, stream k, start + flat
+// index); frame = DCT-III(state).
 template <class T>
-py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> coef_b, std::uint64_t seed,
-                          bool add_noise, int workers, std::uint64_t start, py::object zig_x, py::object zig_f,
-                          py::object out, py::object plane_of_obj) {
+py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> coef_b,
+                          std::uint64_t seed, bool add_noise, int workers, std::uint64_t start,
+                          py::object zig_x, py::object zig_f, py::object out,
+                          py::object plane_of_obj) {
   require(u0.ndim() == 3, "dct_trajectory: u0 must be 3-D [batch, ny, nx]");
   require(workers >= 1, "dct_trajectory: workers must be >= 1");
   const auto b = static_cast<std::size_t>(u0.shape(0));
@@ -395,14 +412,17 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
     require(plane_of.ndim() == 1 && static_cast<std::size_t>(plane_of.shape(0)) == b,
             "dct_trajectory: plane_of must have one entry per image");
     pp = plane_of.data();
-    require(std::all_of(pp, pp + b, [np_](std::int64_t p) { return p >= 0 && static_cast<std::size_t>(p) < np_; }),
-            "dct_trajectory: plane_of out of range");
+    require(
+        std::all_of(pp, pp + b,
+                    [np_](std::int64_t p) { return p >= 0 && static_cast<std::size_t>(p) < np_; }),
+        "dct_trajectory: plane_of out of range");
   } else {
     require(np_ == 1, "dct_trajectory: several coefficient planes need plane_of");
   }
   carray<double> X, F;
   ziggurat_tables(zig_x, zig_f, X, F, "dct_trajectory");
-  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1), u0.shape(2)};
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(nf), u0.shape(0), u0.shape(1),
+                                       u0.shape(2)};
   py::object result;
   T* po = result_buffer<T>(out, shape, "dct_trajectory", result);
   const T* pu = u0.data();
@@ -412,21 +432,23 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
   const double* pf = F.data();
   {
     py::gil_scoped_release release;
-    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, np_, pp, pa, pb, seed, add_noise, workers, px, pf, start);
+    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, np_, pp, pa, pb, seed, add_noise, workers, px,
+                            pf, start);
   }
   return result;
 }
 
 // The deviates of flat indices start .. start + n - 1 of (seed, stream), float64.
-carray<double> counter_normal(std::uint64_t seed, std::uint64_t stream, py::ssize_t n, std::uint64_t start,
-                              py::object zig_x, py::object zig_f) {
+carray<double> counter_normal(std::uint64_t seed, std::uint64_t stream, py::ssize_t n,
+                              std::uint64_t start, py::object zig_x, py::object zig_f) {
   require(n >= 0, "counter_normal: n must be >= 0");
   carray<double> X, F;
   ziggurat_tables(zig_x, zig_f, X, F, "counter_normal");
   carray<double> out(std::vector<py::ssize_t>{n});
   double* po = out.mutable_data();
   const std::uint64_t key = pyscale::noise::stream_key(seed, stream);
-  pyscale::noise::ZigguratNormal{X.data(), F.data()}.fill(po, static_cast<std::size_t>(n), key, start);
+  pyscale::noise::ZigguratNormal{X.data(), F.data()}.fill(po, static_cast<std::size_t>(n), key,
+                                                          start);
   return out;
 }
 
@@ -442,23 +464,23 @@ PYBIND11_MODULE(_core, m) {
         py::arg("out") = py::none());
   m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
         py::arg("out") = py::none());
-  m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
-        py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
-        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none(),
-        py::arg("plane_of") = py::none());
-  m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"), py::arg("coef_b"),
-        py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1, py::arg("start") = 0,
-        py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(), py::arg("out") = py::none(),
-        py::arg("plane_of") = py::none());
+  m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"),
+        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1,
+        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(),
+        py::arg("out") = py::none(), py::arg("plane_of") = py::none());
+  m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"),
+        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1,
+        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(),
+        py::arg("out") = py::none(), py::arg("plane_of") = py::none());
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none());
-#define PYSCALE_DEF_SOLVE(T)                                                                   \
-  m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),      \
-        py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"),  \
-        py::arg("denom"), py::arg("scale_in"), py::arg("scale_out"), py::arg("rtol"),        \
-        py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                       \
-  m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),         \
-        py::arg("dy"), py::arg("tau"));                                                      \
+#define PYSCALE_DEF_SOLVE(T)                                                                \
+  m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
+        py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \
+        py::arg("denom"), py::arg("scale_in"), py::arg("scale_out"), py::arg("rtol"),       \
+        py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                      \
+  m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),        \
+        py::arg("dy"), py::arg("tau"));                                                     \
   m.def("osmosis_spd_matvec", &osmosis_spd_matvec<T>, py::arg("w"), py::arg("v"), py::arg("tau"));
   PYSCALE_DEF_SOLVE(double)
   PYSCALE_DEF_SOLVE(float)

@@ -3,9 +3,9 @@
 // Method
 // ------
 // A length-n DCT-II is computed with Makhoul's reordering: v[j] = x[2j] for the first ceil(n/2)
-// positions and v[n-1-j] = x[2j+1] for the rest, then V = DFT(v) and y[k] = f_k Re(e^{-i pi k/2n} V[k]).
-// Two real lines a, b are transformed together as the complex line a + i b and separated through
-// the Hermitian symmetry of their spectra. The DCT-III runs the same steps backwards.
+// positions and v[n-1-j] = x[2j+1] for the rest, then V = DFT(v) and y[k] = f_k Re(e^{-i pi k/2n}
+// V[k]). Two real lines a, b are transformed together as the complex line a + i b and separated
+// through the Hermitian symmetry of their spectra. The DCT-III runs the same steps backwards.
 //
 // The complex DFT is an in-place mixed-radix decimation-in-frequency FFT with radix-8, 4, 2 and
 // odd-radix passes (the odd pass works for any odd factor, using the symmetry of its cosine and
@@ -153,7 +153,7 @@ struct FftPlan {
   // Bluestein
   std::shared_ptr<const FftPlan<T>> inner;  // length L
   std::vector<T> chirp_r, chirp_i;          // exp(i pi j^2 / n), j < n
-  std::vector<T> kern_r, kern_i;            // DFT_L of the chirp kernel / L, in the inner plan's row order
+  std::vector<T> kern_r, kern_i;  // DFT_L of the chirp kernel / L, in the inner plan's row order
 };
 
 // Above about 200 the direct odd-radix pass (O(p) work per point) becomes slower than Bluestein.
@@ -250,10 +250,11 @@ template <class T>
 struct DctPlan {
   std::size_t n = 1;
   FftPlan<T> fft;
-  std::vector<std::size_t> perm;     // Makhoul order: v[j] = x[perm[j]]
-  std::vector<std::size_t> iperm;    // its inverse: x[i] = v[iperm[i]]
-  std::vector<std::size_t> out_row;  // DCT-III: x[i] is in row fft.row_of[iperm[i]] of the FFT output
-  std::vector<T> fc, fs;             // forward: f_k / 2 * (cos, sin)(pi k / 2n)
+  std::vector<std::size_t> perm;   // Makhoul order: v[j] = x[perm[j]]
+  std::vector<std::size_t> iperm;  // its inverse: x[i] = v[iperm[i]]
+  std::vector<std::size_t>
+      out_row;            // DCT-III: x[i] is in row fft.row_of[iperm[i]] of the FFT output
+  std::vector<T> fc, fs;  // forward: f_k / 2 * (cos, sin)(pi k / 2n)
   std::vector<T> ic, is;  // inverse: ic[0] = 1 / sqrt(n); k >= 1: (cos, sin)(pi k / 2n) / sqrt(2n)
 };
 
@@ -274,7 +275,8 @@ std::shared_ptr<const DctPlan<T>> make_dct_plan(std::size_t n) {
   plan->ic.resize(n);
   plan->is.resize(n);
   const long double nl = static_cast<long double>(n);
-  const long double f0 = 1.0L / std::sqrt(nl), f1 = std::sqrt(2.0L / nl), g1 = 1.0L / std::sqrt(2.0L * nl);
+  const long double f0 = 1.0L / std::sqrt(nl), f1 = std::sqrt(2.0L / nl),
+                    g1 = 1.0L / std::sqrt(2.0L * nl);
   for (std::size_t k = 0; k < n; ++k) {
     long double c, s;
     unit_root(k, 4 * static_cast<std::uint64_t>(n), c, s);  // angle pi k / 2n
@@ -356,7 +358,8 @@ PYSCALE_KERNEL void interleave(const V& a, const V& b, V& out, std::index_sequen
 #else
   typedef typename IntOf<T>::type I_t;
   typedef I_t mask_t __attribute__((vector_size(sizeof(V))));
-  out = __builtin_shuffle(a, b, mask_t{static_cast<I_t>((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...});
+  out = __builtin_shuffle(a, b,
+                          mask_t{static_cast<I_t>((I % 2 ? N : 0) + I / 2 + (Hi ? N / 2 : 0))...});
 #endif
 }
 
@@ -551,7 +554,8 @@ PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T
         v br[4], bi[4], cr[4], ci[4];
         for (std::size_t j = 0; j < 4; ++j) {
           const v a0r = PYSCALE_LD(ar + j * step + t), a0i = PYSCALE_LD(ai + j * step + t);
-          const v a1r = PYSCALE_LD(ar + (j + 4) * step + t), a1i = PYSCALE_LD(ai + (j + 4) * step + t);
+          const v a1r = PYSCALE_LD(ar + (j + 4) * step + t),
+                  a1i = PYSCALE_LD(ai + (j + 4) * step + t);
           br[j] = a0r + a1r;
           bi[j] = a0i + a1i;
           cr[j] = a0r - a1r;
@@ -569,7 +573,8 @@ PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T
           ci[3] = i3;
         }
         v outr[8], outi[8];
-        for (std::size_t odd = 0; odd < 2; ++odd) {  // 4-point DFTs: even outputs from b, odd from c
+        for (std::size_t odd = 0; odd < 2;
+             ++odd) {  // 4-point DFTs: even outputs from b, odd from c
           const v* ur = odd ? cr : br;
           const v* ui = odd ? ci : bi;
           const v t0r = ur[0] + ur[2], t0i = ui[0] + ui[2];
@@ -602,8 +607,8 @@ PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T
 }
 
 // Odd radix p (P = p when known at compile time, 0 otherwise). For k = 1..h, h = (p - 1) / 2:
-//   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k / p)
-//   y_k = T_k - i U_k,  y_{p-k} = T_k + i U_k.
+//   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k
+//   / p) y_k = T_k - i U_k,  y_{p-k} = T_k + i U_k.
 // The sums and differences of a chunk of C lanes are staged in scratch (4 h C values) before the
 // outputs overwrite the inputs.
 template <class T, int VB, int P>
@@ -635,7 +640,8 @@ PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, T* __restrict xr
         for (std::size_t j = 1; j <= h; ++j) {
           T* sc = scratch + (j - 1) * 4 * C;
           for (std::size_t c = 0; c < NV; ++c) {
-            const v ajr = PYSCALE_LD(x0r + j * step + c * W), aji = PYSCALE_LD(x0i + j * step + c * W);
+            const v ajr = PYSCALE_LD(x0r + j * step + c * W),
+                    aji = PYSCALE_LD(x0i + j * step + c * W);
             const v bjr = PYSCALE_LD(x0r + (p - j) * step + c * W);
             const v bji = PYSCALE_LD(x0i + (p - j) * step + c * W);
             const v sjr = ajr + bjr, sji = aji + bji;
@@ -721,17 +727,36 @@ PYSCALE_KERNEL void pass_odd(const Stage<T>& st, std::size_t M, T* __restrict xr
 }
 
 template <class T, int VB>
-PYSCALE_KERNEL void run_pass(const Stage<T>& st, std::size_t M, T* xr, T* xi, std::size_t nblk, T* scratch) {
+PYSCALE_KERNEL void run_pass(const Stage<T>& st, std::size_t M, T* xr, T* xi, std::size_t nblk,
+                             T* scratch) {
   switch (st.p) {
-    case 2: pass2<T, VB>(st, M, xr, xi, nblk); break;
-    case 4: pass4<T, VB>(st, M, xr, xi, nblk); break;
-    case 8: pass8<T, VB>(st, M, xr, xi, nblk); break;
-    case 3: pass_odd<T, VB, 3>(st, M, xr, xi, nblk, scratch); break;
-    case 5: pass_odd<T, VB, 5>(st, M, xr, xi, nblk, scratch); break;
-    case 7: pass_odd<T, VB, 7>(st, M, xr, xi, nblk, scratch); break;
-    case 11: pass_odd<T, VB, 11>(st, M, xr, xi, nblk, scratch); break;
-    case 13: pass_odd<T, VB, 13>(st, M, xr, xi, nblk, scratch); break;
-    default: pass_odd<T, VB, 0>(st, M, xr, xi, nblk, scratch); break;
+    case 2:
+      pass2<T, VB>(st, M, xr, xi, nblk);
+      break;
+    case 4:
+      pass4<T, VB>(st, M, xr, xi, nblk);
+      break;
+    case 8:
+      pass8<T, VB>(st, M, xr, xi, nblk);
+      break;
+    case 3:
+      pass_odd<T, VB, 3>(st, M, xr, xi, nblk, scratch);
+      break;
+    case 5:
+      pass_odd<T, VB, 5>(st, M, xr, xi, nblk, scratch);
+      break;
+    case 7:
+      pass_odd<T, VB, 7>(st, M, xr, xi, nblk, scratch);
+      break;
+    case 11:
+      pass_odd<T, VB, 11>(st, M, xr, xi, nblk, scratch);
+      break;
+    case 13:
+      pass_odd<T, VB, 13>(st, M, xr, xi, nblk, scratch);
+      break;
+    default:
+      pass_odd<T, VB, 0>(st, M, xr, xi, nblk, scratch);
+      break;
   }
 }
 
@@ -820,8 +845,8 @@ PYSCALE_KERNEL void fft_bluestein(const FftPlan<T>& plan, std::size_t M, T* xr, 
 // Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in the row order
 // plan.row_of. (yr, yi) is a second buffer of plan.work_rows rows, used only by Bluestein plans.
 template <class T, int VB>
-PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
-                                   T* scratch) {
+PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr,
+                                   T* yi, T* scratch) {
   if (plan.inner)
     fft_bluestein<T, VB>(plan, M, xr, xi, yr, yi, scratch);
   else
@@ -851,7 +876,8 @@ void build_bluestein(FftPlan<T>& plan, std::size_t n) {
   std::vector<double> br(L, 0.0), bi(L, 0.0);
   for (std::size_t j = 0; j < n; ++j) {
     long double c, s;
-    const std::uint64_t jj = static_cast<std::uint64_t>(j) * j % (2 * static_cast<std::uint64_t>(n));
+    const std::uint64_t jj =
+        static_cast<std::uint64_t>(j) * j % (2 * static_cast<std::uint64_t>(n));
     unit_root(jj, 2 * static_cast<std::uint64_t>(n), c, s);  // angle pi j^2 / n
     plan.chirp_r[j] = static_cast<T>(c);
     plan.chirp_i[j] = static_cast<T>(s);
@@ -944,8 +970,9 @@ PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt
 
 // The reverse: line l position p of the row-major block receives buf[map(p) * M + l], l < cnt.
 template <class T, int VB>
-PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n, const std::size_t* map, T* rows,
-                                  std::size_t ld, std::size_t cnt) {
+PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n,
+                                  const std::size_t* map, T* rows, std::size_t ld,
+                                  std::size_t cnt) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -1000,8 +1027,8 @@ using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
 template <bool ROWS, class T, int VB>
-PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -1066,8 +1093,8 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
 
 // Inverse (orthonormal DCT-III) of nv lines starting at line l0, from src to dst (may be equal).
 template <bool ROWS, class T, int VB>
-PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                               std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -1162,8 +1189,9 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
 // with row stride ld), or a copy when the length is 1 (the orthonormal DCT of length 1 is the
 // identity).
 template <class T, int VB>
-PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                               std::size_t nv, bool rows, bool inverse, Workspace<T>& ws, FftFn<T> fft) {
+PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                               Workspace<T>& ws, FftFn<T> fft) {
   if (plan.n == 1) {
     if (src == dst) return;
     for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
@@ -1187,22 +1215,23 @@ PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std
 // ------------------------------------------------------------------------------------------------
 
 template <class T>
-using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size_t, std::size_t, bool, bool,
-                         Workspace<T>&);
+using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size_t, std::size_t,
+                         bool, bool, Workspace<T>&);
 
 template <class T>
 void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
   fft_lanes_impl<T, 16>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
-void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0, std::size_t nv,
-                bool rows, bool inverse, Workspace<T>& ws) {
+void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
+                std::size_t nv, bool rows, bool inverse, Workspace<T>& ws) {
   block_impl<T, 16>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_base<T>);
 }
 
 #ifdef PYSCALE_X86_DISPATCH
 template <class T>
-PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
+PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
+                           T* scratch) {
   fft_lanes_impl<T, 32>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
@@ -1211,14 +1240,15 @@ PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* 
   fft_lanes_impl<T, 64>(plan, M, xr, xi, yr, yi, scratch);
 }
 template <class T>
-PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
-                                 std::size_t nv, bool rows, bool inverse, Workspace<T>& ws) {
+PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                                 std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                                 Workspace<T>& ws) {
   block_impl<T, 64>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx512<T>);
 }
 template <class T>
 PYSCALE_AVX2 void block_avx2(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
-                                                    std::size_t l0, std::size_t nv, bool rows, bool inverse,
-                                                    Workspace<T>& ws) {
+                             std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                             Workspace<T>& ws) {
   block_impl<T, 32>(plan, src, dst, ld, l0, nv, rows, inverse, ws, &fft_avx2<T>);
 }
 #endif
@@ -1280,7 +1310,8 @@ struct Image2D {
   std::size_t row_items() const { return batch * row_blocks; }
   std::size_t col_items() const { return batch * col_blocks; }
   void reserve(Workspace<T>& ws) const {
-    ws.reserve(std::max(px->fft.work_rows, py->fft.work_rows), std::max(px->fft.max_half, py->fft.max_half));
+    ws.reserve(std::max(px->fft.work_rows, py->fft.work_rows),
+               std::max(px->fft.max_half, py->fft.max_half));
   }
   // Rows of item i: image b, rows [r0, r0 + nv).
   void row_range(std::size_t item, std::size_t& b, std::size_t& r0, std::size_t& nv) const {
@@ -1347,16 +1378,19 @@ inline int clamp_workers(int workers, std::size_t items, std::size_t values) {
 
 }  // namespace dct_detail
 
-// Orthonormal 2-D DCT-II (inverse = false) or its inverse, the orthonormal DCT-III (inverse = true),
-// over the last two axes of a C-contiguous [batch, ny, nx] array. in and out may be the same array.
-// workers: number of threads; the result does not depend on it.
+// Orthonormal 2-D DCT-II (inverse = false) or its inverse, the orthonormal DCT-III (inverse =
+// true), over the last two axes of a C-contiguous [batch, ny, nx] array. in and out may be the same
+// array. workers: number of threads; the result does not depend on it.
 template <class T>
-void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse, int workers) {
+void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse,
+           int workers) {
   using namespace dct_detail;
-  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "dct2d needs float or double");
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "dct2d needs float or double");
   if (batch == 0 || ny == 0 || nx == 0) return;
   const Image2D<T> img(batch, ny, nx);
-  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), batch * ny * nx);
+  const int nthreads =
+      clamp_workers(workers, std::max(img.row_items(), img.col_items()), batch * ny * nx);
   std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
   for (auto& w : ws) img.reserve(w);
   WorkCounter rows, cols;

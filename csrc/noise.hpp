@@ -50,10 +50,14 @@ inline std::uint64_t stream_key(std::uint64_t seed, std::uint64_t stream) {
   return mix(mix(seed) + stream * kGolden);
 }
 
-inline std::uint64_t bits(std::uint64_t key, std::uint64_t i) { return mix(key + (i + 1) * kGolden); }
+inline std::uint64_t bits(std::uint64_t key, std::uint64_t i) {
+  return mix(key + (i + 1) * kGolden);
+}
 
 // (w >> 11) 2^-53 shifted into (0, 1].
-inline double open01(std::uint64_t w) { return (static_cast<double>(w >> 11) + 1.0) * kTwoPow53Inv; }
+inline double open01(std::uint64_t w) {
+  return (static_cast<double>(w >> 11) + 1.0) * kTwoPow53Inv;
+}
 
 struct ZigguratNormal {
   const double* X;  // layer edges, 257 values, X[1] = start of the tail, X[256] = 0

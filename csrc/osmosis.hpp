@@ -74,13 +74,23 @@ struct Stencil5 {
   Buffer<T> c, w, e, n, s;
 
   Stencil5(std::size_t ny_, std::size_t nx_)
-      : ny(ny_), nx(nx_), c(ny_ * nx_, T(0)), w(ny_ * nx_, T(0)), e(ny_ * nx_, T(0)),
-        n(ny_ * nx_, T(0)), s(ny_ * nx_, T(0)) {}
+      : ny(ny_),
+        nx(nx_),
+        c(ny_ * nx_, T(0)),
+        w(ny_ * nx_, T(0)),
+        e(ny_ * nx_, T(0)),
+        n(ny_ * nx_, T(0)),
+        s(ny_ * nx_, T(0)) {}
 
   template <class G>
   explicit Stencil5(const Stencil5<G>& o)
-      : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), w(o.w.begin(), o.w.end()),
-        e(o.e.begin(), o.e.end()), n(o.n.begin(), o.n.end()), s(o.s.begin(), o.s.end()) {}
+      : ny(o.ny),
+        nx(o.nx),
+        c(o.c.begin(), o.c.end()),
+        w(o.w.begin(), o.w.end()),
+        e(o.e.begin(), o.e.end()),
+        n(o.n.begin(), o.n.end()),
+        s(o.s.begin(), o.s.end()) {}
 
   // rows [i0, i1) of out = stencil x
   void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
@@ -102,8 +112,8 @@ struct Stencil5 {
       }
       orow[0] = cc[0] * xr[0] + ce[0] * xr[1] + cn[0] * up[0] + cs[0] * dn[0];
       for (std::size_t j = 1; j + 1 < nx; ++j)
-        orow[j] = cc[j] * xr[j] + cw[j] * xr[j - 1] + ce[j] * xr[j + 1] + cn[j] * up[j] +
-                  cs[j] * dn[j];
+        orow[j] =
+            cc[j] * xr[j] + cw[j] * xr[j - 1] + ce[j] * xr[j + 1] + cn[j] * up[j] + cs[j] * dn[j];
       const std::size_t j = nx - 1;
       orow[j] = cc[j] * xr[j] + cw[j] * xr[j - 1] + cn[j] * up[j] + cs[j] * dn[j];
     }
@@ -120,13 +130,21 @@ struct SymStencil5 {
   std::vector<F> zero;  // the coupling to the row above the first
 
   SymStencil5(std::size_t ny_, std::size_t nx_)
-      : ny(ny_), nx(nx_), c(ny_ * nx_, F(0)), e(ny_ * nx_, F(0)), s(ny_ * nx_, F(0)),
+      : ny(ny_),
+        nx(nx_),
+        c(ny_ * nx_, F(0)),
+        e(ny_ * nx_, F(0)),
+        s(ny_ * nx_, F(0)),
         zero(nx_, F(0)) {}
 
   template <class G>
   explicit SymStencil5(const SymStencil5<G>& o)
-      : ny(o.ny), nx(o.nx), c(o.c.begin(), o.c.end()), e(o.e.begin(), o.e.end()),
-        s(o.s.begin(), o.s.end()), zero(o.nx, F(0)) {}
+      : ny(o.ny),
+        nx(o.nx),
+        c(o.c.begin(), o.c.end()),
+        e(o.e.begin(), o.e.end()),
+        s(o.s.begin(), o.s.end()),
+        zero(o.nx, F(0)) {}
 
   // rows [i0, i1) of out = stencil x
   void rows(const F* x, F* out, std::size_t i0, std::size_t i1) const {
@@ -205,7 +223,8 @@ struct OsmosisStepOperator {
 
 // Diagonal of M = I - tau A.
 template <class T>
-void osmosis_step_diagonal(const T* dx, const T* dy, std::size_t ny, std::size_t nx, T tau, T* diag) {
+void osmosis_step_diagonal(const T* dx, const T* dy, std::size_t ny, std::size_t nx, T tau,
+                           T* diag) {
   for (std::size_t k = 0; k < ny * nx; ++k) diag[k] = T(1);
   for (std::size_t i = 0; i < ny; ++i)
     for (std::size_t j = 0; j + 1 < nx; ++j) {
@@ -255,7 +274,9 @@ template <class T>
 SymStencil5<T> osmosis_spd_stencil(RowBlocks& rb, const T* v, T tau) {
   const std::size_t ny = rb.ny(), nx = rb.nx();
   SymStencil5<T> m(ny, nx);
-  auto weight = [&](std::size_t p, std::size_t q) { return tau * T(2) * v[p] * v[q] / (v[p] + v[q]); };
+  auto weight = [&](std::size_t p, std::size_t q) {
+    return tau * T(2) * v[p] * v[q] / (v[p] + v[q]);
+  };
   rb.each([&](const RowBlocks::Block& k) {  // the couplings to the right and below
     for (std::size_t i = k.i0; i < k.i1; ++i)
       for (std::size_t j = 0; j < nx; ++j) {
@@ -459,9 +480,9 @@ struct DctArgs {
 // conserve_mass). The DCT preconditioner (StepPrecond::dct, and the coarse part of
 // StepPrecond::two_level) approximates the inverse of M (bicgstab) or of S (cg).
 template <class T>
-SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v,
-                       T tau, StepMethod method, StepPrecond pre, const DctArgs<T>& dct,
-                       double rtol, std::size_t maxiter, double breakdown) {
+SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v, T tau,
+                       StepMethod method, StepPrecond pre, const DctArgs<T>& dct, double rtol,
+                       std::size_t maxiter, double breakdown) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
   std::unique_ptr<DctSolve<T>> coarse;

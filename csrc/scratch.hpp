@@ -100,9 +100,13 @@ struct ScratchAllocator {
     scratch_detail::Pool::instance().give(p, bytes);
   }
   template <class U>
-  bool operator==(const ScratchAllocator<U>&) const { return true; }
+  bool operator==(const ScratchAllocator<U>&) const {
+    return true;
+  }
   template <class U>
-  bool operator!=(const ScratchAllocator<U>&) const { return false; }
+  bool operator!=(const ScratchAllocator<U>&) const {
+    return false;
+  }
 };
 
 // Work arrays of the solvers.

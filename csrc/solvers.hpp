@@ -62,8 +62,8 @@ double residual(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r) {
 // The start of a solve: bnorm = ||b||, r = b - M x, rnorm = ||r||. Returns true when the solve is
 // already over: b = 0 (or NaN), whose solution is 0, a non-finite residual, or one within rtol.
 template <class T, class Op>
-bool begin_solve(RowBlocks& rb, const Op& op, const T* b, T* x, T* r, double rtol,
-                 SolveInfo& info, double& bnorm, double& rnorm) {
+bool begin_solve(RowBlocks& rb, const Op& op, const T* b, T* x, T* r, double rtol, SolveInfo& info,
+                 double& bnorm, double& rnorm) {
   bnorm = std::sqrt(dot(rb, b, b));
   if (!(bnorm > 0.0)) {
     std::fill(x, x + rb.size(), T(0));
@@ -79,8 +79,8 @@ bool begin_solve(RowBlocks& rb, const Op& op, const T* b, T* x, T* r, double rto
 
 // The end of a solve: the true relative residual of x decides convergence.
 template <class T, class Op>
-void end_solve(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r, double bnorm,
-               double rtol, SolveInfo& info) {
+void end_solve(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r, double bnorm, double rtol,
+               SolveInfo& info) {
   info.residual = residual(rb, op, b, x, r) / bnorm;
   info.converged = std::isfinite(info.residual) && info.residual <= rtol;
 }
@@ -339,8 +339,8 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
     }
     const double beta = (rho_new / rho) * (alpha / omega);
     rb.each([&](const Block& k) {
-      detail::update_p(p + k.k0, r + k.k0, v + k.k0, static_cast<T>(beta),
-                       static_cast<T>(omega), k.size());
+      detail::update_p(p + k.k0, r + k.k0, v + k.k0, static_cast<T>(beta), static_cast<T>(omega),
+                       k.size());
     });
     rho = rho_new;
   }

@@ -80,8 +80,10 @@ class Team {
     cv_.notify_all();
     work(0);
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < kSpin) cpu_relax();
-      else std::this_thread::yield();
+      if (spins < kSpin)
+        cpu_relax();
+      else
+        std::this_thread::yield();
     }
   }
 
@@ -172,8 +174,12 @@ class RowBlocks {
   };
 
   RowBlocks(std::size_t ny, std::size_t nx, Team& team)
-      : ny_(ny), nx_(nx), rows_(std::max<std::size_t>(1, 4096 / std::max<std::size_t>(nx, 1))),
-        count_((ny + rows_ - 1) / rows_), team_(team), partial_(2 * count_) {}
+      : ny_(ny),
+        nx_(nx),
+        rows_(std::max<std::size_t>(1, 4096 / std::max<std::size_t>(nx, 1))),
+        count_((ny + rows_ - 1) / rows_),
+        team_(team),
+        partial_(2 * count_) {}
 
   std::size_t ny() const { return ny_; }
   std::size_t nx() const { return nx_; }

@@ -28,8 +28,8 @@ namespace pyscale {
 template <class T, class Gen>
 void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
                          std::size_t nframes, std::size_t nplanes, const std::int64_t* plane_of,
-                         const double* coef_a, const double* coef_b, std::uint64_t seed, bool add_noise,
-                         int workers, const Gen& gen, std::uint64_t start = 0) {
+                         const double* coef_a, const double* coef_b, std::uint64_t seed,
+                         bool add_noise, int workers, const Gen& gen, std::uint64_t start = 0) {
   using namespace dct_detail;
   if (batch == 0 || ny == 0 || nx == 0 || nframes == 0) return;
   const Image2D<T> img(batch, ny, nx);
@@ -58,7 +58,8 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   run_team(nthreads, [&](int tid, int team, Barrier& bar) {
     Workspace<T>& w = ws[static_cast<std::size_t>(tid)];
     double* z = add_noise ? zbuf[static_cast<std::size_t>(tid)].data() : nullptr;
-    counters[0].run(img.row_items(), team, [&](std::size_t i) { img.row_item(i, u0, st, false, w); });
+    counters[0].run(img.row_items(), team,
+                    [&](std::size_t i) { img.row_item(i, u0, st, false, w); });
     bar.wait();
     counters[1].run(img.col_items(), team, [&](std::size_t i) { img.col_item(i, st, false, w); });
     bar.wait();
@@ -89,19 +90,20 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
         img.row_item(i, st, frame, true, w);
       });
       bar.wait();
-      counters[3 + 2 * k].run(img.col_items(), team, [&](std::size_t i) { img.col_item(i, frame, true, w); });
+      counters[3 + 2 * k].run(img.col_items(), team,
+                              [&](std::size_t i) { img.col_item(i, frame, true, w); });
     }
   });
 }
 
 // The trajectory with the ziggurat generator of pyscale.noise (tables X, F of 257 values each).
 template <class T>
-void dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx, std::size_t nframes,
-                    std::size_t nplanes, const std::int64_t* plane_of, const double* coef_a, const double* coef_b,
-                    std::uint64_t seed, bool add_noise, int workers, const double* zig_x, const double* zig_f,
-                    std::uint64_t start) {
-  dct_trajectory_with(u0, out, batch, ny, nx, nframes, nplanes, plane_of, coef_a, coef_b, seed, add_noise,
-                      workers, noise::ZigguratNormal{zig_x, zig_f}, start);
+void dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
+                    std::size_t nframes, std::size_t nplanes, const std::int64_t* plane_of,
+                    const double* coef_a, const double* coef_b, std::uint64_t seed, bool add_noise,
+                    int workers, const double* zig_x, const double* zig_f, std::uint64_t start) {
+  dct_trajectory_with(u0, out, batch, ny, nx, nframes, nplanes, plane_of, coef_a, coef_b, seed,
+                      add_noise, workers, noise::ZigguratNormal{zig_x, zig_f}, start);
 }
 
 }  // namespace pyscale

@@ -23,11 +23,13 @@ int main() {
   const double pi = std::acos(-1.0);
   for (std::size_t i = 0; i < ny; ++i)
     for (std::size_t j = 0; j < nx; ++j)
-      denom[i * nx + j] = 0.5 + tau * 0.4 * (4.0 - 2.0 * std::cos(pi * i / ny) - 2.0 * std::cos(pi * j / nx));
+      denom[i * nx + j] =
+          0.5 + tau * 0.4 * (4.0 - 2.0 * std::cos(pi * i / ny) - 2.0 * std::cos(pi * j / nx));
 
   int failures = 0;
   for (auto method : {StepMethod::cg, StepMethod::bicgstab})
-    for (auto pre : {StepPrecond::none, StepPrecond::jacobi, StepPrecond::dct, StepPrecond::two_level}) {
+    for (auto pre :
+         {StepPrecond::none, StepPrecond::jacobi, StepPrecond::dct, StepPrecond::two_level}) {
       std::vector<double> first;
       SolveInfo first_info;
       for (int members : {1, 2, 3}) {
