@@ -14,6 +14,21 @@ import warnings
 __all__ = ["main", "build_parser"]
 
 _MODELS = ("dpm", "heat", "homogeneous", "blurring", "osmosis")
+_EXAMPLES = {
+    "pyscale": """examples:
+  pyscale compare --out results              # six bundled photographs, about 3 s
+  pyscale compare --data BSDS500/data/images --split test --fid --out bsds-test
+  pyscale trajectory photo.jpg --models dpm osmosis --times 1 10 100 --out grid.png
+  pyscale COMMAND --help                     # the options of a command""",
+    "compare": """examples:
+  pyscale compare --out results
+  pyscale compare --data photos --models heat blurring osmosis --times 1 10 100 --out r
+  pyscale compare --data BSDS500/data/images --fid --workers 2 --out bsds
+  (rerun the same command after an interruption: finished images are reused)""",
+    "trajectory": """examples:
+  pyscale trajectory photo.jpg --out grid.png
+  pyscale trajectory photo.jpg --models dpm osmosis --times 1 10 100 --grey --out grid.png""",
+}
 
 
 def _positive_int(text):
@@ -43,11 +58,16 @@ def build_parser():
     >>> build_parser().parse_args(["compare", "--limit", "3"]).limit
     3
     """
+    from . import __version__
+
     p = argparse.ArgumentParser(
         prog="pyscale",
         description="Scale-spaces of diffusion probabilistic models and of diffusion and osmosis "
         "filters: reproduce the comparison of Sect. 6.3 of Peter (2024).",
+        epilog=_EXAMPLES["pyscale"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"pyscale {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser(
@@ -58,6 +78,8 @@ def build_parser():
         "(Fig. 4b), trajectory_grid.png (Fig. 3) and report.md into --out. "
         "Finished images are stored under OUT/records; rerunning the same command "
         "after an interruption continues where it stopped.",
+        epilog=_EXAMPLES["compare"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument(
         "--data",
@@ -158,15 +180,19 @@ def build_parser():
         help="draw the trajectories of one image as a PNG grid (Fig. 3)",
         description="Draw the frames of one image at the given times, one row per model "
         "(DPM frames mapped affinely to [0, 1] for display).",
+        epilog=_EXAMPLES["trajectory"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("image", metavar="IMAGE", help="image file")
     t.add_argument(
+        "--models",
         "--model",
+        dest="models",
         nargs="+",
         metavar="M",
         choices=_MODELS,
         default=None,
-        help=f"model(s), from {', '.join(_MODELS)} (default: all five)",
+        help=f"models to run, from {', '.join(_MODELS)} (default: all five; --model is an alias)",
     )
     t.add_argument(
         "--times",
@@ -186,6 +212,7 @@ def build_parser():
         default=None,
         help="downscale so that the longer side is at most PX pixels",
     )
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -245,11 +272,12 @@ def _trajectory(args):
     trajectory_grid(
         args.image,
         args.out,
-        models=args.model,
+        models=args.models,
         times=args.times,
         seed=args.seed,
         grey=args.grey,
         max_size=args.max_size,
+        progress=not args.quiet,
     )
     print(args.out)
     return 0

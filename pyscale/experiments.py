@@ -774,7 +774,9 @@ def _plot_grid(path, frames, models, times, title=None):
     fig.savefig(path, dpi=110)
 
 
-def trajectory_grid(image, out, *, models=None, times=None, seed=0, grey=False, max_size=None):
+def trajectory_grid(
+    image, out, *, models=None, times=None, seed=0, grey=False, max_size=None, progress=False
+):
     """Draw the trajectories of one image (rows: models, columns: times) as a PNG (Fig. 3).
 
     DPM frames are mapped affinely to [0, 1] for display (as in the paper); the other frames are
@@ -796,6 +798,8 @@ def trajectory_grid(image, out, *, models=None, times=None, seed=0, grey=False, 
         Convert a colour image to grey values.
     max_size : int, optional
         Downscale the image so that its longer side is at most this many pixels.
+    progress : bool, optional
+        Show a progress bar over the models.
 
     Returns
     -------
@@ -843,13 +847,15 @@ def trajectory_grid(image, out, *, models=None, times=None, seed=0, grey=False, 
         raise ValueError(f"out must be a .png file, got {str(out)!r}")
     if not out.parent.is_dir():
         raise ValueError(f"out: folder {str(out.parent)!r} does not exist")
+    from tqdm.auto import tqdm
+
     procs = _paper_models()
     frames = np.stack(
         [
             procs[m]().trajectory(
                 u, times_arr, seed=image_seed(seed, name, m), channel_axis=photo_channel_axis(u)
             )
-            for m in models
+            for m in tqdm(models, desc="models", unit="model", disable=not progress)
         ]
     )
     _plot_grid(out, frames, models, times_arr, title=name)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import pyscale as ps
 from pyscale import cli
 
 
@@ -166,6 +167,17 @@ def test_argparse_errors_and_help(capsys):
     ):
         assert opt in text
     assert cli.main([]) == 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pyscale {ps.__version__}"
+    for command in ([], ["compare"], ["trajectory"]):
+        with pytest.raises(SystemExit):
+            cli.main([*command, "--help"])
+        assert "examples:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["trajectory", "--help"])
+    assert "--models" in capsys.readouterr().out  # the same flag name as in compare
 
 
 def test_missing_inception_weights(monkeypatch, tmp_path, capsys):
@@ -180,7 +192,7 @@ def test_trajectory_command(folder, tmp_path, capsys):
     argv = [
         "trajectory",
         str(folder / "0.png"),
-        "--model",
+        "--models",
         "dpm",
         "--times",
         "1",
