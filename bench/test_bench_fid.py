@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from pyscale.fid import frechet_distance
+from pyscale.paper.fid import frechet_distance
 
 
 def _sqrtm_frechet(mu1, s1, mu2, s2):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import pyscale as ps
-from pyscale import cli
+from pyscale.paper import cli
 
 
 @pytest.fixture
@@ -207,7 +207,7 @@ def test_trajectory_command(folder, tmp_path, capsys):
 
 def test_console_script_exit_code(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "pyscale.cli", "compare", "--times", "2", "1"],
+        [sys.executable, "-m", "pyscale.paper.cli", "compare", "--times", "2", "1"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

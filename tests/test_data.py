@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pyscale import data
+from pyscale.paper import data
 
 
 def _save(path, arr):

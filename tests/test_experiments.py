@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pyscale import experiments as ex
-from pyscale.data import SkippedImageWarning
-from pyscale.fid import PixelFeatures
+from pyscale import paper as ex
+from pyscale.paper import records
+from pyscale.paper.data import SkippedImageWarning
+from pyscale.paper.fid import PixelFeatures
 
 MODELS = ["dpm", "homogeneous", "osmosis"]
 TIMES = [1, 10, 100]
@@ -74,7 +75,7 @@ def test_tables_and_files(folder, tmp_path):
 
 def test_variance_matches_direct_computation(folder, tmp_path):
     import pyscale as ps
-    from pyscale.data import photo_channel_axis, read_image
+    from pyscale.paper.data import photo_channel_axis, read_image
 
     r = _run(folder, tmp_path / "o", models=["heat"], fid=False)
     vals = []
@@ -211,6 +212,6 @@ def test_trajectory_grid(folder, tmp_path):
 
 def test_atomic_write(tmp_path):
     p = tmp_path / "x.txt"
-    ex._atomic_write_text(p, "one")
-    ex._atomic_write_text(p, "two")
+    records.write_text(p, "one")
+    records.write_text(p, "two")
     assert p.read_text() == "two" and os.listdir(tmp_path) == ["x.txt"]

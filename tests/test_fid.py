@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from scipy import linalg
 
-from pyscale import fid
+from pyscale.paper import fid
 
 
 def _sqrtm_reference(mu1, s1, mu2, s2):
@@ -170,7 +170,7 @@ def test_missing_weights_message(monkeypatch, tmp_path):
 
 def test_import_does_not_import_torch():
     code = (
-        "import sys, pyscale, pyscale.fid, pyscale.data, pyscale.experiments, pyscale.cli; "
+        "import sys, pyscale, pyscale.paper, pyscale.paper.fid, pyscale.paper.cli; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -189,7 +189,7 @@ def test_real_clean_fid_on_a_few_images():
     ext = _inception_or_skip()
     import torch
 
-    from pyscale.data import load_images
+    from pyscale.paper.data import load_images
 
     imgs = load_images(limit=3, max_size=64).images
     feats = fid.extract_features(imgs, ext)

@@ -1,4 +1,4 @@
-"""Command line interface: ``pyscale compare`` and ``pyscale trajectory``.
+"""The ``pyscale`` command: ``pyscale compare`` and ``pyscale trajectory``.
 
 Bad input ends the program with a one-line reason on standard error and exit status 2; a missing
 optional dependency (torch, Inception weights, distributed) with status 3; an interrupted run
@@ -54,11 +54,11 @@ def build_parser():
 
     Examples
     --------
-    >>> from pyscale.cli import build_parser
+    >>> from pyscale.paper.cli import build_parser
     >>> build_parser().parse_args(["compare", "--limit", "3"]).limit
     3
     """
-    from . import __version__
+    from .. import __version__
 
     p = argparse.ArgumentParser(
         prog="pyscale",
@@ -70,6 +70,13 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"pyscale {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    _add_compare(sub)
+    _add_trajectory(sub)
+    return p
+
+
+def _add_compare(sub):
+    """The ``compare`` subcommand's options."""
     c = sub.add_parser(
         "compare",
         help="variance evolution, FID against osmosis and a trajectory grid over a folder",
@@ -175,6 +182,9 @@ def build_parser():
     c.add_argument("--no-grid", action="store_true", help="do not draw trajectory_grid.png")
     c.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
+
+def _add_trajectory(sub):
+    """The ``trajectory`` subcommand's options."""
     t = sub.add_parser(
         "trajectory",
         help="draw the trajectories of one image as a PNG grid (Fig. 3)",
@@ -213,7 +223,6 @@ def build_parser():
         help="downscale so that the longer side is at most PX pixels",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def _fail(msg, code=2):
@@ -226,7 +235,7 @@ def _one_line(exc):
 
 
 def _compare(args):
-    from .experiments import compare
+    from .compare import compare
 
     if args.max_size is None:
         max_size = "auto"
@@ -267,7 +276,7 @@ def _compare(args):
 
 
 def _trajectory(args):
-    from .experiments import trajectory_grid
+    from .compare import trajectory_grid
 
     trajectory_grid(
         args.image,
@@ -288,7 +297,7 @@ def main(argv=None):
 
     Examples
     --------
-    >>> from pyscale.cli import main
+    >>> from pyscale.paper.cli import main
     >>> main(["compare", "--times", "5", "1", "--out", "/nonexistent/x"])
     2
     """
@@ -310,7 +319,12 @@ def main(argv=None):
         lines = str(exc).splitlines()
         return _fail(f"{lines[0]}. " + "; ".join(x.strip().rstrip(":") for x in lines[1:]), 3)
     except ImportError as exc:
-        return _fail(_one_line(exc), 3)
+        hint = (
+            ""
+            if "pip install" in str(exc)
+            else ('; the pyscale command needs the paper extra: pip install "pyscale[paper]"')
+        )
+        return _fail(_one_line(exc) + hint, 3)
     except (ValueError, TypeError, UnreadableImageError, FileNotFoundError) as exc:
         return _fail(_one_line(exc))
     except OSError as exc:

@@ -107,7 +107,7 @@ def default_image_paths():
 
     Examples
     --------
-    >>> from pyscale.data import default_image_paths
+    >>> from pyscale.paper.data import default_image_paths
     >>> [p.name for p in default_image_paths()][:2]
     ['astronaut.png', 'camera.png']
     """
@@ -156,7 +156,7 @@ def list_images(folder=None, *, split=None, recursive=True):
 
     Examples
     --------
-    >>> from pyscale.data import list_images
+    >>> from pyscale.paper.data import list_images
     >>> [name for name, _ in list_images()][:3]
     ['astronaut.png', 'camera.png', 'chelsea.png']
     """
@@ -230,7 +230,7 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
 
     Examples
     --------
-    >>> from pyscale.data import default_image_paths, read_image
+    >>> from pyscale.paper.data import default_image_paths, read_image
     >>> u = read_image(default_image_paths()[0], max_size=64)
     >>> u.shape, bool(0 <= u.min() and u.max() <= 1)
     ((64, 64, 3), True)
@@ -350,7 +350,7 @@ def load_images(
 
     Examples
     --------
-    >>> import pyscale.data as data
+    >>> import pyscale.paper.data as data
     >>> s = data.load_images(limit=2, max_size=32)
     >>> len(s), s.names, s.images[0].shape
     (2, ['astronaut.png', 'camera.png'], (32, 32, 3))

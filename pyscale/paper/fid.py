@@ -79,7 +79,7 @@ def find_inception_weights(path=None):
 
     Examples
     --------
-    >>> from pyscale.fid import find_inception_weights, InceptionUnavailableError
+    >>> from pyscale.paper.fid import find_inception_weights, InceptionUnavailableError
     >>> try:
     ...     find_inception_weights("/nonexistent/inception.pt")
     ... except InceptionUnavailableError as exc:
@@ -125,7 +125,7 @@ def to_fid_range(image):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import to_fid_range
+    >>> from pyscale.paper.fid import to_fid_range
     >>> to_fid_range(np.array([[-0.5, 0.5]])).tolist()
     [[[0.0, 0.0, 0.0], [127.5, 127.5, 127.5]]]
     """
@@ -156,7 +156,7 @@ def clean_resize(image, size=(299, 299)):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import clean_resize
+    >>> from pyscale.paper.fid import clean_resize
     >>> clean_resize(np.full((10, 20, 3), 100.0), size=(7, 5)).shape
     (5, 7, 3)
     """
@@ -275,7 +275,7 @@ class PixelFeatures:
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import PixelFeatures
+    >>> from pyscale.paper.fid import PixelFeatures
     >>> PixelFeatures(dim=8, size=4)(np.zeros((2, 4, 4, 3), np.float32)).shape
     (2, 8)
     """
@@ -317,7 +317,7 @@ def extract_features(images, extractor):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import PixelFeatures, extract_features
+    >>> from pyscale.paper.fid import PixelFeatures, extract_features
     >>> imgs = [np.full((9, 7), 0.5), np.zeros((5, 5, 3))]
     >>> extract_features(imgs, PixelFeatures(dim=4, size=8)).shape
     (2, 4)
@@ -340,7 +340,7 @@ def statistics(features):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import statistics
+    >>> from pyscale.paper.fid import statistics
     >>> mu, sigma = statistics(np.array([[0.0, 1.0], [2.0, 3.0]]))
     >>> mu.tolist(), sigma.tolist()
     ([1.0, 2.0], [[2.0, 2.0], [2.0, 2.0]])
@@ -390,7 +390,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import frechet_distance
+    >>> from pyscale.paper.fid import frechet_distance
     >>> round(frechet_distance(np.zeros(2), np.eye(2), np.ones(2), 4 * np.eye(2)), 12)
     4.0
     """
@@ -426,7 +426,7 @@ def fid_from_features(features1, features2):
     Examples
     --------
     >>> import numpy as np
-    >>> from pyscale.fid import fid_from_features
+    >>> from pyscale.paper.fid import fid_from_features
     >>> f = np.random.default_rng(0).standard_normal((50, 3))
     >>> abs(fid_from_features(f, f)) < 1e-9
     True

@@ -1,0 +1,26 @@
+"""The reproduction of the paper's experiments, apart from the core library.
+
+Install it with ``pip install "pyscale[paper]"`` (Pillow, scikit-image, matplotlib, tqdm,
+threadpoolctl; the FID's network also needs ``pyscale[fid]``). The ``pyscale`` command
+(:mod:`~pyscale.paper.cli`) runs :func:`compare` and :func:`trajectory_grid`.
+
+Modules: :mod:`~pyscale.paper.data` (reading photographs), :mod:`~pyscale.paper.fid` (clean-mode
+FID), :mod:`~pyscale.paper.records` (result records), :mod:`~pyscale.paper.runner` (per-image
+work, process pools and Dask), :mod:`~pyscale.paper.compare` (the comparison),
+:mod:`~pyscale.paper.plots` and :mod:`~pyscale.paper.report`.
+"""
+
+from .compare import DEFAULT_MAX_SIZE, CompareResult, compare, trajectory_grid
+from .data import load_images, read_image
+from .runner import frame_variance, image_seed
+
+__all__ = [
+    "CompareResult",
+    "DEFAULT_MAX_SIZE",
+    "compare",
+    "frame_variance",
+    "image_seed",
+    "load_images",
+    "read_image",
+    "trajectory_grid",
+]

@@ -1,0 +1,535 @@
+"""The experiments of Sect. 6.3 of the paper: trajectories, variance evolution and FID.
+
+* :func:`compare` runs every model on every image of a folder and writes the variance evolution
+  (Fig. 4a), optionally the FID of each model against osmosis at the same time (Fig. 4b), a
+  trajectory grid of the first image (Fig. 3) and a markdown report that puts the measured
+  curves next to the claims of the paper. It is a composition of the records
+  (:mod:`~pyscale.paper.records`), the runner (:mod:`~pyscale.paper.runner`), the tables below,
+  the plots (:mod:`~pyscale.paper.plots`) and the report (:mod:`~pyscale.paper.report`).
+* :func:`trajectory_grid` draws the frames of one image for a few models and times.
+
+Work is split by image, and each finished image is stored at once as a record, so a run that is
+interrupted and restarted with the same arguments skips finished images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import _validation as val
+from . import records as rec
+from .data import (
+    SkippedImageWarning,
+    _check_dtype,
+    _check_max_size,
+    list_images,
+    read_image,
+    skipped_message,
+)
+from .plots import plot_fid, plot_grid, plot_variance
+from .report import report
+from .runner import model_frames, paper_models, run_tasks
+
+__all__ = ["CompareResult", "DEFAULT_MAX_SIZE", "compare", "trajectory_grid"]
+
+#: Longer image side used by :func:`compare` for the bundled photographs (keeps the default run
+#: to well under a minute); folders given by the user are used at full size unless asked.
+DEFAULT_MAX_SIZE = 128
+
+
+def _check_models(models):
+    known = paper_models()
+    if models is None:
+        return tuple(known)
+    if isinstance(models, str):
+        models = [models]
+    try:
+        models = tuple(models)
+    except TypeError as exc:
+        raise TypeError(f"models must be a sequence of model names, got {models!r}") from exc
+    if not models:
+        raise ValueError("models must not be empty")
+    for m in models:
+        if m not in known:
+            raise ValueError(f"models: unknown model {m!r}; choose from {', '.join(known)}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"models must not repeat a name, got {list(models)}")
+    return models
+
+
+def _check_times(times):
+    from .. import PAPER_TIMES
+
+    times = val.check_times(PAPER_TIMES if times is None else times)
+    if times[0] <= 0:
+        raise ValueError("times must be positive (t = 0 is the input image)")
+    return times
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare` measured and where it wrote it.
+
+    Attributes
+    ----------
+    variance : list of dict
+        One row per model and time: ``model, time, n, mean, std, q25, median, q75, min, max``.
+    fid : list of dict
+        One row per model (other than osmosis) and time: ``model, time, n, fid``; empty
+        without FID.
+    names : list of str
+        Images that were used.
+    skipped : list of tuple
+        ``(name, reason)`` of files that were not readable images.
+    computed, reused : int
+        Images computed in this run and images whose records were reused.
+    seconds : dict
+        Wall time of this run (``total``) and the summed per-image worker times
+        (``processes``, ``features``), including reused records.
+    files : dict
+        Output paths by kind.
+    """
+
+    variance: list = field(default_factory=list)
+    fid: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    computed: int = 0
+    reused: int = 0
+    seconds: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+
+def _resolve_extractor(fid, workers):
+    """The feature extractor ``fid`` asks for (one thread each when images run in parallel)."""
+    if fid is None or fid is False:
+        return None
+    if fid is True or fid == "inception":
+        from .fid import InceptionFeatures
+
+        extractor = InceptionFeatures()
+    elif fid == "pixel":
+        from .fid import PixelFeatures
+
+        extractor = PixelFeatures()
+    elif callable(fid) and hasattr(fid, "id"):
+        extractor = fid
+    else:
+        raise TypeError(
+            "fid must be False, True/'inception', 'pixel' or a feature extractor with an 'id' "
+            f"attribute, got {fid!r}"
+        )
+    if workers > 1 and hasattr(extractor, "threads"):
+        import copy
+
+        extractor = copy.copy(extractor)
+        extractor.threads = 1
+    return extractor
+
+
+def _summary(values):
+    v = np.asarray(values, dtype=np.float64)
+    q25, med, q75 = np.percentile(v, [25, 50, 75])
+    return {
+        "n": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "q25": float(q25),
+        "median": float(med),
+        "q75": float(q75),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
+
+
+def _check_limit(limit):
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
+            raise TypeError(f"limit must be an int or None, got {type(limit).__name__}")
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+    return limit
+
+
+def _out_folder(out):
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path, got {type(out).__name__}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {str(out)!r} exists and is not a folder")
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _settings(models, times, grey, max_size, seed, dtype, extractor):
+    """Everything that determines an image's result (hashed into the record keys)."""
+    from .. import __version__
+
+    procs = paper_models()
+    return {
+        "format": rec.FORMAT,
+        "version": __version__,
+        "models": {m: repr(procs[m]()) for m in models},
+        "times": [float(t) for t in times],
+        "grey": bool(grey),
+        "max_size": max_size,
+        "seed": seed,
+        "dtype": str(dtype),
+        "features": None if extractor is None else str(extractor.id),
+    }
+
+
+def _collect(
+    files, settings, extractor, records, result, *, limit, workers, dask, progress, callback
+):
+    """Reuse or compute the records of the first ``limit`` readable files.
+
+    Returns the chosen ``(name, key, path)`` in name order and the records by name.
+    """
+    from tqdm.auto import tqdm
+
+    settings_json = json.dumps(settings, sort_keys=True)
+    queue, chosen, by_name = list(files), [], {}
+    with tqdm(total=limit or len(files), desc="images", unit="img", disable=not progress) as bar:
+
+        def on_result(res):
+            if "error" in res:
+                result.skipped.append((res["name"], res["error"]))
+                return
+            rec.save_record(records / f"{res['key']}.npz", res)
+            by_name[res["name"]] = rec.load_record(records / f"{res['key']}.npz", False)
+            result.computed += 1
+            bar.update(1)
+            if callback is not None:
+                callback(res["name"])
+
+        # with a limit, take further files in name order in case some are unreadable
+        while queue and (limit is None or len(chosen) < limit):
+            want = len(queue) if limit is None else limit - len(chosen)
+            batch, queue = queue[:want], queue[want:]
+            specs = []
+            for name, path in batch:
+                key = rec.record_key(settings_json, name, path)
+                path_rec = records / f"{key}.npz"
+                found = (
+                    rec.load_record(path_rec, extractor is not None) if path_rec.exists() else None
+                )
+                chosen.append((name, key, path))
+                if found is not None:
+                    by_name[name] = found
+                    result.reused += 1
+                    bar.update(1)
+                    continue
+                specs.append(
+                    {
+                        "name": name,
+                        "key": key,
+                        "path": str(path),
+                        "models": tuple(settings["models"]),
+                        "times": settings["times"],
+                        "grey": settings["grey"],
+                        "max_size": settings["max_size"],
+                        "dtype": settings["dtype"],
+                        "seed": settings["seed"],
+                        "extractor": extractor,
+                        "keep_frames": len(chosen) == 1,
+                    }
+                )
+            run_tasks(specs, workers=workers, dask=dask, on_result=on_result)
+            skipped = {n for n, _ in result.skipped}
+            chosen = [c for c in chosen if c[0] not in skipped]
+    return sorted(chosen, key=lambda c: c[0]), by_name
+
+
+def _tables(result, recs, models, times, extractor):
+    """Fill the variance and FID rows of ``result``; return the per-image variance rows."""
+    var = np.stack([r["variance"] for r in recs])  # (N, M, T)
+    per_image = []
+    for i, m in enumerate(models):
+        for k, t in enumerate(times):
+            result.variance.append({"model": m, "time": float(t), **_summary(var[:, i, k])})
+            per_image += [
+                {"image": name, "model": m, "time": float(t), "variance": float(var[n, i, k])}
+                for n, name in enumerate(result.names)
+            ]
+    if extractor is not None:
+        from .fid import fid_from_features
+
+        feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
+        io_ = models.index("osmosis")
+        for i, m in enumerate(models):
+            if m == "osmosis":
+                continue
+            for k, t in enumerate(times):
+                value = (
+                    fid_from_features(feats[:, i, k], feats[:, io_, k]) if len(recs) >= 2 else None
+                )
+                result.fid.append(
+                    {
+                        "model": m,
+                        "time": float(t),
+                        "n": len(recs),
+                        "fid": value,
+                        "features": str(extractor.id),
+                    }
+                )
+    return per_image
+
+
+def _write(out, result, per_image, models, times, extractor, grid_frames):
+    """Write the tables, plots and report; record their paths in ``result.files``."""
+    cols = ["model", "time", "n", "mean", "std", "q25", "median", "q75", "min", "max"]
+    meta = {"settings": result.settings, "images": result.names, "skipped": result.skipped}
+    rec.write_csv(out / "variance.csv", result.variance, cols)
+    rec.write_csv(out / "variance_per_image.csv", per_image, ["image", "model", "time", "variance"])
+    rec.write_json(out / "variance.json", {**meta, "rows": result.variance})
+    plot_variance(out / "variance.png", result.variance, models)
+    result.files = {
+        "variance_csv": out / "variance.csv",
+        "variance_json": out / "variance.json",
+        "variance_per_image_csv": out / "variance_per_image.csv",
+        "variance_png": out / "variance.png",
+    }
+    if extractor is not None:
+        rec.write_csv(out / "fid.csv", result.fid, ["model", "time", "n", "fid", "features"])
+        rec.write_json(out / "fid.json", {**meta, "rows": result.fid})
+        result.files.update(fid_csv=out / "fid.csv", fid_json=out / "fid.json")
+        if result.fid[0]["n"] >= 2:
+            plot_fid(out / "fid.png", result.fid, extractor)
+            result.files["fid_png"] = out / "fid.png"
+    if grid_frames is not None:
+        plot_grid(
+            out / "trajectory_grid.png",
+            grid_frames.astype(np.float64),
+            models,
+            times,
+            title=result.names[0],
+        )
+        result.files["grid_png"] = out / "trajectory_grid.png"
+    rec.write_text(out / "report.md", report(result, models, times, extractor))
+    result.files["report"] = out / "report.md"
+
+
+def compare(
+    data=None,
+    *,
+    split=None,
+    models=None,
+    times=None,
+    grey=False,
+    max_size="auto",
+    fid=False,
+    limit=None,
+    out="pyscale-compare",
+    workers=None,
+    dask=None,
+    seed=0,
+    dtype=np.float64,
+    grid=True,
+    progress=False,
+    callback=None,
+):
+    """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
+
+    Parameters
+    ----------
+    data : str or path-like, optional
+        Folder of images (e.g. BSDS500's ``data/images``). ``None``: the photographs bundled
+        with scikit-image (:data:`pyscale.paper.data.DEFAULT_IMAGES`).
+    split : str, optional
+        BSDS500 split (``"train"``, ``"val"``, ``"test"``); ``None`` uses all images.
+    models : sequence of str, optional
+        Names from :data:`pyscale.PAPER_MODELS` (default: all five). FID needs ``"osmosis"``.
+    times : sequence of float, optional
+        Output times (default: :data:`pyscale.PAPER_TIMES`).
+    grey : bool, optional
+        Convert colour images to grey values.
+    max_size : int, None or "auto", optional
+        Downscale images so that the longer side is at most this many pixels. ``"auto"``:
+        :data:`DEFAULT_MAX_SIZE` for the bundled photographs, full size for a folder.
+    fid : bool, str or extractor, optional
+        ``False``: no FID. ``True`` or ``"inception"``: clean-mode Inception features (needs
+        torch and the weights, see :mod:`pyscale.paper.fid`). ``"pixel"``: a small random-projection
+        stand-in (not an FID). Or any extractor object (see :mod:`pyscale.paper.fid`).
+    limit : int, optional
+        Use only the first ``limit`` readable images (in name order).
+    out : str or path-like, optional
+        Output folder; created if needed. Records of finished images are kept under
+        ``out/records`` and reused by later runs with the same arguments.
+    workers : int, optional
+        Parallel workers over images (default: all local cores). ``1`` runs in this process.
+    dask : str, optional
+        Run the per-image work on a Dask ``distributed`` cluster: a scheduler address, or
+        ``"local"`` for a local cluster with ``workers`` processes. Workers must be able to read
+        the image files. The numbers equal those of a local run.
+    seed : int, optional
+        Global seed; the noise of each image and model is derived from it and the image name.
+    dtype : numpy dtype, optional
+        Working precision, float32 or float64.
+    grid : bool, optional
+        Also draw the trajectory grid (Fig. 3) of the first image.
+    progress : bool, optional
+        Show a progress bar.
+    callback : callable, optional
+        Called with the image name after each record is written (e.g. to stop a run early).
+
+    Returns
+    -------
+    CompareResult
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pyscale.paper.compare import compare
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     r = compare(models=["homogeneous", "heat"], times=[1, 100], limit=2, max_size=16,
+    ...                 out=d, workers=1, grid=False)
+    ...     [(row["model"], row["time"], row["n"]) for row in r.variance][:2]
+    [('homogeneous', 1.0, 2), ('homogeneous', 100.0, 2)]
+    """
+    models = _check_models(models)
+    times = _check_times(times)
+    if not isinstance(grey, (bool, np.bool_)):
+        raise TypeError(f"grey must be a bool, got {type(grey).__name__}")
+    if isinstance(max_size, str):
+        if max_size != "auto":
+            raise ValueError(f"max_size must be an int, None or 'auto', got {max_size!r}")
+        max_size = DEFAULT_MAX_SIZE if data is None else None
+    max_size, dtype = _check_max_size(max_size), _check_dtype(dtype)
+    seed, workers, limit = val.check_seed(seed), val.check_workers(workers), _check_limit(limit)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable")
+    extractor = _resolve_extractor(fid, workers)
+    if extractor is not None and "osmosis" not in models:
+        raise ValueError("fid: the FID is measured against osmosis; include 'osmosis' in models")
+    out = _out_folder(out)
+    files = list_images(data, split=split)
+    if not files:
+        raise ValueError(f"data: no files found in {str(data)!r}")
+
+    t_start = time.perf_counter()
+    settings = _settings(models, times, grey, max_size, seed, dtype, extractor)
+    result = CompareResult(
+        settings=dict(settings, data=None if data is None else str(data), split=split, limit=limit)
+    )
+    chosen, by_name = _collect(
+        files,
+        settings,
+        extractor,
+        out / "records",
+        result,
+        limit=limit,
+        workers=workers,
+        dask=dask,
+        progress=progress,
+        callback=callback,
+    )
+    if result.skipped:
+        warnings.warn(
+            skipped_message(result.skipped, len(chosen) + len(result.skipped)),
+            SkippedImageWarning,
+            stacklevel=2,
+        )
+    if not chosen:
+        raise ValueError(f"data: no readable images in {str(data)!r}")
+    result.names = [c[0] for c in chosen]
+    recs = [by_name[n] for n in result.names]
+    per_image = _tables(result, recs, models, times, extractor)
+    secs = np.stack([r["seconds"] for r in recs])
+    result.seconds = {
+        "total": time.perf_counter() - t_start,
+        "processes": float(secs[:, 0].sum()),
+        "features": float(secs[:, 1].sum()),
+        "per_image": float(secs[:, 2].mean()),
+    }
+    grid_frames = None
+    if grid:
+        grid_frames = recs[0].get("frames")
+        if grid_frames is None:
+            u = read_image(chosen[0][2], grey=grey, dtype=dtype, max_size=max_size)
+            grid_frames = np.stack(model_frames(u, models, times, seed, chosen[0][0]))
+    _write(out, result, per_image, models, times, extractor, grid_frames)
+    return result
+
+
+def trajectory_grid(
+    image, out, *, models=None, times=None, seed=0, grey=False, max_size=None, progress=False
+):
+    """Draw the trajectories of one image (rows: models, columns: times) as a PNG (Fig. 3).
+
+    DPM frames are mapped affinely to [0, 1] for display (as in the paper); the other frames are
+    clipped to [0, 1].
+
+    Parameters
+    ----------
+    image : str, path-like or array_like
+        Image file or float image in [0, 1].
+    out : str or path-like
+        PNG file to write.
+    models : sequence of str, optional
+        Model names (default: all five of :data:`pyscale.PAPER_MODELS`).
+    times : sequence of float, optional
+        Output times (default: :data:`pyscale.PAPER_TIMES`).
+    seed : int, optional
+        Global seed (the same per-image seeds as :func:`compare`).
+    grey : bool, optional
+        Convert a colour image to grey values.
+    max_size : int, optional
+        Downscale the image so that its longer side is at most this many pixels.
+    progress : bool, optional
+        Show a progress bar over the models.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frames, ``(len(models), len(times), *image.shape)``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from pyscale.paper.compare import trajectory_grid
+    >>> u = np.random.default_rng(0).uniform(0.2, 0.8, (16, 16))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     frames = trajectory_grid(u, os.path.join(d, "g.png"), models=["dpm", "heat"],
+    ...                              times=[1, 10])
+    ...     frames.shape, os.path.exists(os.path.join(d, "g.png"))
+    ((2, 2, 16, 16), True)
+    """
+    models = _check_models(models)
+    times_arr = _check_times(times)
+    seed = val.check_seed(seed)
+    max_size = _check_max_size(max_size)
+    if isinstance(image, (str, os.PathLike)):
+        p = Path(image)
+        if not p.is_file():
+            raise ValueError(f"image: file {str(p)!r} does not exist")
+        name = p.name
+        u = read_image(p, grey=grey, max_size=max_size)
+    else:
+        name = "image"
+        u = val.check_image(image, "image")
+        if u.ndim not in (2, 3) or (u.ndim == 3 and u.shape[2] != 3):
+            raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {u.shape}")
+        if grey and u.ndim == 3:
+            u = u @ np.array([0.2125, 0.7154, 0.0721])
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a file path, got {type(out).__name__}")
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"out must be a .png file, got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise ValueError(f"out: folder {str(out.parent)!r} does not exist")
+    from tqdm.auto import tqdm
+
+    bar = tqdm(models, desc="models", unit="model", disable=not progress)
+    frames = np.stack([model_frames(u, [m], times_arr, seed, name, None)[0] for m in bar])
+    plot_grid(out, frames, models, times_arr, title=name)
+    return frames

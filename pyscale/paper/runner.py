@@ -1,0 +1,193 @@
+"""The per-image work of the comparison and where it runs: here, a process pool or Dask.
+
+Noise seeds are derived from the global seed, the image name and the model, so the numbers do
+not depend on the order in which images are processed nor on where.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import time
+
+import numpy as np
+
+from .data import UnreadableImageError, photo_channel_axis, read_image
+
+__all__ = ["image_seed", "frame_variance", "image_task", "run_tasks"]
+
+
+def paper_models():
+    """The paper's five models by name (:data:`pyscale.PAPER_MODELS`)."""
+    from .. import PAPER_MODELS
+
+    return PAPER_MODELS
+
+
+def image_seed(seed, name, model):
+    """Seed of the noise for one image and model, derived from the global seed.
+
+    Examples
+    --------
+    >>> from pyscale.paper.runner import image_seed
+    >>> image_seed(0, "a.png", "dpm") == image_seed(0, "a.png", "dpm")
+    True
+    >>> image_seed(0, "a.png", "dpm") == image_seed(1, "a.png", "dpm")
+    False
+    """
+    h = hashlib.sha256(f"{int(seed)}\0{name}\0{model}".encode()).digest()
+    return int.from_bytes(h[:8], "little")
+
+
+def frame_variance(frames, has_channels):
+    """Image variance of each frame: variance over the pixels, averaged over the channels.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(K, H, W)`` or ``(K, H, W, C)``.
+    has_channels : bool
+        Whether the last axis holds channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyscale.paper.runner import frame_variance
+    >>> frame_variance(np.array([[[0.0, 1.0], [0.0, 1.0]]]), False).tolist()
+    [0.25]
+    """
+    f = np.asarray(frames, dtype=np.float64)
+    if has_channels:
+        return f.var(axis=(1, 2)).mean(axis=-1)
+    return f.var(axis=(-2, -1))
+
+
+def model_frames(u, models, times, seed, name, workers=1):
+    """The frames ``(T, *u.shape)`` of each model for one photo (channels last), in a list."""
+    procs = paper_models()
+    return [
+        procs[m]().trajectory(
+            u,
+            times,
+            seed=image_seed(seed, name, m),
+            workers=workers,
+            channel_axis=photo_channel_axis(u),
+        )
+        for m in models
+    ]
+
+
+def image_task(spec):
+    """Compute everything for one image; runs in a worker (process, thread or Dask)."""
+    from .fid import extract_features
+
+    t0 = time.perf_counter()
+    try:
+        u = read_image(
+            spec["path"], grey=spec["grey"], dtype=spec["dtype"], max_size=spec["max_size"]
+        )
+    except UnreadableImageError as exc:
+        return {"name": spec["name"], "error": str(exc.args[0]).split(": ", 1)[-1]}
+    times = np.asarray(spec["times"], dtype=np.float64)
+    nm, nt = len(spec["models"]), times.size
+    variance = np.empty((nm, nt))
+    extractor = spec["extractor"]
+    features = frames_kept = None
+    t_proc = t_feat = 0.0
+    for i, m in enumerate(spec["models"]):
+        ts = time.perf_counter()
+        (frames,) = model_frames(u, [m], times, spec["seed"], spec["name"])
+        t_proc += time.perf_counter() - ts
+        variance[i] = frame_variance(frames, u.ndim == 3)
+        if extractor is not None:
+            ts = time.perf_counter()
+            f = extract_features(list(frames), extractor)
+            if features is None:
+                features = np.empty((nm, nt, f.shape[1]), dtype=np.float32)
+            features[i] = f
+            t_feat += time.perf_counter() - ts
+        if spec["keep_frames"]:
+            if frames_kept is None:
+                frames_kept = np.empty((nm, *frames.shape), dtype=np.float16)
+            frames_kept[i] = frames
+    return {
+        "name": spec["name"],
+        "key": spec["key"],
+        "shape": np.asarray(u.shape),
+        "variance": variance,
+        "features": features,
+        "frames": frames_kept,
+        "seconds_processes": t_proc,
+        "seconds_features": t_feat,
+        "seconds_total": time.perf_counter() - t0,
+    }
+
+
+def _open_dask(dask, workers):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError(
+            "dask: the 'distributed' package is needed; pip install \"pyscale[dask]\""
+        ) from exc
+    if not isinstance(dask, str) or not dask:
+        raise TypeError(f"dask must be a scheduler address or 'local', got {dask!r}")
+    if dask == "local":
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        return Client(cluster), cluster
+    return Client(dask), None
+
+
+def _run_dask(specs, dask, workers, on_result):
+    client, cluster = _open_dask(dask, workers)
+    try:
+        from distributed import as_completed
+
+        futures = client.map(image_task, specs, pure=False)
+        try:
+            for fut in as_completed(futures):
+                on_result(fut.result())
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _one_blas_thread():
+    """Worker initialiser: one BLAS/OpenMP thread per worker process.
+
+    The workers already use every core, and threaded level-1 BLAS inside the iterative solver
+    slows down by an order of magnitude when the cores are oversubscribed. The limit is set in
+    the worker, so the parent process keeps its own settings.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+def run_tasks(specs, *, workers, dask, on_result):
+    """Run the per-image tasks; ``on_result`` is called in this process as each one finishes."""
+    if not specs:
+        return
+    if dask is not None:
+        _run_dask(specs, dask, workers, on_result)
+        return
+    if workers <= 1 or len(specs) == 1:
+        for spec in specs:
+            on_result(image_task(spec))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    ex = cf.ProcessPoolExecutor(
+        max_workers=min(workers, len(specs)), mp_context=ctx, initializer=_one_blas_thread
+    )
+    try:
+        futures = [ex.submit(image_task, s) for s in specs]
+        for fut in cf.as_completed(futures):
+            on_result(fut.result())
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
