@@ -78,6 +78,10 @@ class HomogeneousDiffusion(_DCTProcess):
         """``a = exp(-mu (t - s))``, ``b = 0``."""
         return self.mode_marginal(t - s, mu)
 
+    def mode_limit(self, mu):
+        """The mean alone: ``lam = 1`` on the DC mode, 0 elsewhere; ``gam = 0``."""
+        return (mu == 0).astype(np.float64), np.zeros(mu.shape)
+
 
 class HeatDissipation(_DCTProcess):
     """Inverse heat dissipation forward process (Rissanen et al.): blur plus observation noise.
@@ -116,6 +120,10 @@ class HeatDissipation(_DCTProcess):
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam = sigma`` for ``t > 0``."""
         return decay(mu, t), self.noise_levels(mu) * (t > 0)
+
+    def mode_limit(self, mu):
+        """The mean plus the observation noise: ``lam`` 1 on DC, 0 elsewhere; ``gam = sigma``."""
+        return (mu == 0).astype(np.float64), self.noise_levels(mu)
 
     def mode_transition(self, s, t, mu):
         """``a = exp(-mu (t - s))``, ``b = sigma sqrt(1 - a**2)`` (``sigma`` from ``s = 0``)."""
@@ -176,6 +184,15 @@ class BlurringDiffusion(_DCTProcess):
     def mode_transition(self, s, t, mu):
         """Time-homogeneous: the jump ``s -> t`` is the marginal of ``t - s``."""
         return self.mode_marginal(t - s, mu)
+
+    def mode_limit(self, mu):
+        """``lam`` 1 on DC, 0 elsewhere; ``gam**2 = beta**2 / (1 - exp(-2 mu))``, inf on DC
+        (0 with ``preserve_mean``)."""
+        with np.errstate(divide="ignore"):
+            gam2 = self.beta**2 / -np.expm1(-2 * mu)
+        if self.preserve_mean:
+            gam2[mu == 0] = 0.0
+        return (mu == 0).astype(np.float64), np.sqrt(gam2)
 
 
 class HoogeboomBlurring(_DCTProcess):

@@ -167,6 +167,20 @@ class DPM(LinearGaussianProcess):
         la = np.log(a)
         return np.exp(t * la), b * np.sqrt(np.expm1(2 * t * la) / np.expm1(2 * la))
 
+    def mode_limit(self, mu):
+        """``(0, beta / sqrt(1 - alpha**2))``; ``(1, inf)`` when variance exploding; the values
+        after the last step for a per-step schedule."""
+        if self.per_step:
+            return super().mode_limit(mu)
+        a, b = float(self.alpha), float(self.beta)
+        if a >= 1:
+            return np.asarray(1.0), np.asarray(np.inf)
+        return np.asarray(0.0), np.asarray(b / np.sqrt(1 - a**2))
+
+    def step_bounds(self):
+        """``(max alpha_i, max beta_i)`` over the steps, for the steady-state bound."""
+        return float(np.max(self.alpha)), float(np.max(self.beta))
+
     def mode_transition(self, s, t, mu):
         """The jump over steps ``s+1 .. t``, summed step by step rather than by a difference."""
         if not self.per_step:  # time-homogeneous: the jump s -> t is the marginal of t - s

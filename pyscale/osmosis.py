@@ -679,6 +679,10 @@ class ProbabilisticOsmosis(Process):
             raise ValueError(f"clip must be (low, high) with 0 < low < high, got {clip!r}")
         self.clip = (lo, hi)
 
+    def mean_preservation(self):
+        """``"exact"``: osmosis keeps the mean of every image and channel (its columns sum to 0)."""
+        return "exact"
+
     def _params(self):
         return {
             "sigma": self.sigma,

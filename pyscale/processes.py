@@ -151,7 +151,12 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
     def _check_t(self, t, name="t"):
         return val.check_example_times(t, name, integer=self.integer_times, max_time=self.max_time)
 
-    def _mu(self, shape, channel_axis):
+    def spectrum_of(self, shape, *, channel_axis=None):
+        """The DCT spectrum ``mu`` of images of ``shape`` (None for pixel-basis processes).
+
+        ``shape`` is read with the channel-axis rule (see :meth:`trajectory`); it may be None for
+        pixel-basis processes.
+        """
         if shape is None:
             if self.basis == "dct":
                 raise ValueError("shape is required for a DCT-domain process: give (H, W)")
@@ -161,6 +166,33 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             raise ValueError(f"shape must be an image shape of positive sizes, got {shape}")
         _, ny, nx = val.spatial_layout(shape, channel_axis, name="shape")
         return self.decay_rates(ny, nx)
+
+    def mode_limit(self, mu):
+        """Per-mode limit ``(lam, gam)`` of the marginal as ``t -> inf``.
+
+        For a process with a last time (:attr:`max_time`) the coefficients there. Processes with
+        an unbounded time range override this with their limit.
+        """
+        if self.max_time is None:
+            raise TypeError(f"no steady state known for {type(self).__name__}: it has no "
+                            "last time and does not define mode_limit")
+        return self.mode_marginal(np.asarray(float(self.max_time)), mu)
+
+    def mean_preservation(self):
+        """How the process treats the average grey value of each image and channel (Prop. 8).
+
+        Read off the coefficients of the mean (the DC mode, or every pixel alike) at a few
+        times: ``"exact"`` when ``lam = 1`` and ``gam = 0`` (every trajectory keeps it),
+        ``"expectation"`` when ``lam = 1`` and ``gam > 0`` (kept on average), else ``"none"``.
+        """
+        mu = self.decay_rates(2, 2)
+        end = 10.0 if self.max_time is None else float(self.max_time)
+        t = np.linspace(end / 10, end, 10)
+        lam, gam = self._coefficients(None, t, mu)
+        lam, gam = (x.reshape(t.size, -1)[:, 0] for x in (lam, gam))
+        if not np.allclose(lam, 1.0, rtol=0, atol=1e-12):
+            return "none"
+        return "exact" if np.all(gam == 0) else "expectation"
 
     def _coefficients(self, s, t, mu):
         """``(a, b)`` of shape ``(G, *modes)`` for times ``t`` (G,) from ``s`` (None: the data)."""
@@ -211,7 +243,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         (3,)
         """
         t = self._check_t(t)
-        mu = self._mu(shape, channel_axis)
+        mu = self.spectrum_of(shape, channel_axis=channel_axis)
         return self._public(self._coefficients(None, np.atleast_1d(t), mu), t)
 
     def transition(self, s, t, shape=None, *, channel_axis=None):
@@ -230,7 +262,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         True
         """
         s, t = self._time_pair(s, t)
-        mu = self._mu(shape, channel_axis)
+        mu = self.spectrum_of(shape, channel_axis=channel_axis)
         pair = self._coefficients(np.atleast_1d(s), np.atleast_1d(t), mu)
         return self._public(pair, t)
 
@@ -260,7 +292,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         -inf
         """
         t = val.check_time(t, integer=self.integer_times, max_time=self.max_time)
-        mu = self._mu(shape, channel_axis)
+        mu = self.spectrum_of(shape, channel_axis=channel_axis)
         _, ny, nx = val.spatial_layout(tuple(shape), channel_axis, name="shape")
         copies = int(np.prod(shape)) // (ny * nx)
         gam = np.broadcast_to(self._coefficients(None, np.array([t]), mu)[1][0], (ny, nx))

@@ -173,6 +173,28 @@ def osmosis_chain(f, v, times, tau, rtol=1e-10):
     return _restore(frames, f0)
 
 
+def linear_chain(process, u0, times, rng):
+    """Any linear process of pyscale, jump by jump, with scipy's DCT and numpy's generator.
+
+    Uses only the public coefficients of the process (:meth:`~pyscale.LinearGaussianProcess.
+    marginal` and :meth:`~pyscale.LinearGaussianProcess.transition`); the noise is drawn per
+    mode. ``u0`` is ``(H, W)`` or ``(H, W, C)`` (channels last).
+    """
+    u = _channels(np.array(u0, dtype=np.float64))
+    dct = process.basis == "dct"
+    fwd = (lambda x: scipy.fft.dctn(x, norm="ortho", axes=(0, 1))) if dct else (lambda x: x)
+    inv = (lambda x: scipy.fft.idctn(x, norm="ortho", axes=(0, 1))) if dct else (lambda x: x)
+    shape = u.shape[:2] if dct else None
+    state, frames, prev = fwd(u), [], None
+    for t in times:
+        a, b = process.marginal(t, shape) if prev is None else process.transition(prev, t, shape)
+        a, b = np.asarray(a)[..., None], np.asarray(b)[..., None]
+        state = a * state + b * rng.standard_normal(state.shape)
+        frames.append(inv(state))
+        prev = t
+    return _restore(np.stack(frames), u0)
+
+
 def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
     """Naive trajectory of a pyscale process object (integer times for the linear models).
 
@@ -180,6 +202,7 @@ def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
     """
     from . import dct_processes as P
     from .dpm import DPM
+    from .processes import LinearGaussianProcess
     from .osmosis import ProbabilisticOsmosis
 
     if isinstance(process, DPM):
@@ -196,4 +219,6 @@ def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
         if guidance is None:
             raise ValueError("guidance is required for the osmosis reference")
         return osmosis_chain(u0, guidance, times, tau)
+    if isinstance(process, LinearGaussianProcess):
+        return linear_chain(process, u0, times, rng)
     raise TypeError(f"no reference implementation for {type(process).__name__}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as val
-from .dct_processes import BlurringDiffusion, HeatDissipation, HomogeneousDiffusion
-from .dpm import DPM
 
 __all__ = [
     "semigroup_defect",
@@ -87,12 +85,6 @@ def entropy_sequence(process, times, shape):
     return np.array([process.conditional_entropy(t, shape) for t in times])
 
 
-def _schedule_bounds(process):
-    if isinstance(process, DPM):
-        return float(np.max(process.alpha)), float(np.max(process.beta))
-    raise TypeError(f"no step-parameter bounds for {type(process).__name__}")
-
-
 def steady_state_bound(process):
     """Upper bound of the steady-state variance per mode (Prop. 6 and 10, corrected).
 
@@ -111,7 +103,10 @@ def steady_state_bound(process):
     >>> round(ps.steady_state_bound(ps.DPM(beta=0.1)), 12)
     1.0
     """
-    a, b = _schedule_bounds(process)
+    bounds = getattr(process, "step_bounds", None)
+    if bounds is None:
+        raise TypeError(f"no step-parameter bounds for {type(process).__name__}")
+    a, b = bounds()
     if a >= 1:
         return np.inf
     return b**2 / (1 - a**2)
@@ -134,31 +129,13 @@ def steady_state(process, shape=None, *, channel_axis=None):
     >>> float(lam), round(float(gam), 12)
     (0.0, 1.0)
     """
-    if isinstance(process, DPM):
-        if process.per_step:
-            return process.marginal(process.max_time)
-        a, b = float(process.alpha), float(process.beta)
-        if a >= 1:
-            return np.asarray(1.0), np.asarray(np.inf)
-        return np.asarray(0.0), np.asarray(b / np.sqrt(1 - a**2))
-    if not isinstance(process, (HomogeneousDiffusion, HeatDissipation, BlurringDiffusion)):
+    mode_limit = getattr(process, "mode_limit", None)
+    if mode_limit is None:
         raise TypeError(f"no steady state known for {type(process).__name__}")
-    if shape is None:
+    if shape is None and process.basis == "dct":
         raise ValueError("shape is required for a DCT-domain process")
-    _, ny, nx = val.spatial_layout(tuple(shape), channel_axis, name="shape")
-    mu = process.decay_rates(ny, nx)
-    lam = (mu == 0).astype(np.float64)
-    if isinstance(process, HomogeneousDiffusion):
-        gam = np.zeros_like(mu)
-    elif isinstance(process, HeatDissipation):
-        gam = process.noise_levels(mu)
-    else:
-        with np.errstate(divide="ignore"):
-            gam2 = process.beta**2 / -np.expm1(-2 * mu)
-        if process.preserve_mean:
-            gam2[mu == 0] = 0.0
-        gam = np.sqrt(gam2)
-    return lam, gam
+    lam, gam = mode_limit(process.spectrum_of(shape, channel_axis=channel_axis))
+    return np.asarray(lam, dtype=np.float64), np.asarray(gam, dtype=np.float64)
 
 
 def mean_preservation(process):
@@ -179,15 +156,10 @@ def mean_preservation(process):
     >>> ps.mean_preservation(ps.BlurringDiffusion()), ps.mean_preservation(ps.DPM())
     ('expectation', 'none')
     """
-    from .osmosis import ProbabilisticOsmosis
-
-    if isinstance(process, (HomogeneousDiffusion, ProbabilisticOsmosis)):
-        return "exact"
-    if isinstance(process, (HeatDissipation, BlurringDiffusion)):
-        return "exact" if process.preserve_mean else "expectation"
-    if isinstance(process, DPM):
-        return "expectation" if process.variance_exploding else "none"
-    raise TypeError(f"unknown process {type(process).__name__}")
+    method = getattr(process, "mean_preservation", None)
+    if method is None:
+        raise TypeError(f"unknown process {type(process).__name__}")
+    return method()
 
 
 def _noise_for(process, u0, times, seed):
