@@ -186,8 +186,7 @@ class BlurringDiffusion(_DCTProcess):
         return self.mode_marginal(t - s, mu)
 
     def mode_limit(self, mu):
-        """``lam`` 1 on DC, 0 elsewhere; ``gam**2 = beta**2 / (1 - exp(-2 mu))``, inf on DC
-        (0 with ``preserve_mean``)."""
+        """``lam`` 1 on DC, else 0; ``gam**2 = beta**2 / (1 - exp(-2 mu))``, inf (or 0) on DC."""
         with np.errstate(divide="ignore"):
             gam2 = self.beta**2 / -np.expm1(-2 * mu)
         if self.preserve_mean:

@@ -168,8 +168,7 @@ class DPM(LinearGaussianProcess):
         return np.exp(t * la), b * np.sqrt(np.expm1(2 * t * la) / np.expm1(2 * la))
 
     def mode_limit(self, mu):
-        """``(0, beta / sqrt(1 - alpha**2))``; ``(1, inf)`` when variance exploding; the values
-        after the last step for a per-step schedule."""
+        """``(0, beta / sqrt(1 - alpha**2))``, ``(1, inf)`` if exploding, or the last step's."""
         if self.per_step:
             return super().mode_limit(mu)
         a, b = float(self.alpha), float(self.beta)

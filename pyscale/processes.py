@@ -174,8 +174,10 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         an unbounded time range override this with their limit.
         """
         if self.max_time is None:
-            raise TypeError(f"no steady state known for {type(self).__name__}: it has no "
-                            "last time and does not define mode_limit")
+            raise TypeError(
+                f"no steady state known for {type(self).__name__}: it has no "
+                "last time and does not define mode_limit"
+            )
         return self.mode_marginal(np.asarray(float(self.max_time)), mu)
 
     def mean_preservation(self):

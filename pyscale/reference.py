@@ -202,8 +202,8 @@ def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
     """
     from . import dct_processes as P
     from .dpm import DPM
-    from .processes import LinearGaussianProcess
     from .osmosis import ProbabilisticOsmosis
+    from .processes import LinearGaussianProcess
 
     if isinstance(process, DPM):
         return dpm_chain(u0, times, process.alpha, process.beta, rng)
