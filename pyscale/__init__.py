@@ -17,12 +17,12 @@ from .dpm import DPM
 from .osmosis import (
     ConvergenceError,
     ConvergenceWarning,
-    ProbabilisticOsmosis,
     osmosis,
     osmosis_step,
     osmosis_time_grid,
     relative_entropy,
 )
+from .probabilistic_osmosis import ProbabilisticOsmosis
 from .processes import DiagonalProcess, LinearGaussianProcess, Process
 from .spectral import dct2, idct2, laplacian_eigenvalues
 from .theory import (

@@ -202,7 +202,7 @@ def trajectory(process, u0, times, rng, guidance=None, tau=1.0):
     """
     from . import dct_processes as P
     from .dpm import DPM
-    from .osmosis import ProbabilisticOsmosis
+    from .probabilistic_osmosis import ProbabilisticOsmosis
     from .processes import LinearGaussianProcess
 
     if isinstance(process, DPM):

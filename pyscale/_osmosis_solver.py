@@ -1,0 +1,288 @@
+"""The implicit time stepping of osmosis: the step grid, the solvers and their reports.
+
+Internal: :mod:`pyscale.osmosis` validates the input and calls these on canonical float64
+batches ``(B, ny, nx)``. The linear solves run in the compiled module.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _validation as val
+from ._ext import core
+from .spectral import laplacian_eigenvalues
+
+__all__ = [
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "StepReport",
+    "osmosis_time_grid",
+    "SOLVERS",
+    "PRECONDITIONERS",
+]
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative solver did not reach its tolerance within its iteration cap."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """Issued instead of :class:`ConvergenceError` when the caller asked for warnings."""
+
+
+#: The geometric grid of :func:`osmosis_time_grid` starts at this time (or the first output time
+#: if that is earlier), so the first implicit step is never longer than it.
+GRID_START = 0.1
+
+
+def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
+    """Implicit time steps that reach every output time exactly.
+
+    Parameters
+    ----------
+    times : sequence of float
+        Strictly increasing positive output times.
+    tau : float, optional
+        Constant step: each interval between output times is split into equal steps no longer
+        than ``tau``.
+    steps_per_decade : int, optional
+        Used when ``tau`` is None: the step boundaries are the output times together with the
+        geometric grid ``10**(j / steps_per_decade)`` from :data:`GRID_START` (0.1, or the first
+        output time if earlier) on, so steps grow with ``t`` and a run to ``t = 10000`` needs
+        about ``5 * steps_per_decade`` steps. Implicit Euler is unconditionally stable and
+        preserves mass and positivity for any step; large steps only smooth the transient (the
+        steady state is reached exactly).
+
+    Notes
+    -----
+    Accuracy of implicit Euler (first order: halving the steps halves the error). Maximum
+    absolute error (grey values in [0, 1]) of a 48 x 72 grey BSDS500 photo under probabilistic
+    osmosis (noise guidance, sd 0.1), against a Richardson extrapolation of constant-step runs
+    with ``tau = 0.02`` and ``0.04``; the evolution itself moves pixels by up to 0.37 (t = 1) to
+    0.71 (t = 1000):
+
+    ======================  =====  ======  =======  =======  ========
+    grid                    steps  t = 1   t = 10   t = 100  t = 1000
+    ======================  =====  ======  =======  =======  ========
+    steps_per_decade = 2    9      0.036   0.038    0.033    0.021
+    steps_per_decade = 4    17     0.021   0.022    0.020    0.011
+    steps_per_decade = 8    33     0.012   0.011    0.011    0.0053
+    tau = 1                 1000   0.069   0.0085   0.00081  3.6e-5
+    tau = 0.1               10000  0.0080  0.00084  8.1e-5   3.6e-6
+    ======================  =====  ======  =======  =======  ========
+
+    ("steps" is the number of solves to t = 1000; RMS errors are about four times smaller.)
+    Growing steps keep the error about constant over the decades at a cost logarithmic in
+    ``t``; constant steps are accurate late but cost ``t / tau`` solves.
+
+    Returns
+    -------
+    steps : numpy.ndarray
+        Step sizes.
+    marks : numpy.ndarray of int
+        ``marks[k]`` is the number of steps taken when output time ``k`` is reached.
+
+    Examples
+    --------
+    >>> from pyscale import osmosis_time_grid
+    >>> steps, marks = osmosis_time_grid([1, 10], steps_per_decade=2)
+    >>> steps.round(3).tolist(), marks.tolist()
+    ([0.1, 0.216, 0.684, 2.162, 6.838], [3, 5])
+    """
+    t = val.check_times(times)
+    if t[0] <= 0:
+        raise ValueError("times must be positive for osmosis (t = 0 is the initial image)")
+    if tau is not None:
+        tau = float(val.check_positive(tau, "tau", array=False))
+        bounds = [0.0]
+        marks = []
+        for tk in t:
+            n = max(1, math.ceil((tk - bounds[-1]) / tau - 1e-9))
+            start = bounds[-1]
+            bounds.extend(start + (tk - start) * np.arange(1, n + 1) / n)
+            marks.append(len(bounds) - 1)
+    else:
+        if isinstance(steps_per_decade, bool) or not isinstance(
+            steps_per_decade, (int, np.integer)
+        ):
+            raise TypeError("steps_per_decade must be an int")
+        if steps_per_decade < 1:
+            raise ValueError(f"steps_per_decade must be >= 1, got {steps_per_decade}")
+        lo = math.floor(math.log10(min(t[0], GRID_START)) * steps_per_decade)
+        hi = math.ceil(math.log10(t[-1]) * steps_per_decade)
+        geo = 10.0 ** (np.arange(lo, hi + 1) / steps_per_decade)
+        pts = np.union1d(t, geo[(geo > 0) & (geo < t[-1])])
+        # merge grid points that nearly coincide with an output time
+        keep = [p for p in pts if np.all(np.abs(p - t) > 1e-9 * p) or p in t]
+        bounds = [0.0, *keep]
+        marks = [int(np.searchsorted(bounds, tk)) for tk in t]
+    steps = np.diff(np.asarray(bounds, dtype=np.float64))
+    return steps, np.asarray(marks, dtype=np.int64)
+
+
+SOLVERS = ("bicgstab", "cg")
+PRECONDITIONERS = (None, "jacobi", "dct", "two-level", "auto")
+
+#: With ``preconditioner="auto"`` steps of at least this size use the two-level preconditioner
+#: and shorter ones the Jacobi preconditioner (a few cheap iterations beat the transforms).
+AUTO_TWO_LEVEL_TAU = 3.0
+
+
+class StepReport(NamedTuple):
+    """Per-image statistics of one batched implicit osmosis step (arrays of length B)."""
+
+    iterations: np.ndarray
+    residual: np.ndarray
+    converged: np.ndarray
+    restarts: np.ndarray
+
+
+def check_solver_args(rtol, maxiter, on_fail):
+    rtol = float(val.check_positive(rtol, "rtol", array=False))
+    if rtol >= 1:
+        raise ValueError(f"rtol must be below 1, got {rtol}")
+    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
+        raise ValueError(f"maxiter must be a positive int, got {maxiter!r}")
+    if on_fail not in ("raise", "warn"):
+        raise ValueError(f"on_fail must be 'raise' or 'warn', got {on_fail!r}")
+    return rtol, int(maxiter)
+
+
+def check_method(solver, preconditioner, *, have_guidance):
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if preconditioner not in PRECONDITIONERS:
+        raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
+    if solver == "cg" and not have_guidance:
+        raise ValueError(
+            "solver='cg' needs a guidance image (the symmetric form exists only for the canonical "
+            "drift of a guidance); use solver='bicgstab' with drift=..."
+        )
+
+
+class Stepper:
+    """Implicit osmosis steps ``(I - tau A) u_new = u_old`` for a canonical batch (B, ny, nx).
+
+    Everything is computed in float64; ``v`` (guidance) or ``(dx, dy)`` (drift) fix ``A``.
+    """
+
+    def __init__(
+        self,
+        *,
+        v=None,
+        drift=None,
+        solver="bicgstab",
+        preconditioner=None,
+        rtol=1e-8,
+        maxiter=10000,
+        workers=1,
+        breakdown=1e-10,
+    ):
+        if v is not None:
+            self.v = np.ascontiguousarray(v, dtype=np.float64)
+            self.dx, self.dy = core.osmosis_drift(self.v)
+        else:
+            self.v = None
+            self.dx, self.dy = (np.ascontiguousarray(d, dtype=np.float64) for d in drift)
+        self.solver = solver
+        self.preconditioner = preconditioner
+        self.rtol = rtol
+        self.maxiter = maxiter
+        self.workers = workers
+        self.breakdown = breakdown
+        b, ny, nx = self.dx.shape[0], self.dx.shape[1], self.dy.shape[2]
+        self.shape = (b, ny, nx)
+        if preconditioner in ("dct", "two-level", "auto"):
+            # S = diag(v) + tau K (cg) is preconditioned by P = mean(v) I + tau mean(c) L, L the
+            # Neumann Laplacian, inverted exactly with the DCT. P and S share the null vector of
+            # the large-tau limit (constant w = u / v). The step matrix M = S diag(1/v)
+            # (bicgstab, right preconditioning) gets diag(v) P^-1; a drift gets (I + tau L)^-1.
+            self.mu = laplacian_eigenvalues(ny, nx, "discrete")
+            if self.v is None:
+                self.a = np.ones(b)
+                self.c = np.ones(b)
+                self.scale_out = None
+            else:
+                # mean edge weight: the harmonic means 2 v_p v_q / (v_p + v_q) = 2 / (w_p + w_q)
+                w = 1.0 / self.v
+                edge_sum = (2.0 / (w[:, :, 1:] + w[:, :, :-1])).sum(axis=(1, 2)) + (
+                    2.0 / (w[:, 1:, :] + w[:, :-1, :])
+                ).sum(axis=(1, 2))
+                edges = (ny * (nx - 1)) + (ny - 1) * nx
+                self.a = self.v.mean(axis=(1, 2))
+                self.c = edge_sum / edges if edges else np.ones(b)
+                self.scale_out = v if solver == "bicgstab" else None
+
+    def _dct_args(self, tau, pre):
+        denom = np.ascontiguousarray(
+            self.a[:, None, None] + tau * self.c[:, None, None] * self.mu[None]
+        )
+        # the two-level preconditioner applies diag(v) itself (BiCGSTAB)
+        return denom, None, self.scale_out if pre == "dct" else None
+
+    def _preconditioner_for(self, tau):
+        if self.preconditioner == "auto":
+            return "two-level" if tau >= AUTO_TWO_LEVEL_TAU else "jacobi"
+        return self.preconditioner
+
+    def step(self, u, tau):
+        """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
+        pre = self._preconditioner_for(tau)
+        denom = s_in = s_out = None
+        if pre in ("dct", "two-level"):
+            denom, s_in, s_out = self._dct_args(tau, pre)
+        x, it, res, conv, rst = core.osmosis_solve(
+            u,
+            u,
+            self.dx,
+            self.dy,
+            self.v,
+            float(tau),
+            self.solver,
+            pre or "none",
+            denom,
+            s_in,
+            s_out,
+            self.rtol,
+            self.maxiter,
+            self.breakdown,
+            self.workers,
+        )
+        return x, StepReport(it, res, conv, rst)
+
+
+def report_failure(report, tau, rtol, maxiter, on_fail, stacklevel):
+    if np.all(report.converged):
+        return
+    bad = int(np.flatnonzero(~report.converged)[0])
+    res = report.residual[bad]
+    msg = (
+        f"osmosis step (tau={tau:g}) did not converge to rtol={rtol:g}: relative residual "
+        f"{res:.3g} after {report.iterations[bad]} iterations (maxiter={maxiter}) in image "
+        f"{bad} of the batch"
+    )
+    if on_fail == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
+    else:
+        raise ConvergenceError(msg)
+
+
+def evolve(f, stepper, times, *, tau, steps_per_decade, on_fail):
+    """Osmosis frames (float64) of canonical images ``f`` (B, ny, nx) at ``times``."""
+    steps, marks = osmosis_time_grid(times, tau=tau, steps_per_decade=steps_per_decade)
+    out = np.empty((len(marks), *f.shape), dtype=np.float64)
+    u = np.array(f, dtype=np.float64)
+    k = 0
+    for i, h in enumerate(steps, start=1):
+        u, report = stepper.step(u, h)
+        report_failure(report, h, stepper.rtol, stepper.maxiter, on_fail, stacklevel=4)
+        if not np.all(np.isfinite(u)):  # only reachable with on_fail="warn"
+            raise ConvergenceError(f"osmosis step (tau={h:g}) produced non-finite values")
+        while k < len(marks) and marks[k] == i:
+            out[k] = u
+            k += 1
+    return out
