@@ -181,7 +181,7 @@ class DPM(LinearGaussianProcess):
         return float(np.max(self.alpha)), float(np.max(self.beta))
 
     def mode_transition(self, s, t, mu):
-        """The jump over steps ``s+1 .. t``, summed step by step rather than by a difference."""
+        """The jump over steps ``s + 1`` to ``t``, summed step by step, not by a difference."""
         if not self.per_step:  # time-homogeneous: the jump s -> t is the marginal of t - s
             return self.mode_marginal(t - s, mu)
         s, t = np.broadcast_arrays(np.rint(s).astype(np.intp), np.rint(t).astype(np.intp))

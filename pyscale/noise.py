@@ -141,7 +141,7 @@ def _fill_normal(flat, key, start, lo, hi):
 
 
 def standard_normal(seed, stream, shape, dtype=np.float64, *, start=0, workers=1):
-    """Standard normal draws for the flat indices ``start .. start + prod(shape) - 1``.
+    """Standard normal draws for the flat indices ``start`` to ``start + prod(shape) - 1``.
 
     Parameters
     ----------

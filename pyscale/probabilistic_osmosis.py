@@ -35,12 +35,8 @@ class ProbabilisticOsmosis(Process):
     clip : tuple of float, optional
         Range the guidance noise is clipped to.
     solver : {"cg", "bicgstab"}, optional
-        Linear solver of the implicit steps (see :func:`osmosis`). Measured for the three
-        channels of a 321 x 481 BSDS500 photo to t = 10000 (22 steps, rtol 1e-8), one thread:
-        conjugate gradients and BiCGSTAB with ``preconditioner="auto"`` take about equally
-        long, 1.6 s for a bright photo and 4.5-5.1 s for a dark one (mean 0.15) whose guidance
-        is partly clipped; with the DCT preconditioner alone the dark one takes 118 s, with
-        Jacobi alone the bright one 16 s.
+        Linear solver of the implicit steps (see :func:`osmosis`); the benchmark pages of the
+        documentation compare the solvers and preconditioners on bright and dark photos.
     preconditioner : {"auto", "two-level", "dct", "jacobi", None}, optional
         Preconditioner of the solves (see :func:`osmosis`).
     maxiter : int, optional

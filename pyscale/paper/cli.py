@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser"]
 _MODELS = ("dpm", "heat", "homogeneous", "blurring", "osmosis")
 _EXAMPLES = {
     "pyscale": """examples:
-  pyscale compare --out results              # six bundled photographs, about 3 s
+  pyscale compare --out results              # six bundled photographs
   pyscale compare --data BSDS500/data/images --split test --fid --out bsds-test
   pyscale trajectory photo.jpg --models dpm osmosis --times 1 10 100 --out grid.png
   pyscale COMMAND --help                     # the options of a command""",
@@ -94,7 +94,7 @@ def _add_compare(sub):
         default=None,
         help="folder of images (jpg, png, tif, bmp, ...; searched recursively), e.g. "
         "BSDS500/data/images. Default: six photographs bundled with "
-        "scikit-image, downscaled to 128 pixels (about 10-30 s on 2 cores)",
+        "scikit-image, downscaled to 128 pixels",
     )
     c.add_argument(
         "--split",
