@@ -35,7 +35,9 @@ u = ps.osmosis(target + OFFSET, drift=(dx, dy), t=1e5, rtol=1e-8, channel_axis=-
 
 fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.6), constrained_layout=True)
 for ax, img, title in zip(
-    axes, (target, naive, np.clip(u, 0, 1)), ("target", "pasted (naive)", "osmosis, t = 1e5"),
+    axes,
+    (target, naive, np.clip(u, 0, 1)),
+    ("target", "pasted (naive)", "osmosis, t = 1e5"),
     strict=True,
 ):
     ax.imshow(img)

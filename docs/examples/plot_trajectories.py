@@ -21,8 +21,8 @@ frames = {
 }
 
 fig, axes = plt.subplots(5, 6, figsize=(9, 7.8), constrained_layout=True)
-for row, (name, traj) in zip(axes, frames.items()):
-    for ax, t, frame in zip(row, ps.PAPER_TIMES, traj):
+for row, (name, traj) in zip(axes, frames.items(), strict=True):
+    for ax, t, frame in zip(row, ps.PAPER_TIMES, traj, strict=True):
         if name == "dpm":
             frame = (frame - frame.min()) / (frame.max() - frame.min())
         ax.imshow(np.clip(frame, 0, 1))
