@@ -465,15 +465,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
         py::arg("out") = py::none());
   m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"),
-        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1,
-        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(),
-        py::arg("out") = py::none(), py::arg("plane_of") = py::none());
+        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise"), py::arg("workers"),
+        py::arg("start"), py::arg("zig_x"), py::arg("zig_f"), py::arg("out") = py::none(),
+        py::arg("plane_of") = py::none());
   m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"),
-        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise") = true, py::arg("workers") = 1,
-        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none(),
-        py::arg("out") = py::none(), py::arg("plane_of") = py::none());
+        py::arg("coef_b"), py::arg("seed"), py::arg("add_noise"), py::arg("workers"),
+        py::arg("start"), py::arg("zig_x"), py::arg("zig_f"), py::arg("out") = py::none(),
+        py::arg("plane_of") = py::none());
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
-        py::arg("start") = 0, py::arg("zig_x") = py::none(), py::arg("zig_f") = py::none());
+        py::arg("start"), py::arg("zig_x"), py::arg("zig_f"));
 #define PYSCALE_DEF_SOLVE(T)                                                                \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \

@@ -5,55 +5,57 @@ from typing import Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-F = TypeVar("F", np.float32, np.float64)
-Array = npt.NDArray[F]
+_F = TypeVar("_F", np.float32, np.float64)
+_Array = npt.NDArray[_F]
 
-def osmosis_apply(u: Array, dx: Array, dy: Array) -> Array: ...
-def osmosis_drift(v: Array) -> tuple[Array, Array]: ...
-def dct2(x: Array, inverse: bool = False, workers: int = 1, out: Array | None = None) -> Array: ...
+def osmosis_apply(u: _Array, dx: _Array, dy: _Array) -> _Array: ...
+def osmosis_drift(v: _Array) -> tuple[_Array, _Array]: ...
+def dct2(
+    x: _Array, inverse: bool = False, workers: int = 1, out: _Array | None = None
+) -> _Array: ...
 def dct_trajectory(
-    u0: Array,
+    u0: _Array,
     coef_a: npt.NDArray[np.float64],
     coef_b: npt.NDArray[np.float64],
     seed: int,
-    add_noise: bool = True,
-    workers: int = 1,
-    start: int = 0,
-    zig_x: npt.NDArray[np.float64] | None = None,
-    zig_f: npt.NDArray[np.float64] | None = None,
-    out: Array | None = None,
+    add_noise: bool,
+    workers: int,
+    start: int,
+    zig_x: npt.NDArray[np.float64] | None,
+    zig_f: npt.NDArray[np.float64] | None,
+    out: _Array | None = None,
     plane_of: npt.NDArray[np.int64] | None = None,
-) -> Array: ...
+) -> _Array: ...
 def counter_normal(
     seed: int,
     stream: int,
     n: int,
-    start: int = 0,
-    zig_x: npt.NDArray[np.float64] | None = None,
-    zig_f: npt.NDArray[np.float64] | None = None,
+    start: int,
+    zig_x: npt.NDArray[np.float64] | None,
+    zig_f: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.float64]: ...
 def osmosis_solve(
-    b: Array,
-    x0: Array,
-    dx: Array,
-    dy: Array,
-    v: Array | None,
+    b: _Array,
+    x0: _Array,
+    dx: _Array,
+    dy: _Array,
+    v: _Array | None,
     tau: float,
     method: Literal["bicgstab", "cg"],
-    precond: Literal["none", "jacobi", "dct"],
-    denom: Array | None,
-    scale_in: Array | None,
-    scale_out: Array | None,
+    precond: Literal["none", "jacobi", "dct", "two-level"],
+    denom: _Array | None,
+    scale_in: _Array | None,
+    scale_out: _Array | None,
     rtol: float,
     maxiter: int,
     breakdown: float,
     workers: int,
 ) -> tuple[
-    Array,
+    _Array,
     npt.NDArray[np.int64],
     npt.NDArray[np.float64],
     npt.NDArray[np.bool_],
     npt.NDArray[np.int64],
 ]: ...
-def osmosis_step_matvec(x: Array, dx: Array, dy: Array, tau: float) -> Array: ...
-def osmosis_spd_matvec(w: Array, v: Array, tau: float) -> Array: ...
+def osmosis_step_matvec(x: _Array, dx: _Array, dy: _Array, tau: float) -> _Array: ...
+def osmosis_spd_matvec(w: _Array, v: _Array, tau: float) -> _Array: ...

@@ -7,7 +7,11 @@ tensors on the torch backend (:mod:`pyscale._torch`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from ._layout import Layout
@@ -28,6 +32,15 @@ def make_layout(u0, channel_axis, name="u0"):
 
 class Sampler:
     """Trajectories, samples and streams of a linear Gaussian process (mixin)."""
+
+    if TYPE_CHECKING:  # provided by pyscale.LinearGaussianProcess
+        basis: str
+        integer_times: bool
+        max_time: float | None
+
+        def decay_rates(self, ny: int, nx: int) -> np.ndarray | None: ...
+        def _coefficients(self, s: Any, t: np.ndarray, mu: Any) -> tuple[Any, Any]: ...
+        def _check_t(self, t: Any, name: str = "t") -> Any: ...
 
     def _trajectory_coefficients(self, times, mu):
         """``(A, B)`` of shape ``(K, 1, *modes)``: the marginal to ``times[0]``, then jumps."""
@@ -98,7 +111,9 @@ class Sampler:
         z = lay.stack([lay.draws(seed, k, lay.canon.shape) for k in range(nframes)])
         return lay.transform(z, self.basis == "dct", 1, inverse=True)
 
-    def drawn_noise(self, u0, times, *, seed, channel_axis=None):
+    def drawn_noise(
+        self, u0: npt.ArrayLike, times: npt.ArrayLike, *, seed: int, channel_axis: int | None = None
+    ) -> np.ndarray:
         """Return the pixel-domain draws of a seeded trajectory, ``(len(times), *u0.shape)``.
 
         Passing them as ``noise=`` reproduces the seeded trajectory; for DCT-domain models they are
@@ -123,17 +138,17 @@ class Sampler:
     @tensor_aware("u0", "noise", "out")
     def trajectory(
         self,
-        u0,
-        times,
+        u0: npt.ArrayLike,
+        times: npt.ArrayLike,
         *,
-        seed=None,
-        noise=None,
-        channel_axis=None,
-        workers=None,
-        return_noise=False,
-        out=None,
-        backend="auto",
-    ):  # noqa: D417
+        seed: int | None = None,
+        noise: npt.ArrayLike | None = None,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        return_noise: bool = False,
+        out: Any = None,
+        backend: str = "auto",
+    ) -> Any:  # noqa: D417
         """Frames of one trajectory started at ``u0`` at the given output times.
 
         See :meth:`pyscale.Process.trajectory`. Additionally:
@@ -181,17 +196,17 @@ class Sampler:
     @tensor_aware("u0", "noise", "out")
     def sample(
         self,
-        u0,
-        t,
+        u0: npt.ArrayLike,
+        t: npt.ArrayLike,
         *,
-        seed=None,
-        noise=None,
-        channel_axis=None,
-        workers=None,
-        return_noise=False,
-        out=None,
-        backend="auto",
-    ):
+        seed: int | None = None,
+        noise: npt.ArrayLike | None = None,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        return_noise: bool = False,
+        out: Any = None,
+        backend: str = "auto",
+    ) -> Any:
         """One draw of ``U_t`` given ``U_0 = u0``, at one time or at one time per example.
 
         Parameters
@@ -242,8 +257,16 @@ class Sampler:
 
     @tensor_aware("u0", "noise")
     def iter_frames(
-        self, u0, times, *, seed=None, noise=None, channel_axis=None, workers=None, backend="auto"
-    ):
+        self,
+        u0: npt.ArrayLike,
+        times: npt.ArrayLike,
+        *,
+        seed: int | None = None,
+        noise: npt.ArrayLike | None = None,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> Iterator[Any]:
         """Yield the frames of :meth:`trajectory` one output time at a time.
 
         Memory stays at one frame plus the state, however many times are asked for; the frames
@@ -267,8 +290,16 @@ class Sampler:
 
     @tensor_aware("u0")
     def iter_batches(
-        self, u0, times, *, batch_size, seed=None, channel_axis=None, workers=None, backend="auto"
-    ):
+        self,
+        u0: Any,
+        times: npt.ArrayLike,
+        *,
+        batch_size: int,
+        seed: int | None = None,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> Iterator[tuple[slice, Any]]:
         """Yield ``(index, frames)`` for consecutive chunks along axis 0 of a batch.
 
         ``frames`` equals ``trajectory(u0, times, seed=seed)[:, index]``: each chunk gets the

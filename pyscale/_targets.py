@@ -14,8 +14,10 @@ follow from the marginal coefficients ``(lam, gam)`` and the jump ``(a, b)``:
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from ._sampling import make_layout
@@ -34,6 +36,14 @@ def _check_eta(eta):
 
 class TrainingTargets:
     """Posterior, velocity, start prediction and reverse steps (mixin of the linear processes)."""
+
+    if TYPE_CHECKING:  # provided by pyscale.LinearGaussianProcess
+        basis: str
+
+        def decay_rates(self, ny: int, nx: int) -> np.ndarray | None: ...
+        def _coefficients(self, s: Any, t: np.ndarray, mu: Any) -> tuple[Any, Any]: ...
+        def _check_t(self, t: Any, name: str = "t") -> Any: ...
+        def _time_pair(self, s: Any, t: Any) -> tuple[Any, Any]: ...
 
     def _reverse_weights(self, s, t, mu, eta):
         """Per-mode ``(w0, wt, sd)`` of ``u_s = w0 u_0 + wt u_t + sd z``, shape ``(G, *modes)``."""
@@ -68,7 +78,17 @@ class TrainingTargets:
         return lay, lay.canonical(second, names[1]), val.check_workers(workers)
 
     @tensor_aware("u_t", "u_0")
-    def posterior(self, s, t, u_t, u_0, *, channel_axis=None, workers=None, backend="auto"):
+    def posterior(
+        self,
+        s: npt.ArrayLike,
+        t: npt.ArrayLike,
+        u_t: npt.ArrayLike,
+        u_0: npt.ArrayLike,
+        *,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> tuple[Any, Any]:
         """Mean and per-mode standard deviation of ``q(u_s | u_t, u_0)`` for ``0 <= s <= t``.
 
         The training target of a reverse process. ``s`` and ``t`` are times or one time per
@@ -103,18 +123,18 @@ class TrainingTargets:
     @tensor_aware("u_t", "u0_hat", "noise")
     def reverse_step(
         self,
-        u_t,
-        t,
-        s,
-        u0_hat,
+        u_t: npt.ArrayLike,
+        t: npt.ArrayLike,
+        s: npt.ArrayLike,
+        u0_hat: npt.ArrayLike,
         *,
-        seed=None,
-        noise=None,
-        eta=1.0,
-        channel_axis=None,
-        workers=None,
-        backend="auto",
-    ):
+        seed: int | None = None,
+        noise: npt.ArrayLike | None = None,
+        eta: float = 1.0,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> Any:
         """Step a reverse process from time ``t`` to ``s <= t`` given a prediction of ``u_0``.
 
         With ``eta=1`` a draw of the posterior ``q(u_s | u_t, u_0 = u0_hat)`` (ancestral
@@ -166,7 +186,16 @@ class TrainingTargets:
         return self._combine(lay, [(w0, c0), (wt, lay.canon)], plane_of, workers, term)
 
     @tensor_aware("u0", "noise")
-    def velocity(self, u0, noise, t, *, channel_axis=None, workers=None, backend="auto"):
+    def velocity(
+        self,
+        u0: npt.ArrayLike,
+        noise: npt.ArrayLike,
+        t: npt.ArrayLike,
+        *,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> Any:
         """The v-prediction target of Salimans and Ho, ``v = lam eps - gam u_0`` per mode.
 
         For DPM this is ``sqrt(ab) eps - sqrt(1 - ab) u_0`` (diffusers' ``get_velocity``); for
@@ -191,8 +220,16 @@ class TrainingTargets:
 
     @tensor_aware("u_t", "noise", "velocity")
     def predict_start(
-        self, u_t, t, *, noise=None, velocity=None, channel_axis=None, workers=None, backend="auto"
-    ):
+        self,
+        u_t: npt.ArrayLike,
+        t: npt.ArrayLike,
+        *,
+        noise: npt.ArrayLike | None = None,
+        velocity: npt.ArrayLike | None = None,
+        channel_axis: int | None = None,
+        workers: int | None = None,
+        backend: str = "auto",
+    ) -> Any:
         """The ``u_0`` implied by a prediction of the noise or of the velocity at time ``t``.
 
         From ``noise`` (eps): ``u_0 = (u_t - gam eps) / lam``; from ``velocity``:

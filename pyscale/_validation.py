@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,9 @@ __all__ = [
 ]
 
 
-def check_image(u, name="u0", *, allow_nonfinite=False, positive=False):
+def check_image(
+    u: Any, name: str = "u0", *, allow_nonfinite: bool = False, positive: bool = False
+) -> np.ndarray:
     """Return ``u`` as a float32 or float64 ndarray after checking it.
 
     Integer, boolean and complex arrays are rejected: images are floats (in [0, 1] by
@@ -76,7 +79,9 @@ def check_result(x, name="u0"):
     return x
 
 
-def spatial_axes(ndim, channel_axis, name="u0"):
+def spatial_axes(
+    ndim: int, channel_axis: Any, name: str = "u0"
+) -> tuple[int | None, tuple[int, int]]:
     """Return ``(channel, (ay, ax))``: the channel axis (or None) and the two spatial axes.
 
     This is the one rule of every entry point of pyscale, as in scikit-image: with
@@ -184,7 +189,9 @@ def _time_values(times, name, integer, max_time):
     return t
 
 
-def check_times(times, name="times", *, integer=False, max_time=None):
+def check_times(
+    times: Any, name: str = "times", *, integer: bool = False, max_time: float | None = None
+) -> np.ndarray:
     """Return strictly increasing, non-negative finite times as a 1-D float64 array."""
     t = _time_values(times, name, integer, max_time)
     if t.ndim == 0:
@@ -196,14 +203,16 @@ def check_times(times, name="times", *, integer=False, max_time=None):
     return t
 
 
-def check_time(t, name="t", **kw):
+def check_time(t: Any, name: str = "t", **kw: Any) -> float:
     """Check one time; return it as a float."""
     if np.ndim(t) != 0:
         raise ValueError(f"{name} must be a scalar time, got shape {np.shape(t)}")
     return float(_time_values(t, name, kw.get("integer", False), kw.get("max_time")))
 
 
-def check_example_times(t, name="t", *, integer=False, max_time=None):
+def check_example_times(
+    t: Any, name: str = "t", *, integer: bool = False, max_time: float | None = None
+) -> float | np.ndarray:
     """One time (a float) or one time per example (a 1-D float64 array)."""
     arr = _time_values(t, name, integer, max_time)
     if arr.ndim == 0:
@@ -215,7 +224,7 @@ def check_example_times(t, name="t", *, integer=False, max_time=None):
     return arr
 
 
-def _as_schedule(x, name):
+def _as_schedule(x: Any, name: str) -> np.ndarray:
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -231,7 +240,7 @@ def _as_schedule(x, name):
     return arr
 
 
-def check_open_unit(x, name):
+def check_open_unit(x: Any, name: str) -> np.ndarray:
     """A scalar or per-step array with every entry in the open interval (0, 1)."""
     arr = _as_schedule(x, name)
     if np.any(arr <= 0) or np.any(arr >= 1):
@@ -239,7 +248,9 @@ def check_open_unit(x, name):
     return arr
 
 
-def check_positive(x, name, *, allow_zero=False, array=True):
+def check_positive(
+    x: Any, name: str, *, allow_zero: bool = False, array: bool = True
+) -> np.ndarray:
     """A positive scalar (or per-step array when ``array``)."""
     arr = _as_schedule(x, name)
     if not array and arr.ndim != 0:
@@ -251,7 +262,7 @@ def check_positive(x, name, *, allow_zero=False, array=True):
     return arr
 
 
-def check_seed(seed):
+def check_seed(seed: Any) -> int:
     """Return a seed as a Python int in [0, 2**64), drawing a fresh one for ``None``."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
@@ -263,7 +274,7 @@ def check_seed(seed):
     return seed
 
 
-def check_workers(workers):
+def check_workers(workers: Any) -> int:
     """Return a thread count >= 1; ``None`` or -1 means all cores, like ``scipy.fft``."""
     import os
 

@@ -9,6 +9,7 @@ standard deviation ``sigma`` pixels is ``t = sigma**2 / 2`` with the continuous 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from .processes import LinearGaussianProcess
@@ -104,7 +105,9 @@ class HeatDissipation(_DCTProcess):
 
     name = "heat"
 
-    def __init__(self, sigma=0.01, spectrum="continuous", preserve_mean=False):
+    def __init__(
+        self, sigma: float = 0.01, spectrum: str = "continuous", preserve_mean: bool = False
+    ) -> None:
         super().__init__(spectrum)
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.preserve_mean = bool(preserve_mean)
@@ -112,7 +115,7 @@ class HeatDissipation(_DCTProcess):
     def _params(self):
         return {"sigma": self.sigma, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
 
-    def noise_levels(self, mu):
+    def noise_levels(self, mu: np.ndarray) -> np.ndarray:
         """Observation noise standard deviation per mode (0 on DC with ``preserve_mean``)."""
         sd = np.full(mu.shape, self.sigma)
         return _no_dc(sd) if self.preserve_mean else sd
@@ -154,12 +157,16 @@ class BlurringDiffusion(_DCTProcess):
 
     name = "blurring"
 
-    def __init__(self, beta=0.1, spectrum="continuous", preserve_mean=False):
+    def __init__(
+        self, beta: float = 0.1, spectrum: str = "continuous", preserve_mean: bool = False
+    ) -> None:
         super().__init__(spectrum)
-        beta = val.check_open_unit(beta, "beta")
-        if beta.ndim:
-            raise ValueError(f"beta must be a scalar for BlurringDiffusion, got shape {beta.shape}")
-        self.beta = float(beta)
+        checked = val.check_open_unit(beta, "beta")
+        if checked.ndim:
+            raise ValueError(
+                f"beta must be a scalar for BlurringDiffusion, got shape {checked.shape}"
+            )
+        self.beta = float(checked)
         self.preserve_mean = bool(preserve_mean)
 
     def _params(self):
@@ -227,16 +234,16 @@ class HoogeboomBlurring(_DCTProcess):
     """
 
     name = "hoogeboom"
-    max_time = 1.0
+    max_time: float | None = 1.0
 
     def __init__(
         self,
-        sigma_blur_max=20.0,
-        d_min=0.001,
-        logsnr_min=-10.0,
-        logsnr_max=10.0,
-        spectrum="continuous",
-    ):
+        sigma_blur_max: float = 20.0,
+        d_min: float = 0.001,
+        logsnr_min: float = -10.0,
+        logsnr_max: float = 10.0,
+        spectrum: str = "continuous",
+    ) -> None:
         super().__init__(spectrum)
         self.sigma_blur_max = float(
             val.check_positive(sigma_blur_max, "sigma_blur_max", array=False)
@@ -259,7 +266,7 @@ class HoogeboomBlurring(_DCTProcess):
             "spectrum": self.spectrum,
         }
 
-    def blur(self, t, mu):
+    def blur(self, t: npt.ArrayLike, mu: np.ndarray) -> np.ndarray:
         """The blur factor ``d_t`` per mode."""
         tau = (self.sigma_blur_max * np.sin(np.pi * np.asarray(t) / 2) ** 2) ** 2 / 2
         d = decay(mu, tau)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from .processes import LinearGaussianProcess
@@ -11,7 +14,7 @@ from .schedules import beta_schedule
 __all__ = ["DPM"]
 
 
-def _check_steps(x, name, low, high):
+def _check_steps(x: Any, name: str, low: float, high: float) -> np.ndarray:
     """A 1-D per-step array within ``[low, high]`` (floats)."""
     arr = val._as_schedule(x, name)
     if np.any(arr < low) or np.any(arr > high):
@@ -51,10 +54,10 @@ class DPM(LinearGaussianProcess):
     name = "dpm"
     basis = "pixel"
 
-    def __init__(self, beta=0.1, alpha=None):
+    def __init__(self, beta: npt.ArrayLike = 0.1, alpha: npt.ArrayLike | None = None) -> None:
         self._given_alpha = alpha is not None
         beta = val._as_schedule(beta, "beta")
-        per_step = beta.ndim == 1 or np.ndim(alpha) == 1
+        per_step = beta.ndim == 1 or (alpha is not None and np.ndim(alpha) == 1)
         if per_step:
             beta = _check_steps(beta, "beta", 0.0, 1.0)
             if np.any(beta == 0):
@@ -93,7 +96,7 @@ class DPM(LinearGaussianProcess):
         self.max_time = n
 
     @classmethod
-    def from_variances(cls, betas):
+    def from_variances(cls, betas: npt.ArrayLike) -> DPM:
         """A per-step schedule from diffusers' ``betas`` (per-step noise *variances* in (0, 1]).
 
         Step ``i`` (1-based) is ``U_i = sqrt(1 - betas[i-1]) U_{i-1} + sqrt(betas[i-1]) G``, so
@@ -117,8 +120,14 @@ class DPM(LinearGaussianProcess):
 
     @classmethod
     def from_schedule(
-        cls, name, steps=1000, *, beta_start=1e-4, beta_end=0.02, rescale_zero_terminal_snr=False
-    ):
+        cls,
+        name: str,
+        steps: int = 1000,
+        *,
+        beta_start: float = 1e-4,
+        beta_end: float = 0.02,
+        rescale_zero_terminal_snr: bool = False,
+    ) -> DPM:
         """A per-step schedule by diffusers' name: see :func:`pyscale.schedules.beta_schedule`.
 
         Examples
@@ -139,7 +148,7 @@ class DPM(LinearGaussianProcess):
         )
 
     @property
-    def variance_exploding(self):
+    def variance_exploding(self) -> bool:
         """True when every ``alpha_i`` is 1."""
         return bool(np.all(self.alpha == 1.0))
 
@@ -176,7 +185,7 @@ class DPM(LinearGaussianProcess):
             return np.asarray(1.0), np.asarray(np.inf)
         return np.asarray(0.0), np.asarray(b / np.sqrt(1 - a**2))
 
-    def step_bounds(self):
+    def step_bounds(self) -> tuple[float, float]:
         """``(max alpha_i, max beta_i)`` over the steps, for the steady-state bound."""
         return float(np.max(self.alpha)), float(np.max(self.beta))
 

@@ -13,6 +13,7 @@ implicit Euler, ``(I - tau A) u_{k+1} = u_k``, which keeps a non-negative image 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from ._ext import core
@@ -343,7 +344,7 @@ def osmosis_step(
     return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
 
 
-def relative_entropy(u, v):
+def relative_entropy(u: npt.ArrayLike, v: npt.ArrayLike) -> float:
     """Osmosis Lyapunov functional ``L = -sum u ln(u / v)`` (Eq. 50 of the paper).
 
     It increases along every osmosis trajectory with guidance ``v`` and is maximal, ``-M ln(M/N)``

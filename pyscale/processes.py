@@ -18,8 +18,10 @@ coefficients depend on ``t`` (:meth:`LinearGaussianProcess.mode_marginal`), or a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 from ._sampling import Sampler
@@ -98,7 +100,7 @@ class Process(ABC):
         a, b = self._params(), other._params()
         return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # mutable parameters: not hashable
 
 
 class LinearGaussianProcess(Sampler, TrainingTargets, Process):
@@ -111,21 +113,21 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
     """
 
     #: ``"pixel"`` (identity basis: one mode per pixel, all alike) or ``"dct"`` (2-D DCT-II).
-    basis = "dct"
+    basis: str = "dct"
     #: Whether times must be whole steps (per-step schedules).
-    integer_times = False
+    integer_times: bool = False
     #: Last valid time, or ``None``.
-    max_time = None
+    max_time: float | None = None
 
     # --- the per-mode description of a process -------------------------------------------------
-    def decay_rates(self, ny, nx):
+    def decay_rates(self, ny: int, nx: int) -> np.ndarray | None:
         """The DCT spectrum ``mu`` of ``ny x nx`` images, or None for a pixel-basis process."""
         if self.basis == "pixel":
             return None
         return laplacian_eigenvalues(ny, nx, getattr(self, "spectrum", "continuous"))
 
     @abstractmethod
-    def mode_marginal(self, t, mu):
+    def mode_marginal(self, t: np.ndarray, mu: np.ndarray | None) -> tuple[Any, Any]:
         """Marginal coefficients ``(lam, gam)`` of ``U_t = lam U_0 + gam G`` per mode.
 
         ``t`` is a float64 array of times; for DCT-domain processes it has two trailing axes of
@@ -134,7 +136,9 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         shape.
         """
 
-    def mode_transition(self, s, t, mu):
+    def mode_transition(
+        self, s: np.ndarray, t: np.ndarray, mu: np.ndarray | None
+    ) -> tuple[Any, Any]:
         """Jump coefficients ``(a, b)`` of ``U_t = a U_s + b G`` per mode for ``s <= t``.
 
         Default: from the marginals, ``a = lam(t) / lam(s)``, ``b**2 = gam(t)**2 - a**2
@@ -151,7 +155,9 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
     def _check_t(self, t, name="t"):
         return val.check_example_times(t, name, integer=self.integer_times, max_time=self.max_time)
 
-    def spectrum_of(self, shape, *, channel_axis=None):
+    def spectrum_of(
+        self, shape: tuple[int, ...] | None, *, channel_axis: int | None = None
+    ) -> np.ndarray | None:
         """The DCT spectrum ``mu`` of images of ``shape`` (None for pixel-basis processes).
 
         ``shape`` is read with the channel-axis rule (see :meth:`trajectory`); it may be None for
@@ -167,7 +173,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         _, ny, nx = val.spatial_layout(shape, channel_axis, name="shape")
         return self.decay_rates(ny, nx)
 
-    def mode_limit(self, mu):
+    def mode_limit(self, mu: np.ndarray | None) -> tuple[Any, Any]:
         """Per-mode limit ``(lam, gam)`` of the marginal as ``t -> inf``.
 
         For a process with a last time (:attr:`max_time`) the coefficients there. Processes with
@@ -180,7 +186,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             )
         return self.mode_marginal(np.asarray(float(self.max_time)), mu)
 
-    def mean_preservation(self):
+    def mean_preservation(self) -> str:
         """How the process treats the average grey value of each image and channel (Prop. 8).
 
         Read off the coefficients of the mean (the DC mode, or every pixel alike) at a few
@@ -216,7 +222,13 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         """Coefficients for a scalar ``t`` (modes only) or a 1-D ``t`` (leading axis)."""
         return tuple(np.array(x[0] if np.ndim(t) == 0 else x) for x in pair)
 
-    def marginal(self, t, shape=None, *, channel_axis=None):
+    def marginal(
+        self,
+        t: npt.ArrayLike,
+        shape: tuple[int, ...] | None = None,
+        *,
+        channel_axis: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-mode coefficients ``(lam, gam)`` of ``U_t = lam U_0 + gam G``.
 
         Parameters
@@ -248,7 +260,14 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         mu = self.spectrum_of(shape, channel_axis=channel_axis)
         return self._public(self._coefficients(None, np.atleast_1d(t), mu), t)
 
-    def transition(self, s, t, shape=None, *, channel_axis=None):
+    def transition(
+        self,
+        s: npt.ArrayLike,
+        t: npt.ArrayLike,
+        shape: tuple[int, ...] | None = None,
+        *,
+        channel_axis: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-mode coefficients ``(a, b)`` of the exact jump ``U_t = a U_s + b G`` for ``s <= t``.
 
         ``s`` and ``t`` are times or 1-D arrays of per-example times (broadcast together).
@@ -281,7 +300,9 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             raise ValueError(f"t must not be smaller than s, got s={s}, t={t}")
         return s, t
 
-    def conditional_entropy(self, t, shape, *, channel_axis=None):
+    def conditional_entropy(
+        self, t: float, shape: tuple[int, ...], *, channel_axis: int | None = None
+    ) -> float:
         """Conditional differential entropy ``H(U_t | U_0)`` in nats for images of ``shape``.
 
         ``H = 1/2 sum_j ln(2 pi e gam_j(t)**2)`` over every mode of every channel and batch item;

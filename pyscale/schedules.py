@@ -13,6 +13,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["BETA_SCHEDULES", "beta_schedule", "rissanen_blur_times", "cosine_logsnr"]
 
@@ -50,8 +51,13 @@ def _rescale_zero_terminal_snr(betas):
 
 
 def beta_schedule(
-    name, steps=1000, *, beta_start=1e-4, beta_end=0.02, rescale_zero_terminal_snr=False
-):
+    name: str,
+    steps: int = 1000,
+    *,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    rescale_zero_terminal_snr: bool = False,
+) -> np.ndarray:
     """Per-step noise variances ``betas`` of diffusers' named schedules, in float64.
 
     Parameters
@@ -116,7 +122,7 @@ def beta_schedule(
     return betas
 
 
-def rissanen_blur_times(K, sigma_max, sigma_min=0.5):
+def rissanen_blur_times(K: int, sigma_max: float, sigma_min: float = 0.5) -> np.ndarray:
     """The ``K + 1`` times of the blur levels of inverse heat dissipation (Rissanen et al.).
 
     Level 0 is the unblurred image (``t = 0``); levels ``1 .. K`` have blur standard deviations
@@ -141,7 +147,9 @@ def rissanen_blur_times(K, sigma_max, sigma_min=0.5):
     return np.concatenate([[0.0], sigma**2 / 2])
 
 
-def cosine_logsnr(t, logsnr_min=-10.0, logsnr_max=10.0):
+def cosine_logsnr(
+    t: npt.ArrayLike, logsnr_min: float = -10.0, logsnr_max: float = 10.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha_t, sigma_t)`` of the cosine log-SNR schedule on ``t`` in [0, 1].
 
     ``lambda_t = -2 log tan(a t + b)`` spans ``[logsnr_min, logsnr_max]``, with

@@ -7,7 +7,10 @@ All DCT-domain processes of pyscale are diagonal in the orthonormal 2-D DCT-II: 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from ._ext import core
 from ._torch import is_tensor, tensor_aware
@@ -18,7 +21,7 @@ __all__ = ["dct2", "idct2", "laplacian_eigenvalues", "SPECTRA"]
 SPECTRA = ("continuous", "discrete")
 
 
-def laplacian_eigenvalues(ny, nx, spectrum="continuous"):
+def laplacian_eigenvalues(ny: int, nx: int, spectrum: str = "continuous") -> np.ndarray:
     """Decay rates ``mu`` of the DCT modes of an ``ny x nx`` image (pixel size 1).
 
     Parameters
@@ -101,7 +104,13 @@ def _transform(x, axes, workers, inverse, name):
 
 
 @tensor_aware("x")
-def dct2(x, *, axes=(-2, -1), workers=None, backend="auto"):
+def dct2(
+    x: npt.ArrayLike,
+    *,
+    axes: tuple[int, int] = (-2, -1),
+    workers: int | None = None,
+    backend: str = "auto",
+) -> Any:
     """Orthonormal 2-D DCT-II over two axes, batched over all others.
 
     Parameters
@@ -133,7 +142,13 @@ def dct2(x, *, axes=(-2, -1), workers=None, backend="auto"):
 
 
 @tensor_aware("x")
-def idct2(x, *, axes=(-2, -1), workers=None, backend="auto"):
+def idct2(
+    x: npt.ArrayLike,
+    *,
+    axes: tuple[int, int] = (-2, -1),
+    workers: int | None = None,
+    backend: str = "auto",
+) -> Any:
     """Orthonormal 2-D DCT-III (the inverse of :func:`dct2`) over two axes.
 
     Parameters

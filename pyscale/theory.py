@@ -8,7 +8,10 @@ forms are used and noted.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as val
 
@@ -24,7 +27,9 @@ __all__ = [
 ]
 
 
-def semigroup_defect(process, s, t, shape=None):
+def semigroup_defect(
+    process: Any, s: float, t: float, shape: tuple[int, ...] | None = None
+) -> float:
     """Largest deviation between the law of ``0 -> t`` and of ``0 -> s -> t``.
 
     Composing the marginal at ``s`` with the jump ``s -> t`` gives ``a lam(s)`` and
@@ -49,7 +54,9 @@ def semigroup_defect(process, s, t, shape=None):
     )
 
 
-def lyapunov_condition(process, times, shape=None):
+def lyapunov_condition(
+    process: Any, times: npt.ArrayLike, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """Whether the conditional entropy cannot decrease between consecutive ``times``.
 
     For a jump ``U_t = a U_s + b G`` per mode, ``gam(t)**2 = a**2 gam(s)**2 + b**2``, so
@@ -79,13 +86,13 @@ def lyapunov_condition(process, times, shape=None):
     return np.asarray(ok, dtype=bool)
 
 
-def entropy_sequence(process, times, shape):
+def entropy_sequence(process: Any, times: npt.ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     """Conditional entropies ``H(U_t | U_0)`` at ``times`` (nats); see ``conditional_entropy``."""
     times = val.check_times(times)
     return np.array([process.conditional_entropy(t, shape) for t in times])
 
 
-def steady_state_bound(process):
+def steady_state_bound(process: Any) -> float:
     """Upper bound of the steady-state variance per mode (Prop. 6 and 10, corrected).
 
     With ``alpha_i <= a < 1`` and ``beta_i <= b``, ``gam**2 <= b**2 / (1 - a**2)`` (variances add;
@@ -112,7 +119,9 @@ def steady_state_bound(process):
     return b**2 / (1 - a**2)
 
 
-def steady_state(process, shape=None, *, channel_axis=None):
+def steady_state(
+    process: Any, shape: tuple[int, ...] | None = None, *, channel_axis: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-mode limit ``(lam, gam)`` of the marginal coefficients as ``t -> inf``.
 
     DPM with constant ``alpha < 1``: ``lam -> 0``, ``gam**2 -> beta**2 / (1 - alpha**2)`` (1 in the
@@ -138,7 +147,7 @@ def steady_state(process, shape=None, *, channel_axis=None):
     return np.asarray(lam, dtype=np.float64), np.asarray(gam, dtype=np.float64)
 
 
-def mean_preservation(process):
+def mean_preservation(process: Any) -> str:
     """How a process treats the average grey value of each image and channel (Prop. 8).
 
     Returns
@@ -169,7 +178,7 @@ def _noise_for(process, u0, times, seed):
     return rng.standard_normal(shape).astype(np.asarray(u0).dtype)
 
 
-def _image_first(u0, channel_axis):
+def _image_first(u0: Any, channel_axis: int | None) -> np.ndarray:
     """``u0`` checked to be ``(H, W)``, or ``(H, W, C)`` with ``channel_axis=-1``."""
     u0 = val.check_image(u0, "u0")
     _, spatial = val.spatial_axes(u0.ndim, channel_axis)
@@ -181,7 +190,15 @@ def _image_first(u0, channel_axis):
     return u0
 
 
-def permutation_defect(process, u0, times, perm, *, seed=0, channel_axis=None):
+def permutation_defect(
+    process: Any,
+    u0: npt.ArrayLike,
+    times: npt.ArrayLike,
+    perm: npt.ArrayLike,
+    *,
+    seed: int = 0,
+    channel_axis: int | None = None,
+) -> float:
     """Largest deviation from ``P(trajectory(u0)) == trajectory(P(u0))`` with permuted noise.
 
     ``perm`` is a permutation of the ``H * W`` pixel positions (flat indices); the same
@@ -206,7 +223,15 @@ def permutation_defect(process, u0, times, perm, *, seed=0, channel_axis=None):
     return float(np.max(np.abs(direct - permuted)))
 
 
-def rotation_defect(process, u0, times, k=1, *, seed=0, channel_axis=None):
+def rotation_defect(
+    process: Any,
+    u0: npt.ArrayLike,
+    times: npt.ArrayLike,
+    k: int = 1,
+    *,
+    seed: int = 0,
+    channel_axis: int | None = None,
+) -> float:
     """Largest deviation from ``R(trajectory(u0)) == trajectory(R(u0))`` for 90-degree rotations.
 
     ``R`` rotates by ``k * 90`` degrees in the image plane; the same noise, rotated alike, drives
