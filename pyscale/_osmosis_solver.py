@@ -34,6 +34,9 @@ class ConvergenceWarning(RuntimeWarning):
     """Issued instead of :class:`ConvergenceError` when the caller asked for warnings."""
 
 
+#: Most implicit steps a time grid may hold: a smaller ``tau`` is refused, not run for days.
+MAX_STEPS = 100_000
+
 #: The geometric grid of :func:`osmosis_time_grid` starts at this time (or the first output time
 #: if that is earlier), so the first implicit step is never longer than it.
 GRID_START = 0.1
@@ -98,6 +101,12 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
         raise ValueError("times must be positive for osmosis (t = 0 is the initial image)")
     if tau is not None:
         tau = float(val.check_positive(tau, "tau", array=False))
+        if t[-1] / tau > MAX_STEPS:
+            raise ValueError(
+                f"tau={tau:g} is too small for t={t[-1]:g}: it would take {t[-1] / tau:.3g} "
+                f"implicit steps (at most {MAX_STEPS}); implicit steps are stable for any tau, "
+                "so take a larger one or leave tau=None for the growing default grid"
+            )
         bounds = [0.0]
         marks = []
         for tk in t:
@@ -124,7 +133,7 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
     return steps, np.asarray(marks, dtype=np.int64)
 
 
-SOLVERS = ("bicgstab", "cg")
+SOLVERS = ("auto", "cg", "bicgstab")
 PRECONDITIONERS = (None, "jacobi", "dct", "two-level", "auto")
 
 #: With ``preconditioner="auto"`` steps of at least this size use the two-level preconditioner
@@ -162,6 +171,13 @@ def check_method(solver, preconditioner, *, have_guidance):
             "solver='cg' needs a guidance image (the symmetric form exists only for the canonical "
             "drift of a guidance); use solver='bicgstab' with drift=..."
         )
+
+
+def resolve_solver(solver, have_guidance):
+    """``"auto"``: conjugate gradients on the symmetric form with a guidance, else BiCGSTAB."""
+    if solver == "auto":
+        return "cg" if have_guidance else "bicgstab"
+    return solver
 
 
 class Stepper:
@@ -255,16 +271,33 @@ class Stepper:
         return x, StepReport(it, res, conv, rst)
 
 
-def report_failure(report, tau, rtol, maxiter, on_fail, stacklevel):
+def residual_floor(tau):
+    """The smallest relative residual float64 arithmetic can reach for a step of size ``tau``.
+
+    The step matrix has norm about ``1 + 8 tau`` (the 5-point stencil), so rounding alone leaves
+    a relative residual of about ``eps (1 + 8 tau)``; measured stalls sit near it.
+    """
+    return float(np.finfo(np.float64).eps) * (1.0 + 8.0 * tau)
+
+
+def report_failure(report, tau, rtol, maxiter, on_fail, stacklevel, where="image {} of the batch"):
+    """Raise (or warn) for the images of a step that missed ``rtol``, saying why if known."""
     if np.all(report.converged):
         return
     bad = int(np.flatnonzero(~report.converged)[0])
     res = report.residual[bad]
     msg = (
         f"osmosis step (tau={tau:g}) did not converge to rtol={rtol:g}: relative residual "
-        f"{res:.3g} after {report.iterations[bad]} iterations (maxiter={maxiter}) in image "
-        f"{bad} of the batch"
+        f"{res:.3g} after {report.iterations[bad]} iterations (maxiter={maxiter}) in "
+        + where.format(bad)
     )
+    floor = residual_floor(tau)
+    if res <= 100 * floor:
+        msg += (
+            f"; the residual stalled at the float64 floor of this step (about {floor:.2g}): "
+            f"the result is as accurate as a direct solve, ask for rtol >= {10 * floor:.2g} "
+            "or take shorter steps"
+        )
     if on_fail == "warn":
         warnings.warn(msg, ConvergenceWarning, stacklevel=stacklevel)
     else:

@@ -26,6 +26,7 @@ from ._osmosis_solver import (
     check_solver_args,
     evolve,
     osmosis_time_grid,
+    resolve_solver,
 )
 
 __all__ = [
@@ -103,15 +104,33 @@ def run(
 
     ``op`` is ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, canonical; nothing is checked here.
     """
+    f, op, scale = _normalised(fc, op)
     stepper = Stepper(
         **op,
-        solver=solver,
+        solver=resolve_solver(solver, "v" in op),
         preconditioner=preconditioner,
         rtol=rtol,
         maxiter=maxiter,
         workers=workers,
     )
-    return evolve(fc, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
+    frames = evolve(f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
+    return frames * scale
+
+
+def _normalised(fc, op):
+    """Images and guidance scaled to a largest value of 1 per image, and the scale of ``f``.
+
+    Osmosis is linear in ``f`` and depends on the guidance only through its relative
+    variations, so the result is the scaled-back solution of the normalised problem; this keeps
+    images of any positive scale (1e-200 or 1e200) away from underflow and overflow.
+    """
+    f = np.asarray(fc, dtype=np.float64)
+    scale = np.max(np.abs(f), axis=(1, 2), keepdims=True)
+    scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
+    if "v" in op:
+        v = np.asarray(op["v"], dtype=np.float64)
+        op = {"v": v / np.max(v, axis=(1, 2), keepdims=True)}
+    return f / scale, op, scale
 
 
 def _check_inputs(f, guidance, drift, offset, channel_axis, solver, preconditioner):
@@ -153,7 +172,7 @@ def osmosis(
     drift=None,
     tau=None,
     steps_per_decade=4,
-    solver="bicgstab",
+    solver="auto",
     preconditioner="auto",
     offset=0.0,
     rtol=1e-8,
@@ -189,10 +208,12 @@ def osmosis(
         with ``t`` (see :func:`osmosis_time_grid` for the accuracy of each choice).
     steps_per_decade : int, optional
         Resolution of the default growing steps.
-    solver : {"bicgstab", "cg"}, optional
+    solver : {"auto", "cg", "bicgstab"}, optional
         ``"bicgstab"``: stabilised BiCGSTAB on ``I - tau A``. ``"cg"``: conjugate gradients on
         the symmetric positive definite form ``(diag(v) + tau K) (u / v) = u_old`` (guidance
-        only); both stop on the same residual.
+        only); both stop on the same residual. ``"auto"`` (default): conjugate gradients with a
+        guidance image (faster, and robust on guidance of high contrast, where BiCGSTAB can
+        diverge), BiCGSTAB with a drift.
     preconditioner : {"auto", "two-level", "dct", "jacobi", None}, optional
         ``"dct"``: ``P = mean(v) I + tau mean(c) L`` for the symmetric system ``diag(v) + tau K``
         (``diag(v) P^-1`` for BiCGSTAB), ``L`` the Neumann Laplacian, inverted exactly with the
@@ -283,7 +304,7 @@ def osmosis_step(
     *,
     tau,
     drift=None,
-    solver="bicgstab",
+    solver="auto",
     preconditioner="auto",
     rtol=1e-8,
     maxiter=10000,
@@ -331,17 +352,18 @@ def osmosis_step(
     breakdown = float(val.check_positive(breakdown, "breakdown", allow_zero=True, array=False))
     if breakdown >= 1:
         raise ValueError(f"breakdown must be below 1, got {breakdown}")
+    f, op, scale = _normalised(uc, op)
     stepper = Stepper(
         **op,
-        solver=solver,
+        solver=resolve_solver(solver, "v" in op),
         preconditioner=preconditioner,
         rtol=rtol,
         maxiter=maxiter,
         workers=val.check_workers(workers),
         breakdown=breakdown,
     )
-    x, report = stepper.step(np.ascontiguousarray(uc, dtype=np.float64), tau)
-    return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
+    x, report = stepper.step(np.ascontiguousarray(f), tau)
+    return val.from_canonical((x * scale).astype(uc.dtype, copy=False), info), report
 
 
 def relative_entropy(u: npt.ArrayLike, v: npt.ArrayLike) -> float:
@@ -357,12 +379,14 @@ def relative_entropy(u: npt.ArrayLike, v: npt.ArrayLike) -> float:
     >>> float(ps.relative_entropy(v, v))
     -0.0
     """
-    u = np.asarray(u, dtype=np.float64)
-    v = np.asarray(v, dtype=np.float64)
+    u = val.check_image(u, "u").astype(np.float64, copy=False)
+    v = val.check_image(v, "v").astype(np.float64, copy=False)
     if u.shape != v.shape:
         raise ValueError(f"u and v must have the same shape, got {u.shape} and {v.shape}")
-    if np.any(u < 0) or not np.all(v > 0):
-        raise ValueError("relative_entropy needs u >= 0 and v > 0")
+    if np.any(u < 0):
+        raise ValueError("u must be non-negative for relative_entropy")
+    if not np.all(v > 0):
+        raise ValueError("v must be strictly positive for relative_entropy")
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(u > 0, u * np.log(u / v), 0.0)
     return -float(np.sum(terms))
