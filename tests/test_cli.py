@@ -50,7 +50,7 @@ def test_compare_runs_and_resumes(folder, tmp_path, capsys):
     ]
     assert cli.main(argv) == 0
     text = capsys.readouterr().out
-    assert "3 images (3 computed, 0 reused, 0 skipped)" in text
+    assert "3 images (3 computed, 0 reused, 0 skipped, 0 failed)" in text
     for f in (
         "variance.csv",
         "variance.json",

@@ -74,3 +74,176 @@ def test_nan_is_refused_by_name(pair, which):
             ps.relative_entropy(bad, v)
         else:
             ps.relative_entropy(f, bad)
+
+
+# --- the comparison under faults -------------------------------------------------------------
+
+
+def _photos(folder, n=3, size=(14, 16, 3), seed=5):
+    from PIL import Image
+
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(30, 220, size, dtype=np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+def _compare(folder, out, **kw):
+    from pyscale import paper
+
+    args = dict(models=["homogeneous", "osmosis"], times=[1, 10], out=out, workers=1, grid=False)
+    return paper.compare(folder, **{**args, **kw})
+
+
+def test_an_image_that_cannot_be_processed_is_a_result(tmp_path, capsys):
+    from PIL import Image
+
+    from pyscale.paper import cli
+
+    folder = _photos(tmp_path / "imgs")
+    Image.fromarray(np.zeros((14, 16, 3), np.uint8)).save(folder / "black.png")
+    rgb = np.full((14, 16, 3), 120, np.uint8)
+    rgb[..., 2] = 0
+    Image.fromarray(rgb).save(folder / "no-blue.png")
+    r = _compare(folder, tmp_path / "out")
+    assert r.names == ["im0.png", "im1.png", "im2.png"]
+    assert [n for n, _ in r.failed] == ["black.png", "no-blue.png"]
+    assert all("osmosis" in why and "mass" in why for _, why in r.failed)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "failed: black.png" in report and "failed: no-blue.png" in report
+    meta = __import__("json").loads((tmp_path / "out" / "variance.json").read_text())
+    assert [f[0] for f in meta["failed"]] == ["black.png", "no-blue.png"]
+    argv = [
+        "compare",
+        "--data",
+        str(folder),
+        "--models",
+        "homogeneous",
+        "osmosis",
+        "--times",
+        "1",
+        "10",
+        "--workers",
+        "1",
+        "--no-grid",
+        "--out",
+        str(tmp_path / "cli"),
+    ]
+    assert cli.main(argv) == 0
+    assert "pyscale: failed: black.png" in capsys.readouterr().err
+    assert cli.main([*argv, "--strict"]) == 1
+
+
+def test_corrupt_truncated_and_foreign_records_are_recomputed(tmp_path):
+    from pyscale.paper import RecordWarning
+
+    folder = _photos(tmp_path / "imgs")
+    first = _compare(folder, tmp_path / "out")
+    paths = sorted((tmp_path / "out" / "records").glob("*.npz"))
+    assert len(paths) == 3
+    data = paths[0].read_bytes()
+    paths[0].write_bytes(data[: len(data) // 2])  # truncated
+    flipped = bytearray(paths[1].read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # one flipped byte
+    paths[1].write_bytes(bytes(flipped))
+    paths[2].write_bytes(data)  # another image's valid record under this key
+    with pytest.warns(RecordWarning) as caught:
+        again = _compare(folder, tmp_path / "out")
+    assert len(caught) == 3 and again.computed == 3 and again.reused == 0
+    assert again.variance == first.variance
+    third = _compare(folder, tmp_path / "out")  # the replaced records are good again
+    assert third.reused == 3 and third.variance == first.variance
+
+
+def test_a_full_disk_leaves_no_temporary_files(tmp_path, monkeypatch):
+    import errno
+
+    from pyscale.paper import records
+
+    folder = _photos(tmp_path / "imgs")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(records.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        _compare(folder, tmp_path / "out")
+    left = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert left == []
+
+
+def _alive(pids):
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["two-ctrl-c", "sigterm"])
+def test_signals_stop_the_workers_and_keep_the_records(tmp_path, how):
+    """Ctrl-C (twice, quickly) or SIGTERM stops a two-worker run within seconds, with no worker
+    left behind; the finished records are kept and a rerun resumes from them.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    folder = _photos(tmp_path / "imgs", n=16, size=(200, 200, 3))
+    out = tmp_path / "out"
+    argv = [
+        sys.executable,
+        "-m",
+        "pyscale.paper.cli",
+        "compare",
+        "--data",
+        str(folder),
+        "--models",
+        "osmosis",
+        "--times",
+        "1",
+        "10",
+        "100",
+        "1000",
+        "10000",
+        "--workers",
+        "2",
+        "--no-grid",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "records").glob("*.npz")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    children = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    assert children, "the run has no worker processes"
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == (143 if how == "sigterm" else 130), err
+    assert "rerun the same command to resume" in err
+    time.sleep(0.5)
+    assert _alive(children) == []
+    kept = len(list((out / "records").glob("*.npz")))
+    assert kept >= 1 and not list((out / "records").glob(".*.tmp"))
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert len(list((out / "records").glob("*.npz"))) == 16

@@ -10,13 +10,14 @@ work, process pools and Dask), :mod:`~pyscale.paper.compare` (the comparison),
 :mod:`~pyscale.paper.plots` and :mod:`~pyscale.paper.report`.
 """
 
-from .compare import DEFAULT_MAX_SIZE, CompareResult, compare, trajectory_grid
+from .compare import DEFAULT_MAX_SIZE, CompareResult, RecordWarning, compare, trajectory_grid
 from .data import load_images, read_image
 from .runner import frame_variance, image_seed
 
 __all__ = [
     "CompareResult",
     "DEFAULT_MAX_SIZE",
+    "RecordWarning",
     "compare",
     "frame_variance",
     "image_seed",

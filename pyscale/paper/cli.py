@@ -1,14 +1,18 @@
 """The ``pyscale`` command: ``pyscale compare`` and ``pyscale trajectory``.
 
-Bad input ends the program with a one-line reason on standard error and exit status 2; a missing
-optional dependency (torch, Inception weights, distributed) with status 3; an interrupted run
-with status 130 (rerun the same command to resume).
+Exit status: 0 on success; 1 when an output cannot be written, or with ``--strict`` when some
+image could not be processed; 2 for bad input (a one-line reason on standard error); 3 when an
+optional dependency is missing (torch, the Inception weights, distributed); 130 after Ctrl-C and
+143 after SIGTERM. An interrupted run stops its worker processes within seconds and keeps every
+finished image: rerun the same command to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 
 __all__ = ["main", "build_parser"]
@@ -180,6 +184,12 @@ def _add_compare(sub):
         help="global seed; each image's noise is derived from it and the image name (default: 0)",
     )
     c.add_argument("--no-grid", action="store_true", help="do not draw trajectory_grid.png")
+    c.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 after the run if some image could not be processed (by "
+        "default such images are named in the summary and the report, and the run succeeds)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -264,15 +274,17 @@ def _compare(args):
         )
     for w in caught:
         print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)
+    for name, why in r.failed:
+        print(f"pyscale: failed: {name}: {why}", file=sys.stderr)
     if not args.quiet:
         s = r.seconds
         print(
             f"{len(r.names)} images ({r.computed} computed, {r.reused} reused, "
-            f"{len(r.skipped)} skipped) in {s['total']:.1f} s; worker time: processes "
-            f"{s['processes']:.1f} s, FID features {s['features']:.1f} s"
+            f"{len(r.skipped)} skipped, {len(r.failed)} failed) in {s['total']:.1f} s; worker "
+            f"time: processes {s['processes']:.1f} s, FID features {s['features']:.1f} s"
         )
         print(f"report: {r.files['report']}")
-    return 0
+    return 1 if args.strict and r.failed else 0
 
 
 def _trajectory(args):
@@ -309,12 +321,16 @@ def main(argv=None):
     from .data import UnreadableImageError
     from .fid import InceptionUnavailableError
 
+    resume = "finished images are kept, rerun the same command to resume"
+    previous = _catch_sigterm()
     try:
         if args.command == "compare":
             return _compare(args)
         return _trajectory(args)
     except KeyboardInterrupt:
-        return _fail("interrupted; finished images are kept, rerun the same command to resume", 130)
+        return _fail(f"interrupted; {resume}", 130)
+    except _Terminated:
+        return _fail(f"terminated; {resume}", 143)
     except InceptionUnavailableError as exc:
         lines = str(exc).splitlines()
         return _fail(f"{lines[0]}. " + "; ".join(x.strip().rstrip(":") for x in lines[1:]), 3)
@@ -329,6 +345,24 @@ def main(argv=None):
         return _fail(_one_line(exc))
     except OSError as exc:
         return _fail(_one_line(exc), 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind like an interrupt, so that worker processes are stopped."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _catch_sigterm():
+    """Turn SIGTERM into :class:`_Terminated` while the command runs; return the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,7 +37,12 @@ from .plots import plot_fid, plot_grid, plot_variance
 from .report import report
 from .runner import model_frames, paper_models, run_tasks
 
-__all__ = ["CompareResult", "DEFAULT_MAX_SIZE", "compare", "trajectory_grid"]
+__all__ = ["CompareResult", "DEFAULT_MAX_SIZE", "RecordWarning", "compare", "trajectory_grid"]
+
+
+class RecordWarning(UserWarning):
+    """A stored record could not be used and was computed anew."""
+
 
 #: Longer image side used by :func:`compare` for the bundled photographs (keeps the default run
 #: to well under a minute); folders given by the user are used at full size unless asked.
@@ -88,6 +93,13 @@ class CompareResult:
         Images that were used.
     skipped : list of tuple
         ``(name, reason)`` of files that were not readable images.
+    failed : list of tuple
+        ``(name, reason)`` of images that could not be processed (for example a channel without
+        mass, which osmosis cannot evolve, or a solver that did not converge); the run goes on
+        without them.
+    replaced : list of tuple
+        ``(name, reason)`` of stored records that could not be used (unreadable, foreign or
+        corrupt) and were computed anew.
     computed, reused : int
         Images computed in this run and images whose records were reused.
     seconds : dict
@@ -101,6 +113,8 @@ class CompareResult:
     fid: list = field(default_factory=list)
     names: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    replaced: list = field(default_factory=list)
     computed: int = 0
     reused: int = 0
     seconds: dict = field(default_factory=dict)
@@ -204,8 +218,14 @@ def _collect(
             if "error" in res:
                 result.skipped.append((res["name"], res["error"]))
                 return
-            rec.save_record(records / f"{res['key']}.npz", res)
-            by_name[res["name"]] = rec.load_record(records / f"{res['key']}.npz", False)
+            if "failed" in res:
+                result.failed.append((res["name"], res["failed"]))
+                return
+            path = records / f"{res['key']}.npz"
+            rec.save_record(path, res)
+            by_name[res["name"]], problem = rec.load_record(path, res["key"], False)
+            if problem is not None:
+                raise OSError(f"the record of {res['name']} could not be read back: {problem}")
             result.computed += 1
             bar.update(1)
             if callback is not None:
@@ -219,9 +239,13 @@ def _collect(
             for name, path in batch:
                 key = rec.record_key(settings_json, name, path)
                 path_rec = records / f"{key}.npz"
-                found = (
-                    rec.load_record(path_rec, extractor is not None) if path_rec.exists() else None
+                found, problem = (
+                    rec.load_record(path_rec, key, extractor is not None)
+                    if path_rec.exists()
+                    else (None, None)
                 )
+                if problem is not None:
+                    result.replaced.append((name, problem))
                 chosen.append((name, key, path))
                 if found is not None:
                     by_name[name] = found
@@ -244,8 +268,8 @@ def _collect(
                     }
                 )
             run_tasks(specs, workers=workers, dask=dask, on_result=on_result)
-            skipped = {n for n, _ in result.skipped}
-            chosen = [c for c in chosen if c[0] not in skipped]
+            dropped = {n for n, _ in result.skipped + result.failed}
+            chosen = [c for c in chosen if c[0] not in dropped]
     return sorted(chosen, key=lambda c: c[0]), by_name
 
 
@@ -287,7 +311,13 @@ def _tables(result, recs, models, times, extractor):
 def _write(out, result, per_image, models, times, extractor, grid_frames):
     """Write the tables, plots and report; record their paths in ``result.files``."""
     cols = ["model", "time", "n", "mean", "std", "q25", "median", "q75", "min", "max"]
-    meta = {"settings": result.settings, "images": result.names, "skipped": result.skipped}
+    meta = {
+        "settings": result.settings,
+        "images": result.names,
+        "skipped": result.skipped,
+        "failed": result.failed,
+        "replaced": result.replaced,
+    }
     rec.write_csv(out / "variance.csv", result.variance, cols)
     rec.write_csv(out / "variance_per_image.csv", per_image, ["image", "model", "time", "variance"])
     rec.write_json(out / "variance.json", {**meta, "rows": result.variance})
@@ -438,8 +468,19 @@ def compare(
             SkippedImageWarning,
             stacklevel=2,
         )
+    for name, why in result.replaced:
+        warnings.warn(
+            f"the stored record of {name} could not be used ({why}); it was computed "
+            "anew and replaced",
+            RecordWarning,
+            stacklevel=2,
+        )
     if not chosen:
-        raise ValueError(f"data: no readable images in {str(data)!r}")
+        reasons = "; ".join(f"{n}: {why}" for n, why in result.failed[:3])
+        raise ValueError(
+            f"data: no image in {str(data)!r} could be processed"
+            + (f" ({reasons})" if reasons else "")
+        )
     result.names = [c[0] for c in chosen]
     recs = [by_name[n] for n in result.names]
     per_image = _tables(result, recs, models, times, extractor)

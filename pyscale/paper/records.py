@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: Version of the record layout; bump it when the layout or the computation changes.
-FORMAT = 1
+FORMAT = 2
 
 
 def _file_digest(path):
@@ -45,14 +45,22 @@ def record_key(settings_json, name, path):
 
 
 def write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically (a temporary file, synced, then renamed)."""
+    """Write ``data`` to ``path`` atomically (a temporary file, synced, then renamed).
+
+    The temporary file is removed on every failure (a full disk, an interrupt), so a failed
+    write leaves nothing behind and the old file, if any, intact.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text(path, text):
@@ -83,8 +91,21 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=1, default=_json_default))
 
 
+def _checksum(arrays):
+    """SHA-256 of the arrays' names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def save_record(path, res):
-    """Store one image's result (see :func:`pyscale.paper.runner.image_task`)."""
+    """Store one image's result with its key and a checksum of its content.
+
+    ``res`` is what :func:`pyscale.paper.runner.image_task` returns.
+    """
     arrays = {k: res[k] for k in ("shape", "variance")}
     if res["features"] is not None:
         arrays["features"] = res["features"]
@@ -94,18 +115,30 @@ def save_record(path, res):
         [res["seconds_processes"], res["seconds_features"], res["seconds_total"]]
     )
     arrays["name"] = np.array(res["name"])
+    arrays["key"] = np.array(res["key"])
+    arrays["checksum"] = np.array(_checksum(arrays))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes(path, buf.getvalue())
 
 
-def load_record(path, want_features):
-    """A stored record as a dict of arrays, or None when it is unreadable or lacks features."""
+def load_record(path, key, want_features):
+    """Read a record; return ``(record, None)`` or ``(None, why it cannot be used)``.
+
+    A record is refused when it cannot be read (truncated, not a zip file), when it was stored
+    for another key (another image's, or copied by hand), when its content does not match its
+    checksum (edited or bit-flipped) or when it lacks the features asked for.
+    """
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             rec = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, EOFError):
-        return None  # unreadable record (e.g. disk full at the time): recompute
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is recomputed
+        return None, f"unreadable ({type(exc).__name__})"
+    stored = rec.pop("checksum", None)
+    if "key" not in rec or str(rec["key"]) != key:
+        return None, "stored for another image or other settings"
+    if stored is None or str(stored) != _checksum(rec):
+        return None, "its content does not match its checksum"
     if want_features and "features" not in rec:
-        return None
-    return rec
+        return None, "it has no features"
+    return rec, None

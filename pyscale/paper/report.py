@@ -27,8 +27,11 @@ def _header(result, times):
     L.append(
         f"- data: {data}"
         + (f" (split {s['split']})" if s.get("split") else "")
-        + f"; {len(result.names)} images used, {len(result.skipped)} skipped"
+        + f"; {len(result.names)} images used, {len(result.skipped)} skipped, "
+        f"{len(result.failed)} failed"
     )
+    for name, why in result.failed:
+        L.append(f"  - failed: {name}: {why}")
     L.append(
         f"- max image side: {s['max_size'] or 'full size'}; grey: {s['grey']}; "
         f"seed: {s['seed']}; dtype: {s['dtype']}"

@@ -9,10 +9,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import multiprocessing
+import signal
+import threading
 import time
 
 import numpy as np
 
+from .._osmosis_solver import ConvergenceError
 from .data import UnreadableImageError, photo_channel_axis, read_image
 
 __all__ = ["image_seed", "frame_variance", "image_task", "run_tasks"]
@@ -79,9 +82,12 @@ def model_frames(u, models, times, seed, name, workers=1):
 
 
 def image_task(spec):
-    """Compute everything for one image; runs in a worker (process, thread or Dask)."""
-    from .fid import extract_features
+    """Compute everything for one image; runs in a worker (process, thread or Dask).
 
+    Returns the result, or ``{"name", "error"}`` for a file that is not a readable image, or
+    ``{"name", "failed"}`` for an image that could not be processed (a channel without mass for
+    osmosis, a solver that did not converge, ...), with the reason.
+    """
     t0 = time.perf_counter()
     try:
         u = read_image(
@@ -89,6 +95,26 @@ def image_task(spec):
         )
     except UnreadableImageError as exc:
         return {"name": spec["name"], "error": str(exc.args[0]).split(": ", 1)[-1]}
+    try:
+        return _compute(spec, u, t0)
+    except (ValueError, FloatingPointError, MemoryError, ConvergenceError) as exc:
+        return {"name": spec["name"], "failed": _reason(exc)}
+
+
+def _reason(exc):
+    """One line saying why an image could not be processed, with a hint where there is one."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ConvergenceError):
+        text += " (hint: the osmosis solver needs more iterations or a looser rtol here)"
+    elif isinstance(exc, MemoryError):
+        text = "out of memory" + (f": {text}" if text else "") + " (hint: --max-size)"
+    return text
+
+
+def _compute(spec, u, t0):
+    """The frames, variances and features of every model for one read image."""
+    from .fid import extract_features
+
     times = np.asarray(spec["times"], dtype=np.float64)
     nm, nt = len(spec["models"]), times.size
     variance = np.empty((nm, nt))
@@ -97,7 +123,10 @@ def image_task(spec):
     t_proc = t_feat = 0.0
     for i, m in enumerate(spec["models"]):
         ts = time.perf_counter()
-        (frames,) = model_frames(u, [m], times, spec["seed"], spec["name"])
+        try:
+            (frames,) = model_frames(u, [m], times, spec["seed"], spec["name"])
+        except (ValueError, ConvergenceError) as exc:
+            raise type(exc)(f"{m}: {exc}") from exc
         t_proc += time.perf_counter() - ts
         variance[i] = frame_variance(frames, u.ndim == 3)
         if extractor is not None:
@@ -158,16 +187,41 @@ def _run_dask(specs, dask, workers, on_result):
             cluster.close()
 
 
-def _one_blas_thread():
-    """Worker initialiser: one BLAS/OpenMP thread per worker process.
+def _init_worker():
+    """Worker initialiser: one BLAS/OpenMP thread, and interrupts left to the parent.
 
     The workers already use every core, and threaded level-1 BLAS inside the iterative solver
-    slows down by an order of magnitude when the cores are oversubscribed. The limit is set in
-    the worker, so the parent process keeps its own settings.
+    slows down by an order of magnitude when the cores are oversubscribed. A Ctrl-C in a terminal
+    reaches the whole process group; the parent alone handles it and stops the workers. Both
+    settings are made in the worker, so the parent process keeps its own.
     """
     from threadpoolctl import threadpool_limits
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(limits=1)
+
+
+def _stop_pool(ex):
+    """Stop a process pool at once: cancel what is queued, terminate (then kill) the workers.
+
+    Further interrupts are ignored while this runs (a second Ctrl-C must not leave workers
+    behind); the caller's handler is restored afterwards.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        procs = list(getattr(ex, "_processes", {}).values())
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=2.0)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=2.0)
+        ex.shutdown(wait=False, cancel_futures=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def run_tasks(specs, *, workers, dask, on_result):
@@ -183,11 +237,13 @@ def run_tasks(specs, *, workers, dask, on_result):
         return
     ctx = multiprocessing.get_context("spawn")
     ex = cf.ProcessPoolExecutor(
-        max_workers=min(workers, len(specs)), mp_context=ctx, initializer=_one_blas_thread
+        max_workers=min(workers, len(specs)), mp_context=ctx, initializer=_init_worker
     )
     try:
         futures = [ex.submit(image_task, s) for s in specs]
         for fut in cf.as_completed(futures):
             on_result(fut.result())
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # an interrupt or a signal: finished records are already stored
+        _stop_pool(ex)
+        raise
+    ex.shutdown(wait=True)
