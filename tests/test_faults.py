@@ -189,8 +189,9 @@ def _alive(pids):
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["two-ctrl-c", "sigterm"])
 def test_signals_stop_the_workers_and_keep_the_records(tmp_path, how):
-    """Ctrl-C (twice, quickly) or SIGTERM stops a two-worker run within seconds, with no worker
-    left behind; the finished records are kept and a rerun resumes from them.
+    """Ctrl-C (twice, quickly) or SIGTERM stops a two-worker run within seconds.
+
+    No worker is left behind; the finished records are kept and a rerun resumes from them.
     """
     import signal
     import subprocess

@@ -328,8 +328,10 @@ def main(argv=None):
             return _compare(args)
         return _trajectory(args)
     except KeyboardInterrupt:
+        _leaving()
         return _fail(f"interrupted; {resume}", 130)
     except _Terminated:
+        _leaving()
         return _fail(f"terminated; {resume}", 143)
     except InceptionUnavailableError as exc:
         lines = str(exc).splitlines()
@@ -356,6 +358,12 @@ class _Terminated(BaseException):
 
 def _on_sigterm(signum, frame):
     raise _Terminated()
+
+
+def _leaving():
+    """The command is ending after an interrupt: further Ctrl-C's must not cut the exit short."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _catch_sigterm():

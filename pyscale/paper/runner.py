@@ -244,6 +244,11 @@ def run_tasks(specs, *, workers, dask, on_result):
         for fut in cf.as_completed(futures):
             on_result(fut.result())
     except BaseException:  # an interrupt or a signal: finished records are already stored
-        _stop_pool(ex)
+        while True:  # a second Ctrl-C before the first line of _stop_pool must not skip it
+            try:
+                _stop_pool(ex)
+                break
+            except KeyboardInterrupt:
+                continue
         raise
     ex.shutdown(wait=True)
