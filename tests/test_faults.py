@@ -248,3 +248,96 @@ def test_signals_stop_the_workers_and_keep_the_records(tmp_path, how):
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert len(list((out / "records").glob("*.npz"))) == 16
+
+
+# --- images read as a photographer would expect ------------------------------------------------
+
+
+def _png16(path, samples, filters=(0, 1, 2, 3, 4)):
+    """A 16-bit RGB PNG written by hand (Pillow cannot), rows filtered with every PNG filter."""
+    import struct
+    import zlib
+
+    h, w, c = samples.shape
+    rows = samples.astype(">u2").reshape(h, -1).view(np.uint8).astype(np.int32)
+    bpp, out, prev = 2 * c, [], np.zeros(rows.shape[1], np.int32)
+    for y in range(h):
+        x, kind = rows[y], filters[y % len(filters)]
+        a = np.concatenate([np.zeros(bpp, np.int32), x[:-bpp]])
+        c_ = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
+        p = a + prev - c_
+        pa, pb, pc = np.abs(p - a), np.abs(p - prev), np.abs(p - c_)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, prev, c_))
+        pred = [0, a, prev, (a + prev) // 2, paeth][kind]
+        out.append(bytes([kind]) + ((x - pred) & 0xFF).astype(np.uint8).tobytes())
+        prev = x
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(out)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_sixteen_bit_images_keep_their_precision(tmp_path):
+    from PIL import Image
+
+    from pyscale.paper.data import read_image
+
+    rgb = np.random.default_rng(2).integers(0, 65536, (11, 13, 3)).astype(np.uint16)
+    _png16(tmp_path / "rgb16.png", rgb)
+    np.testing.assert_array_equal(read_image(tmp_path / "rgb16.png"), rgb / 65535.0)
+    grey = rgb[..., 0]
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "grey16.png"), grey / 65535.0)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from PIL import Image
+
+    from pyscale.paper.data import read_image
+
+    stored = np.zeros((20, 40, 3), np.uint8)  # landscape as stored, left half bright
+    stored[:, :20] = 200
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    Image.fromarray(stored).save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    u = read_image(tmp_path / "portrait.jpg")
+    assert u.shape == (40, 20, 3)  # upright: a portrait
+    assert u[:15].mean() > 0.6 and u[-15:].mean() < 0.2  # the bright half is now on top
+
+
+def test_float_images_are_refused_or_mapped_by_option(tmp_path):
+    from PIL import Image
+
+    from pyscale.paper.data import read_image
+
+    f = np.random.default_rng(3).uniform(0, 255, (9, 10)).astype(np.float32)
+    Image.fromarray(f, mode="F").save(tmp_path / "f.tif")
+    with pytest.raises(ValueError, match=r"f.tif: float samples in \[.*\], outside \[0, 1\]"):
+        read_image(tmp_path / "f.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "f.tif", float_scale=255), f / 255, rtol=1e-6)
+    r = read_image(tmp_path / "f.tif", float_scale="range")
+    assert r.min() == 0 and r.max() == 1
+    f[2, 3] = np.nan
+    Image.fromarray(f, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(ValueError, match="nan.tif: the image contains NaN"):
+        read_image(tmp_path / "nan.tif", float_scale=255)
+
+
+def test_an_image_over_the_memory_budget_fails_before_it_is_read(tmp_path):
+    folder = _photos(tmp_path / "imgs", n=2)
+    _photos(folder, n=1, size=(60, 80, 3), seed=9)  # im0.png again, larger
+    r = _compare(folder, tmp_path / "out", memory_budget=14 * 16 * 3 * 8 * 42 + 1, max_size=None)
+    assert r.names == ["im1.png"]
+    assert r.failed[0][0] == "im0.png" and "over the budget" in r.failed[0][1]

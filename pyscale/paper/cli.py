@@ -185,6 +185,21 @@ def _add_compare(sub):
     )
     c.add_argument("--no-grid", action="store_true", help="do not draw trajectory_grid.png")
     c.add_argument(
+        "--float-scale",
+        metavar="X",
+        default=None,
+        help="map files of float samples outside [0, 1]: divide by X (e.g. 255), or 'range' "
+        "for minimum to maximum (by default such files fail, named in the summary)",
+    )
+    c.add_argument(
+        "--memory-budget",
+        metavar="GIB",
+        type=float,
+        default=None,
+        help="memory one image may need at its peak, in GiB (default: half of the available "
+        "memory, shared by the workers); larger images fail with the reason, before reading",
+    )
+    c.add_argument(
         "--strict",
         action="store_true",
         help="exit with status 1 after the run if some image could not be processed (by "
@@ -235,6 +250,15 @@ def _add_trajectory(sub):
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _float_scale(text):
+    if text is None or text == "range":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--float-scale must be a number or 'range', got {text!r}") from None
+
+
 def _fail(msg, code=2):
     print(f"pyscale: error: {msg}", file=sys.stderr)
     return code
@@ -271,6 +295,8 @@ def _compare(args):
             seed=args.seed,
             grid=not args.no_grid,
             progress=not args.quiet,
+            float_scale=_float_scale(args.float_scale),
+            memory_budget="auto" if args.memory_budget is None else int(args.memory_budget * 2**30),
         )
     for w in caught:
         print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)

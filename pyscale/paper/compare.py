@@ -28,7 +28,9 @@ from . import records as rec
 from .data import (
     SkippedImageWarning,
     _check_dtype,
+    _check_float_scale,
     _check_max_size,
+    available_memory,
     list_images,
     read_image,
     skipped_message,
@@ -183,7 +185,7 @@ def _out_folder(out):
     return out
 
 
-def _settings(models, times, grey, max_size, seed, dtype, extractor):
+def _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale):
     """Everything that determines an image's result (hashed into the record keys)."""
     from .. import __version__
 
@@ -198,11 +200,23 @@ def _settings(models, times, grey, max_size, seed, dtype, extractor):
         "seed": seed,
         "dtype": str(dtype),
         "features": None if extractor is None else str(extractor.id),
+        "float_scale": float_scale,
     }
 
 
 def _collect(
-    files, settings, extractor, records, result, *, limit, workers, dask, progress, callback
+    files,
+    settings,
+    extractor,
+    records,
+    result,
+    *,
+    limit,
+    workers,
+    dask,
+    progress,
+    callback,
+    budget,
 ):
     """Reuse or compute the records of the first ``limit`` readable files.
 
@@ -265,6 +279,8 @@ def _collect(
                         "seed": settings["seed"],
                         "extractor": extractor,
                         "keep_frames": len(chosen) == 1,
+                        "float_scale": settings["float_scale"],
+                        "memory_budget": budget,
                     }
                 )
             run_tasks(specs, workers=workers, dask=dask, on_result=on_result)
@@ -366,6 +382,8 @@ def compare(
     grid=True,
     progress=False,
     callback=None,
+    float_scale=None,
+    memory_budget="auto",
 ):
     """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
 
@@ -410,6 +428,13 @@ def compare(
         Show a progress bar.
     callback : callable, optional
         Called with the image name after each record is written (e.g. to stop a run early).
+    float_scale : float or "range", optional
+        How to map files of float samples outside [0, 1] (see
+        :func:`pyscale.paper.data.read_image`); such files fail otherwise.
+    memory_budget : int, "auto" or None, optional
+        Bytes one image may need at its peak (estimated from its size before it is read); an
+        image over it fails with the reason instead of exhausting the memory. ``"auto"``: half
+        of the available memory, shared by the parallel workers; ``None``: no check.
 
     Returns
     -------
@@ -446,7 +471,12 @@ def compare(
         raise ValueError(f"data: no files found in {str(data)!r}")
 
     t_start = time.perf_counter()
-    settings = _settings(models, times, grey, max_size, seed, dtype, extractor)
+    float_scale = _check_float_scale(float_scale)
+    settings = _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale)
+    if memory_budget == "auto":
+        memory_budget = available_memory() // 2 // max(1, workers)
+    elif memory_budget is not None:
+        memory_budget = int(val.check_positive(memory_budget, "memory_budget", array=False))
     result = CompareResult(
         settings=dict(settings, data=None if data is None else str(data), split=split, limit=limit)
     )
@@ -461,6 +491,7 @@ def compare(
         dask=dask,
         progress=progress,
         callback=callback,
+        budget=memory_budget,
     )
     if result.skipped:
         warnings.warn(

@@ -189,9 +189,14 @@ def list_images(folder=None, *, split=None, recursive=True):
     return out
 
 
-def _to_float(arr, dtype):
+def _to_float(arr, name, float_scale):
+    """Samples as float64 in [0, 1]: integers by their type's range, floats as they are.
+
+    Float samples outside [0, 1] are refused unless ``float_scale`` says how to map them (a
+    number to divide by, or ``"range"`` for minimum to maximum); NaN and infinities are refused.
+    """
     if arr.dtype == np.bool_:
-        return arr.astype(dtype)
+        return arr.astype(np.float64)
     if np.issubdtype(arr.dtype, np.integer):
         if arr.dtype == np.uint8:
             top = 255.0
@@ -199,12 +204,58 @@ def _to_float(arr, dtype):
             top = 65535.0
         else:
             top = float(arr.max())
-        return np.clip(arr.astype(np.float64) / top, 0.0, 1.0).astype(dtype)
-    return np.clip(np.nan_to_num(arr.astype(np.float64)), 0.0, 1.0).astype(dtype)
+        return np.clip(arr.astype(np.float64) / top, 0.0, 1.0)
+    u = arr.astype(np.float64)
+    if not np.all(np.isfinite(u)):
+        raise ValueError(f"{name}: the image contains NaN or infinite values")
+    if float_scale == "range":
+        lo, hi = float(u.min()), float(u.max())
+        return (u - lo) / (hi - lo) if hi > lo else np.zeros_like(u)
+    if float_scale is not None:
+        u = u / float_scale
+    if u.min() < 0 or u.max() > 1:
+        raise ValueError(
+            f"{name}: float samples in [{u.min():g}, {u.max():g}], outside [0, 1]; pass "
+            "float_scale (a number to divide by, or 'range') to map them"
+        )
+    return u
 
 
-def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
+def _check_float_scale(float_scale):
+    if float_scale is None or float_scale == "range":
+        return float_scale
+    if isinstance(float_scale, (bool, np.bool_)) or not isinstance(float_scale, (int, float)):
+        raise TypeError(
+            f"float_scale must be a positive number, 'range' or None, got {float_scale!r}"
+        )
+    if not float_scale > 0 or not np.isfinite(float_scale):
+        raise ValueError(f"float_scale must be positive and finite, got {float_scale!r}")
+    return float(float_scale)
+
+
+def _decode(path):
+    """The samples of an image file as an array, upright (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        raw = im.tile[0].args if im.tile else None
+        if raw in ("RGB;16B", "RGBA;16B") and not im.info.get("interlace"):
+            from .png16 import read_png16
+
+            arr = read_png16(path)  # Pillow would keep only the high byte of each sample
+            return arr[..., :3]
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "LAB", "HSV"):
+            im = im.convert("RGB" if im.mode not in ("LA",) else "L")
+        return np.asarray(im)
+
+
+def read_image(path, *, grey=False, dtype=np.float64, max_size=None, float_scale=None):
     """Read one image file as a float array in [0, 1].
+
+    The EXIF orientation is applied (a portrait photo is upright), 16-bit files keep their
+    precision, and integer samples are divided by the largest value of their type.
 
     Parameters
     ----------
@@ -217,6 +268,9 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
         ``float32`` or ``float64``.
     max_size : int, optional
         Downscale (anti-aliased) so that the longer side is at most ``max_size`` pixels.
+    float_scale : float or "range", optional
+        For files of float samples outside [0, 1] (which are refused otherwise): divide by this
+        number, or map the minimum to 0 and the maximum to 1.
 
     Returns
     -------
@@ -227,6 +281,9 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
     ------
     UnreadableImageError
         If the file is not a readable image.
+    ValueError
+        If its samples are NaN or infinite, or floats outside [0, 1] without ``float_scale``;
+        the message names the file.
 
     Examples
     --------
@@ -239,13 +296,10 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
 
     dtype = _check_dtype(dtype)
     max_size = _check_max_size(max_size)
+    float_scale = _check_float_scale(float_scale)
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("P", "PA", "RGBA", "LA", "CMYK", "YCbCr", "LAB", "HSV"):
-                im = im.convert("RGB" if im.mode not in ("LA",) else "L")
-            arr = np.asarray(im)
+        arr = _decode(path)
     except (
         UnidentifiedImageError,
         OSError,
@@ -259,7 +313,7 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3) or arr.size == 0:
         raise UnreadableImageError(f"{path.name}: unsupported image layout {arr.shape}")
-    u = _to_float(arr, np.float64)
+    u = _to_float(arr, path.name, float_scale)
     if grey and u.ndim == 3:
         u = u @ np.array([0.2125, 0.7154, 0.0721])
     if max_size is not None and max(u.shape[:2]) > max_size:
@@ -269,6 +323,36 @@ def read_image(path, *, grey=False, dtype=np.float64, max_size=None):
         shape = tuple(max(1, round(s * scale)) for s in u.shape[:2]) + u.shape[2:]
         u = np.clip(resize(u, shape, order=3, anti_aliasing=True, mode="reflect"), 0.0, 1.0)
     return np.ascontiguousarray(u, dtype=dtype)
+
+
+def image_shape(path, *, grey=False, max_size=None):
+    """The shape :func:`read_image` would return, read from the file's header alone.
+
+    Raises :class:`UnreadableImageError` like :func:`read_image`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            colour = len(im.getbands()) >= 3 and not grey
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise UnreadableImageError(f"{path.name}: {exc}") from exc
+    if max_size is not None and max(width, height) > max_size:
+        scale = max_size / max(width, height)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    return (height, width, 3) if colour else (height, width)
+
+
+def available_memory():
+    """Bytes of memory available to new work (psutil, else the free physical pages)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def photo_channel_axis(u):

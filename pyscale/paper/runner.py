@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .._osmosis_solver import ConvergenceError
-from .data import UnreadableImageError, photo_channel_axis, read_image
+from .data import UnreadableImageError, image_shape, photo_channel_axis, read_image
 
 __all__ = ["image_seed", "frame_variance", "image_task", "run_tasks"]
 
@@ -90,15 +90,46 @@ def image_task(spec):
     """
     t0 = time.perf_counter()
     try:
+        _check_memory(spec)
         u = read_image(
-            spec["path"], grey=spec["grey"], dtype=spec["dtype"], max_size=spec["max_size"]
+            spec["path"],
+            grey=spec["grey"],
+            dtype=spec["dtype"],
+            max_size=spec["max_size"],
+            float_scale=spec.get("float_scale"),
         )
     except UnreadableImageError as exc:
         return {"name": spec["name"], "error": str(exc.args[0]).split(": ", 1)[-1]}
+    except (ValueError, MemoryError) as exc:
+        return {"name": spec["name"], "failed": _reason(exc)}
     try:
         return _compute(spec, u, t0)
     except (ValueError, FloatingPointError, MemoryError, ConvergenceError) as exc:
         return {"name": spec["name"], "failed": _reason(exc)}
+
+
+#: Image-sized float64 arrays one image needs at its peak, beyond its frames: the osmosis solver's
+#: work arrays for one channel image with a margin, and the copies made around it.
+WORK_ARRAYS = 40
+
+
+def memory_needed(shape, ntimes):
+    """Bytes one image of ``shape`` (``(H, W[, C])`` after reading) needs at its peak."""
+    return int(np.prod(shape)) * 8 * (ntimes + WORK_ARRAYS)
+
+
+def _check_memory(spec):
+    """Refuse an image whose estimated peak memory is over the budget, before decoding it."""
+    budget = spec.get("memory_budget")
+    if budget is None:
+        return
+    shape = image_shape(spec["path"], grey=spec["grey"], max_size=spec["max_size"])
+    need = memory_needed(shape, len(spec["times"]))
+    if need > budget:
+        raise MemoryError(
+            f"{shape[1]}x{shape[0]} pixels need about {need / 2**30:.2f} GiB, over the budget "
+            f"of {budget / 2**30:.2f} GiB per image"
+        )
 
 
 def _reason(exc):
@@ -107,7 +138,11 @@ def _reason(exc):
     if isinstance(exc, ConvergenceError):
         text += " (hint: the osmosis solver needs more iterations or a looser rtol here)"
     elif isinstance(exc, MemoryError):
-        text = "out of memory" + (f": {text}" if text else "") + " (hint: --max-size)"
+        text = (
+            "out of memory"
+            + (f": {text}" if text else "")
+            + " (hint: --max-size, or a larger --memory-budget)"
+        )
     return text
 
 
