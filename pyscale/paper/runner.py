@@ -207,6 +207,7 @@ def _open_dask(dask, workers):
 
 def _run_dask(specs, dask, workers, on_result):
     client, cluster = _open_dask(dask, workers)
+    interrupted = False
     try:
         from distributed import as_completed
 
@@ -214,12 +215,46 @@ def _run_dask(specs, dask, workers, on_result):
         try:
             for fut in as_completed(futures):
                 on_result(fut.result())
+        except BaseException:
+            interrupted = True
+            raise
         finally:
             client.cancel(futures)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if interrupted and cluster is not None:
+            _stop_local_cluster(client, cluster)
+        else:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _stop_local_cluster(client, cluster):
+    """Stop a local Dask cluster at once: terminate its worker processes, then close it."""
+    import psutil
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        children = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())
+        ]  # it exits by itself
+        for p in children:
+            p.terminate()
+        psutil.wait_procs(children, timeout=2.0, callback=None)
+        for p in children:
+            if p.is_running():
+                p.kill()
+        for closing in (client.close, cluster.close):
+            try:
+                closing(timeout=2)
+            except Exception:  # noqa: BLE001 - the workers are gone; closing may complain
+                pass
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _init_worker():
