@@ -38,12 +38,15 @@ from .theory import (
 
 __version__ = "0.1.0"
 
-#: The five models of the paper with its settings (Sect. 6.3), by their short names.
+#: The five models of the paper with its settings (Sect. 6.3), by their short names, and the
+#: variance-preserving variant of blurring diffusion (``"blurring-vp"``), which the paper's
+#: claims about blurring diffusion may describe.
 PAPER_MODELS = {
     "dpm": lambda: DPM(beta=0.1),
     "heat": lambda: HeatDissipation(sigma=0.01),
     "homogeneous": lambda: HomogeneousDiffusion(),
     "blurring": lambda: BlurringDiffusion(beta=0.1),
+    "blurring-vp": lambda: BlurringDiffusion(beta=0.1, noise="variance-preserving"),
     "osmosis": lambda: ProbabilisticOsmosis(sigma=0.1),
 }
 

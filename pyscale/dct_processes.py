@@ -144,6 +144,13 @@ class BlurringDiffusion(_DCTProcess):
     mode): variances add (the paper's Eq. 40 adds standard deviations). For the continuous-time
     model of Hoogeboom and Salimans see :class:`HoogeboomBlurring`.
 
+    Eq. 36 adds the same ``beta`` to every mode, so the lowest modes accumulate noise
+    (``gam_j**2 -> beta**2 / (1 - a_j**2)``) and the steady state is not white noise. With
+    ``noise="variance-preserving"`` mode ``j`` gets ``b_j = beta sqrt(1 - a_j**2)`` per step
+    instead: ``gam_j(t)**2 = beta**2 (1 - exp(-2 mu_j t))``, the DC mode gets no noise (the mean
+    is kept exactly), and the steady state is the mean plus white noise of variance ``beta**2``,
+    that of probabilistic osmosis.
+
     Parameters
     ----------
     beta : float
@@ -152,15 +159,34 @@ class BlurringDiffusion(_DCTProcess):
         Eigenvalues of the Laplacian.
     preserve_mean : bool
         If True, the DC mode gets no noise, so the average grey value is preserved exactly;
-        otherwise it is preserved in expectation only.
+        otherwise it is preserved in expectation only (always exact for the variance-preserving
+        noise).
+    noise : {"per-step", "variance-preserving"}
+        ``"per-step"``: the same ``beta`` for every mode (Eq. 36, the paper's model);
+        ``"variance-preserving"``: ``beta sqrt(1 - a_j**2)`` for mode ``j``.
+
+    Examples
+    --------
+    >>> import numpy as np, pyscale as ps
+    >>> p = ps.BlurringDiffusion(beta=0.1, noise="variance-preserving")
+    >>> lam, gam = ps.steady_state(p, (4, 4))
+    >>> float(gam[0, 0]), round(float(gam[1, 1]), 12)
+    (0.0, 0.1)
     """
 
     name = "blurring"
 
     def __init__(
-        self, beta: float = 0.1, spectrum: str = "continuous", preserve_mean: bool = False
+        self,
+        beta: float = 0.1,
+        spectrum: str = "continuous",
+        preserve_mean: bool = False,
+        noise: str = "per-step",
     ) -> None:
         super().__init__(spectrum)
+        if noise not in ("per-step", "variance-preserving"):
+            raise ValueError(f"noise must be 'per-step' or 'variance-preserving', got {noise!r}")
+        self.noise = noise
         checked = val.check_open_unit(beta, "beta")
         if checked.ndim:
             raise ValueError(
@@ -170,11 +196,23 @@ class BlurringDiffusion(_DCTProcess):
         self.preserve_mean = bool(preserve_mean)
 
     def _params(self):
-        return {"beta": self.beta, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
+        p = {"beta": self.beta, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
+        if self.noise != "per-step":
+            p["noise"] = self.noise
+        return p
 
     def mode_marginal(self, t, mu):
-        """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``."""
+        """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``.
+
+        (``gam**2 = beta**2 (1 - exp(-2 mu t))`` for the variance-preserving noise.)
+        """
         t = np.asarray(t)
+        if self.noise == "variance-preserving":
+            lam = decay(mu, t)
+            gam = np.multiply(mu, -2.0 * t)
+            np.expm1(gam, out=gam)
+            np.negative(gam, out=gam)
+            return lam, np.multiply(np.sqrt(gam, out=gam), self.beta, out=gam)
         both = np.empty((2, *np.broadcast_shapes(t.shape, mu.shape)))  # one allocation
         lam = decay(mu, t, out=both[0])
         # gam**2 = beta**2 expm1(-2 mu t) / expm1(-2 mu), with the limit beta**2 t on DC modes
@@ -193,7 +231,13 @@ class BlurringDiffusion(_DCTProcess):
         return self.mode_marginal(t - s, mu)
 
     def mode_limit(self, mu):
-        """``lam`` 1 on DC, else 0; ``gam**2 = beta**2 / (1 - exp(-2 mu))``, inf (or 0) on DC."""
+        """``lam`` 1 on DC, else 0; ``gam**2 = beta**2 / (1 - exp(-2 mu))``, inf (or 0) on DC.
+
+        (``gam = beta`` except 0 on DC for the variance-preserving noise.)
+        """
+        if self.noise == "variance-preserving":
+            dc = mu == 0
+            return dc.astype(np.float64), np.where(dc, 0.0, self.beta)
         with np.errstate(divide="ignore"):
             gam2 = self.beta**2 / -np.expm1(-2 * mu)
         if self.preserve_mean:

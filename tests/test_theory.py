@@ -292,3 +292,32 @@ def test_osmosis_relative_entropy_increases(grey):
     assert np.all(np.diff(L) > -1e-10)
     M, N = grey.sum(), v.sum()
     assert_allclose(L[-1], -M * np.log(M / N), rtol=1e-6)
+
+
+def test_variance_preserving_blurring_by_monte_carlo():
+    """Per-mode noise beta sqrt(1 - a_j**2), stepped unit by unit, against the closed form.
+
+    The mean is kept exactly and the steady state is white noise of variance beta**2.
+    """
+    import scipy.fft
+
+    beta, shape, t, n = 0.2, (4, 5), 12, 20000
+    p = ps.BlurringDiffusion(beta=beta, noise="variance-preserving")
+    a = np.exp(-ps.laplacian_eigenvalues(*shape))
+    b = beta * np.sqrt(1 - a**2)
+    rng = np.random.default_rng(3)
+    u0 = rng.uniform(0.2, 0.8, shape)
+    c = np.broadcast_to(scipy.fft.dctn(u0, norm="ortho"), (n, *shape)).copy()
+    for _ in range(t):
+        c = a * c + b * rng.standard_normal(c.shape)
+    lam, gam = p.marginal(t, shape)
+    assert np.all(
+        np.abs(c.mean(0) - lam * scipy.fft.dctn(u0, norm="ortho")) < 5 * gam / np.sqrt(n) + 1e-12
+    )
+    random = gam > 0
+    assert np.all(np.abs(c.var(0)[random] / gam[random] ** 2 - 1) < 5 * np.sqrt(2 / n))
+    assert gam[0, 0] == 0 and ps.mean_preservation(p) == "exact"
+    lim_lam, lim_gam = ps.steady_state(p, shape)
+    assert_allclose(lim_gam[random], beta) and lim_gam[0, 0] == 0
+    assert_allclose(p.marginal(1e6, shape)[1], lim_gam, atol=1e-12)
+    assert np.all(ps.lyapunov_condition(p, [1, 2, 5, 50, 500], shape))

@@ -15,6 +15,10 @@ MODELS = {
     "homogeneous": (ps.HomogeneousDiffusion(), [0.5, 3.0, 12.0, 3.0]),
     "blurring": (ps.BlurringDiffusion(beta=0.1), [1.0, 4.5, 100.0, 2.0]),
     "blurring-mean": (ps.BlurringDiffusion(beta=0.1, preserve_mean=True), [1.0, 4.5, 100.0, 2.0]),
+    "blurring-vp": (
+        ps.BlurringDiffusion(beta=0.1, noise="variance-preserving"),
+        [1.0, 4.5, 100.0, 2.0],
+    ),
     "hoogeboom": (ps.HoogeboomBlurring(), [0.05, 0.3, 0.99, 0.6]),
 }
 IDS = list(MODELS)

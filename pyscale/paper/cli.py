@@ -17,7 +17,7 @@ import warnings
 
 __all__ = ["main", "build_parser"]
 
-_MODELS = ("dpm", "heat", "homogeneous", "blurring", "osmosis")
+_MODELS = ("dpm", "heat", "homogeneous", "blurring", "blurring-vp", "osmosis")
 _EXAMPLES = {
     "pyscale": """examples:
   pyscale compare --out results              # six bundled photographs
@@ -113,7 +113,7 @@ def _add_compare(sub):
         metavar="M",
         choices=_MODELS,
         default=None,
-        help=f"models to run, from {', '.join(_MODELS)} (default: all five)",
+        help=f"models to run, from {', '.join(_MODELS)} (default: all six)",
     )
     c.add_argument(
         "--times",
@@ -227,7 +227,7 @@ def _add_trajectory(sub):
         metavar="M",
         choices=_MODELS,
         default=None,
-        help=f"models to run, from {', '.join(_MODELS)} (default: all five; --model is an alias)",
+        help=f"models to run, from {', '.join(_MODELS)} (default: all six; --model is an alias)",
     )
     t.add_argument(
         "--times",

@@ -395,7 +395,7 @@ def compare(
     split : str, optional
         BSDS500 split (``"train"``, ``"val"``, ``"test"``); ``None`` uses all images.
     models : sequence of str, optional
-        Names from :data:`pyscale.PAPER_MODELS` (default: all five). FID needs ``"osmosis"``.
+        Names from :data:`pyscale.PAPER_MODELS` (default: all six). FID needs ``"osmosis"``.
     times : sequence of float, optional
         Output times (default: :data:`pyscale.PAPER_TIMES`).
     grey : bool, optional
@@ -547,7 +547,7 @@ def trajectory_grid(
     out : str or path-like
         PNG file to write.
     models : sequence of str, optional
-        Model names (default: all five of :data:`pyscale.PAPER_MODELS`).
+        Model names (default: all six of :data:`pyscale.PAPER_MODELS`).
     times : sequence of float, optional
         Output times (default: :data:`pyscale.PAPER_TIMES`).
     seed : int, optional

@@ -21,6 +21,7 @@ LABELS = {
     "heat": "inverse heat dissipation",
     "homogeneous": "homogeneous diffusion",
     "blurring": "blurring diffusion",
+    "blurring-vp": "blurring diffusion (variance preserving)",
     "osmosis": "probabilistic osmosis",
 }
 

@@ -75,7 +75,7 @@ def _variance_section(result, models, times):
                 f"-> {_fmt(b)} at t={t1:g}: {_verdict(ok)}"
                 + ("" if ok else " (not yet flat at this image size and time)")
             )
-    for m in ("osmosis", "blurring"):
+    for m in ("osmosis", "blurring", "blurring-vp"):
         if m in models:
             b = v(m, t1)
             ok = 0.005 <= b <= 0.02
@@ -94,7 +94,7 @@ def _variance_section(result, models, times):
             + (f", {_fmt(mid[-1])} at t={[t for t in times if 1 < t <= 100][-1]:g}" if mid else "")
             + f": {_verdict(ok)}"
         )
-    for a_, b_ in (("homogeneous", "heat"), ("osmosis", "blurring")):
+    for a_, b_ in (("homogeneous", "heat"), ("osmosis", "blurring"), ("osmosis", "blurring-vp")):
         if a_ in models and b_ in models:
             diffs = [abs(v(a_, float(t)) - v(b_, float(t))) for t in times]
             k = int(np.argmax(diffs))

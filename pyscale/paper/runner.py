@@ -22,7 +22,7 @@ __all__ = ["image_seed", "frame_variance", "image_task", "run_tasks"]
 
 
 def paper_models():
-    """The paper's five models by name (:data:`pyscale.PAPER_MODELS`)."""
+    """The paper's five models and the variance-preserving blurring, by name."""
     from .. import PAPER_MODELS
 
     return PAPER_MODELS
