@@ -70,7 +70,7 @@ def test_tables_and_files(folder, tmp_path):
     report = r.files["report"].read_text()
     assert "Variance evolution" in report and "not FID values" in report
     header = r.files["variance_csv"].read_text().splitlines()[0]
-    assert header == "model,time,n,mean,std,q25,median,q75,min,max"
+    assert header == "model,time,n,mean,std,q25,median,q75,min,max,ci_low,ci_high"
 
 
 def test_variance_matches_direct_computation(folder, tmp_path):

@@ -38,6 +38,7 @@ from .data import (
 from .plots import plot_fid, plot_grid, plot_variance
 from .report import report
 from .runner import model_frames, paper_models, run_tasks
+from .stats import bootstrap_interval, fid_interval, kid_from_features, kid_interval
 
 __all__ = ["CompareResult", "DEFAULT_MAX_SIZE", "RecordWarning", "compare", "trajectory_grid"]
 
@@ -89,8 +90,11 @@ class CompareResult:
     variance : list of dict
         One row per model and time: ``model, time, n, mean, std, q25, median, q75, min, max``.
     fid : list of dict
-        One row per model (other than osmosis) and time: ``model, time, n, fid``; empty
-        without FID.
+        One row per model (other than osmosis) and time: ``model, time, n, fid, ci_low,
+        ci_high``; empty without FID.
+    kid : list of dict
+        The same for the KID: ``kid`` (mean over subsets), ``kid_std`` (their standard
+        deviation), ``ci_low``, ``ci_high``.
     names : list of str
         Images that were used.
     skipped : list of tuple
@@ -113,6 +117,7 @@ class CompareResult:
 
     variance: list = field(default_factory=list)
     fid: list = field(default_factory=list)
+    kid: list = field(default_factory=list)
     names: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     failed: list = field(default_factory=list)
@@ -289,44 +294,82 @@ def _collect(
     return sorted(chosen, key=lambda c: c[0]), by_name
 
 
-def _tables(result, recs, models, times, extractor):
-    """Fill the variance and FID rows of ``result``; return the per-image variance rows."""
+def _tables(result, recs, models, times, extractor, resamples, seed):
+    """Fill the variance, FID and KID rows of ``result``; return the per-image variance rows.
+
+    With ``resamples`` > 0 every mean variance, FID and KID gets a 95 % bootstrap interval over
+    the images (``ci_low``, ``ci_high``); with fewer than two images the intervals are empty.
+    """
     var = np.stack([r["variance"] for r in recs])  # (N, M, T)
+    n = len(recs)
+    boot = resamples > 0 and n >= 2
+
+    def interval(fn):
+        return fn() if boot else (None, None)
+
     per_image = []
     for i, m in enumerate(models):
         for k, t in enumerate(times):
-            result.variance.append({"model": m, "time": float(t), **_summary(var[:, i, k])})
+            v = var[:, i, k]
+            lo, hi = interval(
+                lambda v=v: bootstrap_interval(
+                    lambda idx: v[idx].mean(), n, resamples=resamples, seed=seed
+                )
+            )
+            result.variance.append(
+                {"model": m, "time": float(t), **_summary(v), "ci_low": lo, "ci_high": hi}
+            )
             per_image += [
-                {"image": name, "model": m, "time": float(t), "variance": float(var[n, i, k])}
-                for n, name in enumerate(result.names)
+                {"image": name, "model": m, "time": float(t), "variance": float(var[j, i, k])}
+                for j, name in enumerate(result.names)
             ]
     if extractor is not None:
-        from .fid import fid_from_features
-
-        feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
-        io_ = models.index("osmosis")
-        for i, m in enumerate(models):
-            if m == "osmosis":
-                continue
-            for k, t in enumerate(times):
-                value = (
-                    fid_from_features(feats[:, i, k], feats[:, io_, k]) if len(recs) >= 2 else None
-                )
-                result.fid.append(
-                    {
-                        "model": m,
-                        "time": float(t),
-                        "n": len(recs),
-                        "fid": value,
-                        "features": str(extractor.id),
-                    }
-                )
+        _distances(result, recs, models, times, extractor, resamples if boot else 0, seed)
     return per_image
+
+
+def _distances(result, recs, models, times, extractor, resamples, seed):
+    """The FID and KID rows: every model against osmosis at every time."""
+    from .fid import fid_from_features
+
+    feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
+    n, io_ = len(recs), models.index("osmosis")
+    for i, m in enumerate(models):
+        if m == "osmosis":
+            continue
+        for k, t in enumerate(times):
+            a, b = feats[:, i, k], feats[:, io_, k]
+            row = {"model": m, "time": float(t), "n": n, "features": str(extractor.id)}
+            fid = fid_from_features(a, b) if n >= 2 else None
+            kid, kid_std = kid_from_features(a, b, seed=seed) if n >= 2 else (None, None)
+            f_lo, f_hi = (
+                fid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
+            )
+            k_lo, k_hi = (
+                kid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
+            )
+            result.fid.append({**row, "fid": fid, "ci_low": f_lo, "ci_high": f_hi})
+            result.kid.append(
+                {**row, "kid": kid, "kid_std": kid_std, "ci_low": k_lo, "ci_high": k_hi}
+            )
 
 
 def _write(out, result, per_image, models, times, extractor, grid_frames):
     """Write the tables, plots and report; record their paths in ``result.files``."""
-    cols = ["model", "time", "n", "mean", "std", "q25", "median", "q75", "min", "max"]
+    cols = [
+        "model",
+        "time",
+        "n",
+        "mean",
+        "std",
+        "q25",
+        "median",
+        "q75",
+        "min",
+        "max",
+        "ci_low",
+        "ci_high",
+    ]
     meta = {
         "settings": result.settings,
         "images": result.names,
@@ -345,12 +388,22 @@ def _write(out, result, per_image, models, times, extractor, grid_frames):
         "variance_png": out / "variance.png",
     }
     if extractor is not None:
-        rec.write_csv(out / "fid.csv", result.fid, ["model", "time", "n", "fid", "features"])
+        cols = ["model", "time", "n", "fid", "ci_low", "ci_high", "features"]
+        rec.write_csv(out / "fid.csv", result.fid, cols)
         rec.write_json(out / "fid.json", {**meta, "rows": result.fid})
-        result.files.update(fid_csv=out / "fid.csv", fid_json=out / "fid.json")
+        cols = ["model", "time", "n", "kid", "kid_std", "ci_low", "ci_high", "features"]
+        rec.write_csv(out / "kid.csv", result.kid, cols)
+        rec.write_json(out / "kid.json", {**meta, "rows": result.kid})
+        result.files.update(
+            fid_csv=out / "fid.csv",
+            fid_json=out / "fid.json",
+            kid_csv=out / "kid.csv",
+            kid_json=out / "kid.json",
+        )
         if result.fid[0]["n"] >= 2:
             plot_fid(out / "fid.png", result.fid, extractor)
-            result.files["fid_png"] = out / "fid.png"
+            plot_fid(out / "kid.png", result.kid, extractor, key="kid")
+            result.files.update(fid_png=out / "fid.png", kid_png=out / "kid.png")
     if grid_frames is not None:
         plot_grid(
             out / "trajectory_grid.png",
@@ -384,6 +437,7 @@ def compare(
     callback=None,
     float_scale=None,
     memory_budget="auto",
+    bootstrap=200,
 ):
     """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
 
@@ -431,6 +485,9 @@ def compare(
     float_scale : float or "range", optional
         How to map files of float samples outside [0, 1] (see
         :func:`pyscale.paper.data.read_image`); such files fail otherwise.
+    bootstrap : int, optional
+        Resamples of the images for the 95 % bootstrap intervals of every mean variance, FID
+        and KID (seeded with ``seed``); 0 for none.
     memory_budget : int, "auto" or None, optional
         Bytes one image may need at its peak (estimated from its size before it is read); an
         image over it fails with the reason instead of exhausting the memory. ``"auto"``: half
@@ -514,7 +571,8 @@ def compare(
         )
     result.names = [c[0] for c in chosen]
     recs = [by_name[n] for n in result.names]
-    per_image = _tables(result, recs, models, times, extractor)
+    bootstrap = int(val.check_positive(bootstrap, "bootstrap", allow_zero=True, array=False))
+    per_image = _tables(result, recs, models, times, extractor, bootstrap, seed)
     secs = np.stack([r["seconds"] for r in recs])
     result.seconds = {
         "total": time.perf_counter() - t_start,

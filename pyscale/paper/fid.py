@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .stats import kid_from_features
+
 __all__ = [
     "CLEANFID_CACHE",
     "ENV_VAR",
@@ -35,6 +37,7 @@ __all__ = [
     "extract_features",
     "fid_from_features",
     "find_inception_weights",
+    "kid_from_features",
     "frechet_distance",
     "statistics",
     "to_fid_range",

@@ -45,21 +45,29 @@ def plot_variance(path, rows, models):
     fig.savefig(path, dpi=110)
 
 
-def plot_fid(path, rows, extractor):
-    """Fig. 4b: the FID of each model against osmosis over time."""
+def plot_fid(path, rows, extractor, key="fid"):
+    """Fig. 4b: the FID (or KID, ``key="kid"``) of each model against osmosis over time.
+
+    Rows with ``ci_low`` and ``ci_high`` get a band of their bootstrap interval.
+    """
     fig = _figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
     for m in dict.fromkeys(r["model"] for r in rows):
         r = [x for x in rows if x["model"] == m]
-        ax.plot([x["time"] for x in r], [x["fid"] for x in r], marker="o", label=LABELS.get(m, m))
+        t = [x["time"] for x in r]
+        ax.plot(t, [x[key] for x in r], marker="o", label=LABELS.get(m, m))
+        if all(x.get("ci_low") is not None for x in r):
+            ax.fill_between(t, [x["ci_low"] for x in r], [x["ci_high"] for x in r], alpha=0.2)
     ax.set_xscale("log")
     ax.set_xlabel("time t")
-    ax.set_ylabel("FID w.r.t. osmosis at the same t")
-    what = (
-        "clean-mode FID"
-        if str(extractor.id).startswith("clean-inception")
-        else f"Fréchet distance of stand-in features ({extractor.id})"
-    )
+    ax.set_ylabel(f"{key.upper()} w.r.t. osmosis at the same t (band: 95 % bootstrap)")
+    real = str(extractor.id).startswith("clean-inception")
+    if key == "fid":
+        what = (
+            "clean-mode FID" if real else f"Fréchet distance of stand-in features ({extractor.id})"
+        )
+    else:
+        what = "KID" if real else f"KID of stand-in features ({extractor.id})"
     ax.set_title(f"{what}, n = {rows[0]['n']}", fontsize="medium")
     ax.legend(fontsize="small")
     fig.tight_layout()

@@ -147,6 +147,7 @@ def _fid_section(result, models, times, extractor):
             + "; ".join(f"t={t:g}: {', '.join(order[t])}" for t in order)
         )
         L.append("")
+        L += _decided(result, order)
         if "blurring" in fm:
             best = sum(order[t][0] == "blurring" for t in order)
             L.append(
@@ -181,6 +182,51 @@ def _fid_section(result, models, times, extractor):
     return L
 
 
+def _interval(row, key):
+    if row.get("ci_low") is None:
+        return _fmt(row[key])
+    return f"{_fmt(row[key])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+
+
+def _decided(result, order):
+    """Whether the 95 % intervals of the closest model and the runner-up separate, per time."""
+    rows = {(r["model"], r["time"]): r for r in result.fid}
+    if len(next(iter(order.values()))) < 2 or result.fid[0].get("ci_low") is None:
+        return [
+            "No bootstrap intervals (fewer than two images or `bootstrap=0`): the data "
+            "cannot say whether these orderings are more than noise.",
+            "",
+        ]
+    yes, no = [], []
+    for t, ranked in order.items():
+        first, second = rows[(ranked[0], t)], rows[(ranked[1], t)]
+        (yes if first["ci_high"] < second["ci_low"] else no).append(f"{t:g}")
+    lines = ["FID with 95 % bootstrap intervals over the images:", ""]
+    lines.append("| model | " + " | ".join(f"t={t:g}" for t in order) + " |")
+    lines.append("|---|" + "---|" * len(order))
+    for m in dict.fromkeys(r["model"] for r in result.fid):
+        lines.append(f"| {m} | " + " | ".join(_interval(rows[(m, t)], "fid") for t in order) + " |")
+    lines.append("")
+    lines.append(
+        "The closest model is **decided** (its interval lies below the runner-up's) at t = "
+        + (", ".join(yes) or "none")
+        + "; the data **cannot decide** at t = "
+        + (", ".join(no) or "none")
+        + "; an ordering at an undecided time may be noise."
+    )
+    if result.kid:
+        krows = {(r["model"], r["time"]): r for r in result.kid}
+        lines += ["", "KID (clean-fid's definition) with 95 % bootstrap intervals:", ""]
+        lines.append("| model | " + " | ".join(f"t={t:g}" for t in order) + " |")
+        lines.append("|---|" + "---|" * len(order))
+        for m in dict.fromkeys(r["model"] for r in result.kid):
+            lines.append(
+                f"| {m} | " + " | ".join(_interval(krows[(m, t)], "kid") for t in order) + " |"
+            )
+    lines.append("")
+    return lines
+
+
 def report(result, models, times, extractor):
     """The markdown report: measured numbers next to the claims of Sect. 6.3."""
     L = _header(result, times) + _variance_section(result, models, times)
@@ -188,7 +234,7 @@ def report(result, models, times, extractor):
         L += _fid_section(result, models, times, extractor)
     L.append(
         "Files: variance.csv/json, variance_per_image.csv, variance.png"
-        + (", fid.csv/json, fid.png" if result.fid else "")
+        + (", fid.csv/json, fid.png, kid.csv/json, kid.png" if result.fid else "")
         + ", trajectory_grid.png (DPM frames affinely mapped to [0, 1] for display)."
     )
     L.append("")
