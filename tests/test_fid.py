@@ -205,3 +205,20 @@ def test_real_clean_fid_on_a_few_images():
     ]
     value = fid.fid_from_features(feats, fid.extract_features(noisy, ext))
     assert np.isfinite(value) and value > 1.0
+
+
+def test_inception_on_the_gpu_gives_the_cpu_features():
+    ext = _inception_or_skip()
+    import torch
+
+    from pyscale.paper.data import load_images
+
+    with pytest.raises(TypeError, match="device"):
+        fid.InceptionFeatures(device=0)
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU: the device path of the FID runs only where there is one")
+    imgs = load_images(limit=2, max_size=64).images
+    gpu = fid.InceptionFeatures(batch_size=8, device="cuda")
+    np.testing.assert_allclose(
+        fid.extract_features(imgs, gpu), fid.extract_features(imgs, ext), rtol=1e-4, atol=1e-4
+    )

@@ -200,6 +200,12 @@ def _add_compare(sub):
         "memory, shared by the workers); larger images fail with the reason, before reading",
     )
     c.add_argument(
+        "--device",
+        metavar="D",
+        default="cpu",
+        help="torch device of the Inception network for --fid, e.g. cuda (default: cpu)",
+    )
+    c.add_argument(
         "--bootstrap",
         metavar="B",
         type=int,
@@ -305,6 +311,7 @@ def _compare(args):
             progress=not args.quiet,
             float_scale=_float_scale(args.float_scale),
             bootstrap=args.bootstrap,
+            device=args.device,
             memory_budget="auto" if args.memory_budget is None else int(args.memory_budget * 2**30),
         )
     for w in caught:

