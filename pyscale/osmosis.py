@@ -114,7 +114,9 @@ def run(
         workers=workers,
     )
     frames = evolve(f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
-    return frames * scale
+    if np.any(scale != 1.0):
+        frames *= scale
+    return frames
 
 
 def _normalised(fc, op):
@@ -127,10 +129,16 @@ def _normalised(fc, op):
     f = np.asarray(fc, dtype=np.float64)
     scale = np.max(np.abs(f), axis=(1, 2), keepdims=True)
     scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
+    if np.all((scale > 1e-8) & (scale < 1e8)):
+        scale[...] = 1.0  # ordinary images are solved as they are, without rounding
+    else:
+        f = f / scale
     if "v" in op:
         v = np.asarray(op["v"], dtype=np.float64)
-        op = {"v": v / np.max(v, axis=(1, 2), keepdims=True)}
-    return f / scale, op, scale
+        top = np.max(v, axis=(1, 2), keepdims=True)
+        if not np.all((top > 1e-8) & (top < 1e8)):
+            op = {"v": v / top}
+    return f, op, scale
 
 
 def _check_inputs(f, guidance, drift, offset, channel_axis, solver, preconditioner):
@@ -363,7 +371,9 @@ def osmosis_step(
         breakdown=breakdown,
     )
     x, report = stepper.step(np.ascontiguousarray(f), tau)
-    return val.from_canonical((x * scale).astype(uc.dtype, copy=False), info), report
+    if np.any(scale != 1.0):
+        x = x * scale
+    return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
 
 
 def relative_entropy(u: npt.ArrayLike, v: npt.ArrayLike) -> float:
