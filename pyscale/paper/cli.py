@@ -79,6 +79,28 @@ def build_parser():
     return p
 
 
+def _add_models_and_times(parser):
+    """``--models`` (alias ``--model``) and ``--times``, the same in every subcommand."""
+    parser.add_argument(
+        "--models",
+        "--model",
+        dest="models",
+        nargs="+",
+        metavar="M",
+        choices=_MODELS,
+        default=None,
+        help=f"models to run, from {', '.join(_MODELS)} (default: all six; --model is an alias)",
+    )
+    parser.add_argument(
+        "--times",
+        nargs="+",
+        metavar="T",
+        type=_time,
+        default=None,
+        help="positive, increasing output times (default: 1 5 10 100 1000 10000)",
+    )
+
+
 def _add_compare(sub):
     """The ``compare`` subcommand's options."""
     c = sub.add_parser(
@@ -107,22 +129,7 @@ def _add_compare(sub):
         help="BSDS500 split to use: train, val or test (sub-folder S, images/S or "
         "data/images/S of --data). Default: every image under --data",
     )
-    c.add_argument(
-        "--models",
-        nargs="+",
-        metavar="M",
-        choices=_MODELS,
-        default=None,
-        help=f"models to run, from {', '.join(_MODELS)} (default: all six)",
-    )
-    c.add_argument(
-        "--times",
-        nargs="+",
-        metavar="T",
-        type=_time,
-        default=None,
-        help="positive, increasing output times (default: 1 5 10 100 1000 10000)",
-    )
+    _add_models_and_times(c)
     c.add_argument("--grey", action="store_true", help="convert colour images to grey values")
     c.add_argument(
         "--fid",
@@ -233,24 +240,7 @@ def _add_trajectory(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("image", metavar="IMAGE", help="image file")
-    t.add_argument(
-        "--models",
-        "--model",
-        dest="models",
-        nargs="+",
-        metavar="M",
-        choices=_MODELS,
-        default=None,
-        help=f"models to run, from {', '.join(_MODELS)} (default: all six; --model is an alias)",
-    )
-    t.add_argument(
-        "--times",
-        nargs="+",
-        metavar="T",
-        type=_time,
-        default=None,
-        help="positive, increasing output times (default: 1 5 10 100 1000 10000)",
-    )
+    _add_models_and_times(t)
     t.add_argument("--out", metavar="FILE.png", required=True, help="PNG file to write")
     t.add_argument("--seed", type=int, metavar="S", default=0, help="global seed (default: 0)")
     t.add_argument("--grey", action="store_true", help="convert a colour image to grey values")
