@@ -344,3 +344,29 @@ def test_an_image_over_the_memory_budget_fails_before_it_is_read(tmp_path):
     r = _compare(folder, tmp_path / "out", memory_budget=14 * 16 * 3 * 8 * 42 + 1, max_size=None)
     assert r.names == ["im1.png"]
     assert r.failed[0][0] == "im0.png" and "over the budget" in r.failed[0][1]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 96 KiB file system (tmpfs), where the machine lets the tests mount one."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("this machine does not let the tests mount a small file system")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_really_full_disk_leaves_no_temporary_files(tmp_path, tiny_disk):
+    folder = _photos(tmp_path / "imgs", n=2, size=(64, 64, 3))
+    with pytest.raises(OSError, match="No space left"):
+        _compare(folder, tiny_disk / "out", grid=True)  # the first record keeps frames: 98 KB
+    left = [p.name for p in tiny_disk.rglob("*") if p.is_file()]
+    assert left == []
