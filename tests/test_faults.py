@@ -112,8 +112,10 @@ def test_an_image_that_cannot_be_processed_is_a_result(tmp_path, capsys):
     assert all("osmosis" in why and "mass" in why for _, why in r.failed)
     report = (tmp_path / "out" / "report.md").read_text()
     assert "failed: black.png" in report and "failed: no-blue.png" in report
-    meta = __import__("json").loads((tmp_path / "out" / "variance.json").read_text())
-    assert [f[0] for f in meta["failed"]] == ["black.png", "no-blue.png"]
+    for name in ("variance.json", "results.json"):
+        meta = __import__("json").loads((tmp_path / "out" / name).read_text())
+        assert [f[0] for f in meta["failed"]] == ["black.png", "no-blue.png"]
+    assert meta["images"] == ["im0.png", "im1.png", "im2.png"] and meta["computed"] == 3
     argv = [
         "compare",
         "--data",

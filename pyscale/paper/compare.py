@@ -415,6 +415,17 @@ def _write(out, result, per_image, models, times, extractor, grid_frames):
         result.files["grid_png"] = out / "trajectory_grid.png"
     rec.write_text(out / "report.md", report(result, models, times, extractor))
     result.files["report"] = out / "report.md"
+    rec.write_json(
+        out / "results.json",
+        {
+            **meta,
+            "computed": result.computed,
+            "reused": result.reused,
+            "seconds": result.seconds,
+            "files": {k: str(v) for k, v in result.files.items()},
+        },
+    )
+    result.files["results_json"] = out / "results.json"
 
 
 def compare(

@@ -33,12 +33,17 @@ def plot_variance(path, rows, models):
     for m in models:
         r = [x for x in rows if x["model"] == m]
         t = [x["time"] for x in r]
-        ax.plot(t, [x["mean"] for x in r], marker="o", label=LABELS.get(m, m))
+        mean = [x["mean"] for x in r]
+        line = ax.plot(t, mean, marker="o", label=LABELS.get(m, m))[0]
         ax.fill_between(t, [x["q25"] for x in r], [x["q75"] for x in r], alpha=0.2)
+        if all(x.get("ci_low") is not None for x in r):
+            low = [a - x["ci_low"] for a, x in zip(mean, r, strict=True)]
+            high = [x["ci_high"] - a for a, x in zip(mean, r, strict=True)]
+            ax.errorbar(t, mean, yerr=[low, high], fmt="none", capsize=3, color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("time t")
-    ax.set_ylabel("image variance (mean over images; band: quartiles)")
+    ax.set_ylabel("image variance (mean; bars: 95 % bootstrap; band: quartiles)")
     ax.set_title(f"Variance evolution (n = {rows[0]['n']} images)")
     ax.legend(fontsize="small")
     fig.tight_layout()
