@@ -321,7 +321,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         gam = np.broadcast_to(self._coefficients(None, np.array([t]), mu)[1][0], (ny, nx))
         if np.any(gam <= 0):
             return -np.inf
-        return float(copies * 0.5 * np.sum(np.log(2 * np.pi * np.e * gam**2)))
+        return float(copies * 0.5 * np.sum(np.log(2 * np.pi * gam**2) + 1.0))
 
 
 class DiagonalProcess(LinearGaussianProcess):
