@@ -289,6 +289,10 @@ std::shared_ptr<const DctPlan<T>> make_dct_plan(std::size_t n) {
   return plan;
 }
 
+// At most this many plans of one type are kept (a plan is a few times its length in memory).
+// When the cache is full it is emptied; plans in use stay alive with their users.
+constexpr std::size_t kMaxCachedPlans = 64;
+
 // Plans are built once per (length, type) and shared; they are immutable afterwards.
 template <class T>
 std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
@@ -301,6 +305,7 @@ std::shared_ptr<const DctPlan<T>> get_dct_plan(std::size_t n) {
   }
   auto plan = make_dct_plan<T>(n);  // built outside the lock
   std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= kMaxCachedPlans && cache.find(n) == cache.end()) cache.clear();
   auto res = cache.emplace(n, plan);
   return res.first->second;
 }
