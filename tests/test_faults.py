@@ -242,7 +242,12 @@ def test_signals_stop_the_workers_and_keep_the_records(tmp_path, how):
         time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
     start = time.monotonic()
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{how}: the run did not stop within 30 s")
     assert time.monotonic() - start < 10
     assert proc.returncode == (143 if how == "sigterm" else 130), err[-2000:]
     assert "rerun the same command to resume" in err

@@ -10,6 +10,7 @@ finished image: rerun the same command to resume.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -360,11 +361,9 @@ def main(argv=None):
             return _compare(args)
         return _trajectory(args)
     except KeyboardInterrupt:
-        _leaving()
-        return _fail(f"interrupted; {resume}", 130)
+        return _leave(_fail(f"interrupted; {resume}", 130), argv)
     except _Terminated:
-        _leaving()
-        return _fail(f"terminated; {resume}", 143)
+        return _leave(_fail(f"terminated; {resume}", 143), argv)
     except InceptionUnavailableError as exc:
         lines = str(exc).splitlines()
         return _fail(f"{lines[0]}. " + "; ".join(x.strip().rstrip(":") for x in lines[1:]), 3)
@@ -392,10 +391,20 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
-def _leaving():
-    """The command is ending after an interrupt: further Ctrl-C's must not cut the exit short."""
+def _leave(code, argv):
+    """End the command after an interrupt: further Ctrl-C's must not cut the exit short.
+
+    Run as the program (``argv`` None), it exits at once: the workers are already stopped and
+    every record is on disk, and the interpreter's own exit handlers could wait on the threads of
+    a stopped pool. Called from Python with an ``argv``, it returns ``code``.
+    """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _catch_sigterm():
