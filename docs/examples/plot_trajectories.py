@@ -1,9 +1,10 @@
 """
-The five scale-spaces of the paper
-==================================
+The scale-spaces of the paper
+=============================
 
 One photograph bundled with scikit-image, evolved by the five forward processes of the paper
-with its settings (Sect. 6.3) to the paper's times (Fig. 3). DPM frames leave [0, 1]; they are
+with its settings (Sect. 6.3), and by the variance-preserving blurring diffusion, to the paper's
+times (Fig. 3). DPM frames leave [0, 1]; they are
 mapped affinely to it for display, as in the paper.
 """
 
@@ -20,7 +21,8 @@ frames = {
     for name, make in ps.PAPER_MODELS.items()
 }
 
-fig, axes = plt.subplots(5, 6, figsize=(9, 7.8), constrained_layout=True)
+rows, cols = len(frames), len(ps.PAPER_TIMES)
+fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.55 * rows), constrained_layout=True)
 for row, (name, traj) in zip(axes, frames.items(), strict=True):
     for ax, t, frame in zip(row, ps.PAPER_TIMES, traj, strict=True):
         if name == "dpm":

@@ -2,7 +2,7 @@
 Variance evolution
 ==================
 
-The mean image variance of the five processes over time (Fig. 4a) for one photograph: the blurs
+The mean image variance of the six processes over time (Fig. 4a) for one photograph: the blurs
 go to the flat image, osmosis and blurring diffusion to the level of the guidance noise, DPM to
 one.
 """
