@@ -1,8 +1,6 @@
 """Tests of the clean-mode FID pieces."""
 
-import ast
 import importlib.util
-import os
 import subprocess
 import sys
 import warnings
@@ -27,22 +25,6 @@ def _stats(rng, n, d, scale=1.0, shift=0.0):
     return fid.statistics(x)
 
 
-def _cleanfid_frechet():
-    """clean-fid's frechet_distance, loaded from its source without importing torchvision."""
-    spec = importlib.util.find_spec("cleanfid")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("clean-fid is not installed")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "fid.py")
-    with open(path, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read())
-    node = next(
-        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "frechet_distance"
-    )
-    ns = {"np": np, "linalg": linalg}
-    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
-    return ns["frechet_distance"]
-
-
 @pytest.mark.parametrize("d", [1, 5, 64])
 def test_frechet_matches_sqrtm_formula(d):
     rng = np.random.default_rng(d)
@@ -53,8 +35,8 @@ def test_frechet_matches_sqrtm_formula(d):
     assert ours == pytest.approx(ref, rel=1e-6)
 
 
-def test_frechet_matches_cleanfid():
-    cf = _cleanfid_frechet()
+def test_frechet_matches_cleanfid(cleanfid_function):
+    cf = cleanfid_function("frechet_distance", {"np": np, "linalg": linalg})
     rng = np.random.default_rng(7)
     m1, s1 = _stats(rng, 300, 96)
     m2, s2 = _stats(rng, 300, 96, scale=0.8, shift=-0.2)

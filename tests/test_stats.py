@@ -1,9 +1,5 @@
 """KID and bootstrap intervals: against the formula, clean-fid and by Monte Carlo."""
 
-import ast
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
@@ -29,23 +25,13 @@ def test_kid_with_one_subset_of_everything_is_the_formula():
     assert spread > 0 and abs(many - mean) < 5 * spread
 
 
-def test_kid_matches_clean_fid():
-    spec = importlib.util.find_spec("cleanfid")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("clean-fid is not installed")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "fid.py")
-    with open(path, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read())
-    node = next(
-        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "kernel_distance"
-    )
-    ns = {"np": np}
-    exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
+def test_kid_matches_clean_fid(cleanfid_function):
+    kernel_distance = cleanfid_function("kernel_distance", {"np": np})
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(40, 16)), rng.normal(0.2, 1.0, size=(40, 16))
     # with one subset of all features both are deterministic (a subset is then a permutation)
     ours, _ = kid_from_features(x, y, subsets=1, subset_size=1000)
-    assert ours == pytest.approx(ns["kernel_distance"](x, y, num_subsets=1), rel=1e-10)
+    assert ours == pytest.approx(kernel_distance(x, y, num_subsets=1), rel=1e-10)
 
 
 def test_bootstrap_interval_covers_at_the_stated_rate():
