@@ -104,6 +104,15 @@ def run(
 
     ``op`` is ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, canonical; nothing is checked here.
     """
+    f, stepper, scale = _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers)
+    frames = evolve(f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
+    if np.any(scale != 1.0):
+        frames *= scale
+    return frames
+
+
+def _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1e-10):
+    """The normalised images, the stepper of their implicit steps and the scale to undo."""
     f, op, scale = _normalised(fc, op)
     stepper = Stepper(
         **op,
@@ -112,11 +121,9 @@ def run(
         rtol=rtol,
         maxiter=maxiter,
         workers=workers,
+        breakdown=breakdown,
     )
-    frames = evolve(f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
-    if np.any(scale != 1.0):
-        frames *= scale
-    return frames
+    return f, stepper, scale
 
 
 def _normalised(fc, op):
@@ -360,15 +367,8 @@ def osmosis_step(
     breakdown = float(val.check_positive(breakdown, "breakdown", allow_zero=True, array=False))
     if breakdown >= 1:
         raise ValueError(f"breakdown must be below 1, got {breakdown}")
-    f, op, scale = _normalised(uc, op)
-    stepper = Stepper(
-        **op,
-        solver=resolve_solver(solver, "v" in op),
-        preconditioner=preconditioner,
-        rtol=rtol,
-        maxiter=maxiter,
-        workers=val.check_workers(workers),
-        breakdown=breakdown,
+    f, stepper, scale = _stepper(
+        uc, op, solver, preconditioner, rtol, maxiter, val.check_workers(workers), breakdown
     )
     x, report = stepper.step(np.ascontiguousarray(f), tau)
     if np.any(scale != 1.0):
