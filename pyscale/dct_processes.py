@@ -14,6 +14,7 @@ import numpy.typing as npt
 from . import _validation as val
 from .processes import LinearGaussianProcess
 from .schedules import cosine_logsnr
+from .spectral import laplacian_eigenvalues
 
 __all__ = ["HomogeneousDiffusion", "HeatDissipation", "BlurringDiffusion", "HoogeboomBlurring"]
 
@@ -23,10 +24,27 @@ class _DCTProcess(LinearGaussianProcess):
 
     basis = "dct"
 
-    def __init__(self, spectrum="continuous"):
+    def __init__(self, spectrum="continuous", domain="pixel"):
         if spectrum not in ("continuous", "discrete"):
             raise ValueError(f"spectrum must be 'continuous' or 'discrete', got {spectrum!r}")
-        self.spectrum = spectrum
+        if domain not in ("pixel", "unit"):
+            raise ValueError(f"domain must be 'pixel' or 'unit', got {domain!r}")
+        self.spectrum, self.domain = spectrum, domain
+
+    def decay_rates(self, ny: int, nx: int) -> np.ndarray:
+        """The spectrum of the Laplacian in the unit of length given by :attr:`domain`.
+
+        ``"pixel"``: grid spacing 1. ``"unit"``: the longer image side has length 1 (spacing
+        ``1 / max(ny, nx)``), so the rates are ``max(ny, nx)**2`` times larger and a time means
+        the same blur relative to the image at every resolution.
+        """
+        mu = laplacian_eigenvalues(ny, nx, self.spectrum)
+        if self.domain == "unit":
+            mu *= float(max(ny, nx)) ** 2
+        return mu
+
+    def _domain_params(self):
+        return {} if self.domain == "pixel" else {"domain": self.domain}
 
 
 def decay(mu, t, out=None):
@@ -56,6 +74,9 @@ class HomogeneousDiffusion(_DCTProcess):
     ----------
     spectrum : {"continuous", "discrete"}
         Eigenvalues of the Laplacian (see :func:`pyscale.laplacian_eigenvalues`).
+    domain : {"pixel", "unit"}
+        Unit of length of the Laplacian: pixels (the paper's convention) or the longer image side
+        scaled to length 1 (see :meth:`decay_rates`).
 
     Examples
     --------
@@ -67,8 +88,11 @@ class HomogeneousDiffusion(_DCTProcess):
 
     name = "homogeneous"
 
+    def __init__(self, spectrum: str = "continuous", domain: str = "pixel") -> None:
+        super().__init__(spectrum, domain)
+
     def _params(self):
-        return {"spectrum": self.spectrum}
+        return {"spectrum": self.spectrum, **self._domain_params()}
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam = 0``."""
@@ -101,19 +125,31 @@ class HeatDissipation(_DCTProcess):
     preserve_mean : bool
         If True, the DC mode gets no noise, so the average grey value is preserved exactly;
         otherwise it is preserved in expectation.
+    domain : {"pixel", "unit"}
+        Unit of length of the Laplacian: pixels (the paper's convention) or the longer image side
+        scaled to length 1 (see :meth:`decay_rates`).
     """
 
     name = "heat"
 
     def __init__(
-        self, sigma: float = 0.01, spectrum: str = "continuous", preserve_mean: bool = False
+        self,
+        sigma: float = 0.01,
+        spectrum: str = "continuous",
+        preserve_mean: bool = False,
+        domain: str = "pixel",
     ) -> None:
-        super().__init__(spectrum)
+        super().__init__(spectrum, domain)
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.preserve_mean = bool(preserve_mean)
 
     def _params(self):
-        return {"sigma": self.sigma, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
+        return {
+            "sigma": self.sigma,
+            "spectrum": self.spectrum,
+            "preserve_mean": self.preserve_mean,
+            **self._domain_params(),
+        }
 
     def noise_levels(self, mu: np.ndarray) -> np.ndarray:
         """Observation noise standard deviation per mode (0 on DC with ``preserve_mean``)."""
@@ -164,6 +200,9 @@ class BlurringDiffusion(_DCTProcess):
     noise : {"per-step", "variance-preserving"}
         ``"per-step"``: the same ``beta`` for every mode (Eq. 36, the paper's model);
         ``"variance-preserving"``: ``beta sqrt(1 - a_j**2)`` for mode ``j``.
+    domain : {"pixel", "unit"}
+        Unit of length of the Laplacian: pixels (the paper's convention) or the longer image side
+        scaled to length 1 (see :meth:`decay_rates`).
 
     Examples
     --------
@@ -182,8 +221,9 @@ class BlurringDiffusion(_DCTProcess):
         spectrum: str = "continuous",
         preserve_mean: bool = False,
         noise: str = "per-step",
+        domain: str = "pixel",
     ) -> None:
-        super().__init__(spectrum)
+        super().__init__(spectrum, domain)
         if noise not in ("per-step", "variance-preserving"):
             raise ValueError(f"noise must be 'per-step' or 'variance-preserving', got {noise!r}")
         self.noise = noise
@@ -199,7 +239,7 @@ class BlurringDiffusion(_DCTProcess):
         p = {"beta": self.beta, "spectrum": self.spectrum, "preserve_mean": self.preserve_mean}
         if self.noise != "per-step":
             p["noise"] = self.noise
-        return p
+        return {**p, **self._domain_params()}
 
     def mode_marginal(self, t, mu):
         """``lam = exp(-mu t)``, ``gam**2 = beta**2 (1 - exp(-2 mu t)) / (1 - exp(-2 mu))``.

@@ -35,10 +35,9 @@ from .data import (
     read_image,
     skipped_message,
 )
-from .plots import plot_fid, plot_grid, plot_variance
-from .report import report
-from .runner import model_frames, paper_models, run_tasks
-from .stats import bootstrap_interval, fid_interval, kid_from_features, kid_interval
+from .plots import plot_grid
+from .runner import model_frames, paper_models, paper_process, run_tasks
+from .tables import fill_tables, write_outputs
 
 __all__ = ["CompareResult", "DEFAULT_MAX_SIZE", "RecordWarning", "compare", "trajectory_grid"]
 
@@ -113,6 +112,14 @@ class CompareResult:
         (``processes``, ``features``), including reused records.
     files : dict
         Output paths by kind.
+    settings : dict
+        The arguments that determine the results.
+    variances : numpy.ndarray
+        The image variance of every image, model and time, ``(len(names), models, times)``.
+    input_variances : numpy.ndarray
+        The variance of every image as read (``t = 0``), ``(len(names),)``.
+    features : numpy.ndarray or None
+        The features of every frame, ``(len(names), models, times, D)``; None without FID.
     """
 
     variance: list = field(default_factory=list)
@@ -127,6 +134,9 @@ class CompareResult:
     seconds: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    variances: np.ndarray | None = None
+    input_variances: np.ndarray | None = None
+    features: np.ndarray | None = None
 
 
 def _resolve_extractor(fid, workers, device="cpu"):
@@ -156,21 +166,6 @@ def _resolve_extractor(fid, workers, device="cpu"):
     return extractor
 
 
-def _summary(values):
-    v = np.asarray(values, dtype=np.float64)
-    q25, med, q75 = np.percentile(v, [25, 50, 75])
-    return {
-        "n": int(v.size),
-        "mean": float(v.mean()),
-        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-        "q25": float(q25),
-        "median": float(med),
-        "q75": float(q75),
-        "min": float(v.min()),
-        "max": float(v.max()),
-    }
-
-
 def _check_limit(limit):
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
@@ -190,15 +185,15 @@ def _out_folder(out):
     return out
 
 
-def _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale):
+def _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale, domain):
     """Everything that determines an image's result (hashed into the record keys)."""
     from .. import __version__
 
-    procs = paper_models()
     return {
         "format": rec.FORMAT,
         "version": __version__,
-        "models": {m: repr(procs[m]()) for m in models},
+        "models": {m: repr(paper_process(m, domain)) for m in models},
+        "domain": domain,
         "times": [float(t) for t in times],
         "grey": bool(grey),
         "max_size": max_size,
@@ -285,6 +280,7 @@ def _collect(
                         "extractor": extractor,
                         "keep_frames": len(chosen) == 1,
                         "float_scale": settings["float_scale"],
+                        "domain": settings["domain"],
                         "memory_budget": budget,
                     }
                 )
@@ -292,140 +288,6 @@ def _collect(
             dropped = {n for n, _ in result.skipped + result.failed}
             chosen = [c for c in chosen if c[0] not in dropped]
     return sorted(chosen, key=lambda c: c[0]), by_name
-
-
-def _tables(result, recs, models, times, extractor, resamples, seed):
-    """Fill the variance, FID and KID rows of ``result``; return the per-image variance rows.
-
-    With ``resamples`` > 0 every mean variance, FID and KID gets a 95 % bootstrap interval over
-    the images (``ci_low``, ``ci_high``); with fewer than two images the intervals are empty.
-    """
-    var = np.stack([r["variance"] for r in recs])  # (N, M, T)
-    n = len(recs)
-    boot = resamples > 0 and n >= 2
-
-    def interval(fn):
-        return fn() if boot else (None, None)
-
-    per_image = []
-    for i, m in enumerate(models):
-        for k, t in enumerate(times):
-            v = var[:, i, k]
-            lo, hi = interval(
-                lambda v=v: bootstrap_interval(
-                    lambda idx: v[idx].mean(), n, resamples=resamples, seed=seed
-                )
-            )
-            result.variance.append(
-                {"model": m, "time": float(t), **_summary(v), "ci_low": lo, "ci_high": hi}
-            )
-            per_image += [
-                {"image": name, "model": m, "time": float(t), "variance": float(var[j, i, k])}
-                for j, name in enumerate(result.names)
-            ]
-    if extractor is not None:
-        _distances(result, recs, models, times, extractor, resamples if boot else 0, seed)
-    return per_image
-
-
-def _distances(result, recs, models, times, extractor, resamples, seed):
-    """The FID and KID rows: every model against osmosis at every time."""
-    from .fid import fid_from_features
-
-    feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
-    n, io_ = len(recs), models.index("osmosis")
-    for i, m in enumerate(models):
-        if m == "osmosis":
-            continue
-        for k, t in enumerate(times):
-            a, b = feats[:, i, k], feats[:, io_, k]
-            row = {"model": m, "time": float(t), "n": n, "features": str(extractor.id)}
-            fid = fid_from_features(a, b) if n >= 2 else None
-            kid, kid_std = kid_from_features(a, b, seed=seed) if n >= 2 else (None, None)
-            f_lo, f_hi = (
-                fid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
-            )
-            k_lo, k_hi = (
-                kid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
-            )
-            result.fid.append({**row, "fid": fid, "ci_low": f_lo, "ci_high": f_hi})
-            result.kid.append(
-                {**row, "kid": kid, "kid_std": kid_std, "ci_low": k_lo, "ci_high": k_hi}
-            )
-
-
-def _write(out, result, per_image, models, times, extractor, grid_frames):
-    """Write the tables, plots and report; record their paths in ``result.files``."""
-    cols = [
-        "model",
-        "time",
-        "n",
-        "mean",
-        "std",
-        "q25",
-        "median",
-        "q75",
-        "min",
-        "max",
-        "ci_low",
-        "ci_high",
-    ]
-    meta = {
-        "settings": result.settings,
-        "images": result.names,
-        "skipped": result.skipped,
-        "failed": result.failed,
-        "replaced": result.replaced,
-    }
-    rec.write_csv(out / "variance.csv", result.variance, cols)
-    rec.write_csv(out / "variance_per_image.csv", per_image, ["image", "model", "time", "variance"])
-    rec.write_json(out / "variance.json", {**meta, "rows": result.variance})
-    plot_variance(out / "variance.png", result.variance, models)
-    result.files = {
-        "variance_csv": out / "variance.csv",
-        "variance_json": out / "variance.json",
-        "variance_per_image_csv": out / "variance_per_image.csv",
-        "variance_png": out / "variance.png",
-    }
-    if extractor is not None:
-        cols = ["model", "time", "n", "fid", "ci_low", "ci_high", "features"]
-        rec.write_csv(out / "fid.csv", result.fid, cols)
-        rec.write_json(out / "fid.json", {**meta, "rows": result.fid})
-        cols = ["model", "time", "n", "kid", "kid_std", "ci_low", "ci_high", "features"]
-        rec.write_csv(out / "kid.csv", result.kid, cols)
-        rec.write_json(out / "kid.json", {**meta, "rows": result.kid})
-        result.files.update(
-            fid_csv=out / "fid.csv",
-            fid_json=out / "fid.json",
-            kid_csv=out / "kid.csv",
-            kid_json=out / "kid.json",
-        )
-        if result.fid[0]["n"] >= 2:
-            plot_fid(out / "fid.png", result.fid, extractor)
-            plot_fid(out / "kid.png", result.kid, extractor, key="kid")
-            result.files.update(fid_png=out / "fid.png", kid_png=out / "kid.png")
-    if grid_frames is not None:
-        plot_grid(
-            out / "trajectory_grid.png",
-            grid_frames.astype(np.float64),
-            models,
-            times,
-            title=result.names[0],
-        )
-        result.files["grid_png"] = out / "trajectory_grid.png"
-    rec.write_text(out / "report.md", report(result, models, times, extractor))
-    result.files["report"] = out / "report.md"
-    rec.write_json(
-        out / "results.json",
-        {
-            **meta,
-            "computed": result.computed,
-            "reused": result.reused,
-            "seconds": result.seconds,
-            "files": {k: str(v) for k, v in result.files.items()},
-        },
-    )
-    result.files["results_json"] = out / "results.json"
 
 
 def compare(
@@ -450,6 +312,7 @@ def compare(
     memory_budget="auto",
     bootstrap=200,
     device="cpu",
+    domain="pixel",
 ):
     """Run the paper's comparison (Sect. 6.3) on a folder of images and write tables and plots.
 
@@ -502,6 +365,10 @@ def compare(
     bootstrap : int, optional
         Resamples of the images for the 95 % bootstrap intervals of every mean variance, FID
         and KID (seeded with ``seed``); 0 for none.
+    domain : {"pixel", "unit"}, optional
+        Unit of length of the DCT-domain models (homogeneous diffusion, heat dissipation and
+        both blurring diffusions): pixels, as in the paper, or the longer image side scaled to
+        length 1, so that a time means the same blur at every image size.
     memory_budget : int, "auto" or None, optional
         Bytes one image may need at its peak (estimated from its size before it is read); an
         image over it fails with the reason instead of exhausting the memory. ``"auto"``: half
@@ -543,7 +410,9 @@ def compare(
 
     t_start = time.perf_counter()
     float_scale = _check_float_scale(float_scale)
-    settings = _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale)
+    if domain not in ("pixel", "unit"):
+        raise ValueError(f"domain must be 'pixel' or 'unit', got {domain!r}")
+    settings = _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale, domain)
     if memory_budget == "auto":
         memory_budget = available_memory() // 2 // max(1, workers)
     elif memory_budget is not None:
@@ -586,7 +455,11 @@ def compare(
     result.names = [c[0] for c in chosen]
     recs = [by_name[n] for n in result.names]
     bootstrap = int(val.check_positive(bootstrap, "bootstrap", allow_zero=True, array=False))
-    per_image = _tables(result, recs, models, times, extractor, bootstrap, seed)
+    result.variances = np.stack([r["variance"] for r in recs])
+    result.input_variances = np.array([float(r["input_variance"]) for r in recs])
+    if extractor is not None:
+        result.features = np.stack([r["features"] for r in recs])
+    per_image = fill_tables(result, recs, models, times, extractor, bootstrap, seed)
     secs = np.stack([r["seconds"] for r in recs])
     result.seconds = {
         "total": time.perf_counter() - t_start,
@@ -599,8 +472,10 @@ def compare(
         grid_frames = recs[0].get("frames")
         if grid_frames is None:
             u = read_image(chosen[0][2], grey=grey, dtype=dtype, max_size=max_size)
-            grid_frames = np.stack(model_frames(u, models, times, seed, chosen[0][0]))
-    _write(out, result, per_image, models, times, extractor, grid_frames)
+            grid_frames = np.stack(
+                model_frames(u, models, times, seed, chosen[0][0], domain=domain)
+            )
+    write_outputs(out, result, per_image, models, times, extractor, grid_frames)
     return result
 
 

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: Version of the record layout; bump it when the layout or the computation changes.
-FORMAT = 2
+FORMAT = 3
 
 
 def _file_digest(path):
@@ -106,7 +106,7 @@ def save_record(path, res):
 
     ``res`` is what :func:`pyscale.paper.runner.image_task` returns.
     """
-    arrays = {k: res[k] for k in ("shape", "variance")}
+    arrays = {k: np.asarray(res[k]) for k in ("shape", "variance", "input_variance")}
     if res["features"] is not None:
         arrays["features"] = res["features"]
     if res["frames"] is not None:

@@ -34,7 +34,8 @@ def _header(result, times):
         L.append(f"  - failed: {name}: {why}")
     L.append(
         f"- max image side: {s['max_size'] or 'full size'}; grey: {s['grey']}; "
-        f"seed: {s['seed']}; dtype: {s['dtype']}"
+        f"seed: {s['seed']}; dtype: {s['dtype']}; unit of length of the DCT models: "
+        f"{'image side' if s.get('domain') == 'unit' else 'pixel'}"
     )
     L.append(f"- times: {', '.join(f'{t:g}' for t in times)}")
     L.append("- image variance = variance over the pixels, averaged over colour channels")

@@ -66,11 +66,22 @@ def frame_variance(frames, has_channels):
     return f.var(axis=(-2, -1))
 
 
-def model_frames(u, models, times, seed, name, workers=1):
+def paper_process(model, domain="pixel"):
+    """The process of a paper model, with the unit of length of the DCT models.
+
+    ``domain="unit"`` measures length in image sides instead of pixels (see
+    :meth:`pyscale.HomogeneousDiffusion.decay_rates`).
+    """
+    proc = paper_models()[model]()
+    if hasattr(proc, "domain"):
+        proc.domain = domain
+    return proc
+
+
+def model_frames(u, models, times, seed, name, workers=1, domain="pixel"):
     """The frames ``(T, *u.shape)`` of each model for one photo (channels last), in a list."""
-    procs = paper_models()
     return [
-        procs[m]().trajectory(
+        paper_process(m, domain).trajectory(
             u,
             times,
             seed=image_seed(seed, name, m),
@@ -159,7 +170,9 @@ def _compute(spec, u, t0):
     for i, m in enumerate(spec["models"]):
         ts = time.perf_counter()
         try:
-            (frames,) = model_frames(u, [m], times, spec["seed"], spec["name"])
+            (frames,) = model_frames(
+                u, [m], times, spec["seed"], spec["name"], domain=spec.get("domain", "pixel")
+            )
         except (ValueError, ConvergenceError) as exc:
             raise type(exc)(f"{m}: {exc}") from exc
         t_proc += time.perf_counter() - ts
@@ -180,6 +193,7 @@ def _compute(spec, u, t0):
         "key": spec["key"],
         "shape": np.asarray(u.shape),
         "variance": variance,
+        "input_variance": frame_variance(u[None], u.ndim == 3)[0],
         "features": features,
         "frames": frames_kept,
         "seconds_processes": t_proc,

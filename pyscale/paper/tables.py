@@ -1,0 +1,165 @@
+"""The tables of the comparison and the files they are written to.
+
+Summaries of the image variance over the images, the FID and KID of every model against osmosis,
+each with bootstrap intervals over the images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import records as rec
+from .plots import plot_fid, plot_grid, plot_variance
+from .report import report
+from .stats import bootstrap_interval, fid_interval, kid_from_features, kid_interval
+
+__all__ = ["fill_tables", "write_outputs"]
+
+
+def _summary(values):
+    v = np.asarray(values, dtype=np.float64)
+    q25, med, q75 = np.percentile(v, [25, 50, 75])
+    return {
+        "n": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "q25": float(q25),
+        "median": float(med),
+        "q75": float(q75),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
+
+
+def fill_tables(result, recs, models, times, extractor, resamples, seed):
+    """Fill the variance, FID and KID rows of ``result``; return the per-image variance rows.
+
+    With ``resamples`` > 0 every mean variance, FID and KID gets a 95 % bootstrap interval over
+    the images (``ci_low``, ``ci_high``); with fewer than two images the intervals are empty.
+    """
+    var = np.stack([r["variance"] for r in recs])  # (N, M, T)
+    n = len(recs)
+    boot = resamples > 0 and n >= 2
+
+    def interval(fn):
+        return fn() if boot else (None, None)
+
+    per_image = []
+    for i, m in enumerate(models):
+        for k, t in enumerate(times):
+            v = var[:, i, k]
+            lo, hi = interval(
+                lambda v=v: bootstrap_interval(
+                    lambda idx: v[idx].mean(), n, resamples=resamples, seed=seed
+                )
+            )
+            result.variance.append(
+                {"model": m, "time": float(t), **_summary(v), "ci_low": lo, "ci_high": hi}
+            )
+            per_image += [
+                {"image": name, "model": m, "time": float(t), "variance": float(var[j, i, k])}
+                for j, name in enumerate(result.names)
+            ]
+    if extractor is not None:
+        _distances(result, recs, models, times, extractor, resamples if boot else 0, seed)
+    return per_image
+
+
+def _distances(result, recs, models, times, extractor, resamples, seed):
+    """The FID and KID rows: every model against osmosis at every time."""
+    from .fid import fid_from_features
+
+    feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
+    n, io_ = len(recs), models.index("osmosis")
+    for i, m in enumerate(models):
+        if m == "osmosis":
+            continue
+        for k, t in enumerate(times):
+            a, b = feats[:, i, k], feats[:, io_, k]
+            row = {"model": m, "time": float(t), "n": n, "features": str(extractor.id)}
+            fid = fid_from_features(a, b) if n >= 2 else None
+            kid, kid_std = kid_from_features(a, b, seed=seed) if n >= 2 else (None, None)
+            f_lo, f_hi = (
+                fid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
+            )
+            k_lo, k_hi = (
+                kid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
+            )
+            result.fid.append({**row, "fid": fid, "ci_low": f_lo, "ci_high": f_hi})
+            result.kid.append(
+                {**row, "kid": kid, "kid_std": kid_std, "ci_low": k_lo, "ci_high": k_hi}
+            )
+
+
+def write_outputs(out, result, per_image, models, times, extractor, grid_frames):
+    """Write the tables, plots and report; record their paths in ``result.files``."""
+    cols = [
+        "model",
+        "time",
+        "n",
+        "mean",
+        "std",
+        "q25",
+        "median",
+        "q75",
+        "min",
+        "max",
+        "ci_low",
+        "ci_high",
+    ]
+    meta = {
+        "settings": result.settings,
+        "images": result.names,
+        "skipped": result.skipped,
+        "failed": result.failed,
+        "replaced": result.replaced,
+    }
+    rec.write_csv(out / "variance.csv", result.variance, cols)
+    rec.write_csv(out / "variance_per_image.csv", per_image, ["image", "model", "time", "variance"])
+    rec.write_json(out / "variance.json", {**meta, "rows": result.variance})
+    plot_variance(out / "variance.png", result.variance, models)
+    result.files = {
+        "variance_csv": out / "variance.csv",
+        "variance_json": out / "variance.json",
+        "variance_per_image_csv": out / "variance_per_image.csv",
+        "variance_png": out / "variance.png",
+    }
+    if extractor is not None:
+        cols = ["model", "time", "n", "fid", "ci_low", "ci_high", "features"]
+        rec.write_csv(out / "fid.csv", result.fid, cols)
+        rec.write_json(out / "fid.json", {**meta, "rows": result.fid})
+        cols = ["model", "time", "n", "kid", "kid_std", "ci_low", "ci_high", "features"]
+        rec.write_csv(out / "kid.csv", result.kid, cols)
+        rec.write_json(out / "kid.json", {**meta, "rows": result.kid})
+        result.files.update(
+            fid_csv=out / "fid.csv",
+            fid_json=out / "fid.json",
+            kid_csv=out / "kid.csv",
+            kid_json=out / "kid.json",
+        )
+        if result.fid[0]["n"] >= 2:
+            plot_fid(out / "fid.png", result.fid, extractor)
+            plot_fid(out / "kid.png", result.kid, extractor, key="kid")
+            result.files.update(fid_png=out / "fid.png", kid_png=out / "kid.png")
+    if grid_frames is not None:
+        plot_grid(
+            out / "trajectory_grid.png",
+            grid_frames.astype(np.float64),
+            models,
+            times,
+            title=result.names[0],
+        )
+        result.files["grid_png"] = out / "trajectory_grid.png"
+    rec.write_text(out / "report.md", report(result, models, times, extractor))
+    result.files["report"] = out / "report.md"
+    rec.write_json(
+        out / "results.json",
+        {
+            **meta,
+            "computed": result.computed,
+            "reused": result.reused,
+            "seconds": result.seconds,
+            "files": {k: str(v) for k, v in result.files.items()},
+        },
+    )
+    result.files["results_json"] = out / "results.json"
