@@ -262,6 +262,15 @@ def check_positive(
     return arr
 
 
+def check_int(x: Any, name: str, minimum: int) -> int:
+    """An int of at least ``minimum`` (``TypeError`` for other types, bool included)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    if x < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {x}")
+    return int(x)
+
+
 def check_seed(seed: Any) -> int:
     """Return a seed as a Python int in [0, 2**64), drawing a fresh one for ``None``."""
     if seed is None:

@@ -209,11 +209,12 @@ def test_compare_domain_changes_only_the_dct_models(folder, tmp_path):
     "kw, err, match",
     [
         (dict(sizes=[4]), ValueError, "sizes"),
-        (dict(sizes=[True]), ValueError, "sizes"),
+        (dict(sizes=[True]), TypeError, "sizes"),
+        (dict(counts=[2.5]), TypeError, "counts"),
         (dict(domains=["pixels"]), ValueError, "domains"),
         (dict(colours=[]), ValueError, "colours"),
         (dict(bootstrap=5), ValueError, "bootstrap"),
-        (dict(counts=[0]), ValueError, "counts"),
+        (dict(counts=[1]), ValueError, "counts"),
         (dict(out=3), TypeError, "out"),
     ],
 )

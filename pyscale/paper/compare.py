@@ -166,25 +166,6 @@ def _resolve_extractor(fid, workers, device="cpu"):
     return extractor
 
 
-def _check_limit(limit):
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)):
-            raise TypeError(f"limit must be an int or None, got {type(limit).__name__}")
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-    return limit
-
-
-def _out_folder(out):
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out must be a folder path, got {type(out).__name__}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {str(out)!r} exists and is not a folder")
-    (out / "records").mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale, domain):
     """Everything that determines an image's result (hashed into the record keys)."""
     from .. import __version__
@@ -397,13 +378,18 @@ def compare(
             raise ValueError(f"max_size must be an int, None or 'auto', got {max_size!r}")
         max_size = DEFAULT_MAX_SIZE if data is None else None
     max_size, dtype = _check_max_size(max_size), _check_dtype(dtype)
-    seed, workers, limit = val.check_seed(seed), val.check_workers(workers), _check_limit(limit)
+    seed, workers, limit = (
+        val.check_seed(seed),
+        val.check_workers(workers),
+        None if limit is None else val.check_int(limit, "limit", 1),
+    )
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
     extractor = _resolve_extractor(fid, workers, device)
     if extractor is not None and "osmosis" not in models:
         raise ValueError("fid: the FID is measured against osmosis; include 'osmosis' in models")
-    out = _out_folder(out)
+    out = rec.output_folder(out)
+    (out / "records").mkdir(exist_ok=True)
     files = list_images(data, split=split)
     if not files:
         raise ValueError(f"data: no files found in {str(data)!r}")

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "FORMAT",
+    "output_folder",
     "record_key",
     "save_record",
     "load_record",
@@ -42,6 +43,17 @@ def record_key(settings_json, name, path):
     """The key of one image's record: a hash of the settings, the name and the file's bytes."""
     text = f"{settings_json}\0{name}\0{_file_digest(path)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def output_folder(out):
+    """The folder ``out`` as a path, created if needed."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path, got {type(out).__name__}")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def write_bytes(path, data):

@@ -12,10 +12,8 @@ interrupted and run again reuses every finished image.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .. import _validation as val
 from . import records as rec
@@ -53,12 +51,7 @@ class StudyResult:
 
 
 def _sizes(sizes):
-    out = []
-    for s in sizes:
-        if s is not None and (isinstance(s, bool) or not isinstance(s, int) or s < 8):
-            raise ValueError(f"sizes: each size must be an int >= 8 or None, got {s!r}")
-        out.append(s)
-    return out
+    return [None if s is None else val.check_int(s, "sizes", 8) for s in sizes]
 
 
 def _choices(values, allowed, name):
@@ -68,27 +61,15 @@ def _choices(values, allowed, name):
     return values
 
 
-def _folder(out):
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out must be a folder path, got {type(out).__name__}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out: {str(out)!r} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _label(size, domain, colour):
     return f"{'full' if size is None else size} px, {domain}, {colour}"
 
 
 def _checks(result, counts, resamples, seed):
     """The claims on the first n images of one comparison, for every count and noise model."""
-    rows = []
+    rows, by_claim = [], {c.key: c for c in CLAIMS}
     n_all = len(result.names)
     for n in sorted({min(c, n_all) for c in counts}):
-        if n < 2:
-            continue
         features = None if result.features is None else result.features[:n]
         ev = Evidence(
             result.variances[:n],
@@ -99,7 +80,6 @@ def _checks(result, counts, resamples, seed):
             resamples=resamples,
             seed=seed,
         )
-        by_claim = {c.key: c for c in CLAIMS}
         for noise, blurring in NOISE_MODELS.items():
             for row in evaluate(ev, blurring):
                 uses = by_claim[row["claim"]].uses_blurring
@@ -170,12 +150,10 @@ def study(
     sizes = _sizes(sizes)
     domains = _choices(domains, ("pixel", "unit"), "domains")
     colours = _choices(colours, ("colour", "grey"), "colours")
-    bootstrap = int(val.check_positive(bootstrap, "bootstrap", array=False))
-    if bootstrap < 10:
-        raise ValueError(f"bootstrap must be at least 10 for the intervals, got {bootstrap}")
+    bootstrap = val.check_int(bootstrap, "bootstrap", 10)
     if counts is not None:
-        counts = [int(val.check_positive(c, "counts", array=False)) for c in counts]
-    out = _folder(out)
+        counts = [val.check_int(c, "counts", 2) for c in counts]
+    out = rec.output_folder(out)
     t0 = time.perf_counter()
     result = StudyResult()
     for size, domain, colour in itertools.product(sizes, domains, colours):
