@@ -11,7 +11,7 @@ from PIL import Image
 
 import pyscale as ps
 from pyscale.paper import cli, compare, study
-from pyscale.paper.claims import CLAIMS, Evidence, evaluate
+from pyscale.paper.claims import CLAIMS, Evidence, evaluate, evaluate_all
 from pyscale.paper.fid import PixelFeatures
 
 MODELS = ["dpm", "heat", "homogeneous", "blurring", "blurring-vp", "osmosis"]
@@ -236,3 +236,22 @@ def test_study_command(folder, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["study", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_report_states_every_claim_with_its_verdict(folder, tmp_path):
+    kw = dict(times=[1, 100], workers=1, grid=False, max_size=12, bootstrap=20)
+    r = compare(folder, fid=PixelFeatures(dim=4, size=8), out=tmp_path / "a", **kw)
+    text = (tmp_path / "a" / "report.md").read_text()
+    assert "## The claims of Sect. 6.3" in text
+    ev = Evidence(r.variances, r.input_variances, r.features, MODELS, [1, 100], resamples=20)
+    rows = evaluate_all(ev)
+    assert sum(line.count("| **") for line in text.splitlines()) == len(rows) == 21
+    for row in rows:
+        assert (
+            f"| {row['claim']} | {row['noise'] or '-'} | {row['metric']} | **{row['verdict']}** |"
+            in text
+        )
+    for c in CLAIMS:
+        assert f"`{c.key}`: {c.statement}" in text
+    compare(folder, models=["dpm", "osmosis"], out=tmp_path / "b", **kw)
+    assert "checked when all six models run" in (tmp_path / "b" / "report.md").read_text()

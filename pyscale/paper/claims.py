@@ -16,9 +16,12 @@ import numpy as np
 
 from .stats import _kernel, _mmd2
 
-__all__ = ["CLAIMS", "Claim", "Evidence", "evaluate"]
+__all__ = ["CLAIMS", "NOISE_MODELS", "Claim", "Evidence", "evaluate", "evaluate_all"]
 
 HOLDS, FAILS, OPEN = "holds", "fails", "open"
+
+#: The model that stands for blurring diffusion under each of its noise models.
+NOISE_MODELS = {"per-step": "blurring", "variance-preserving": "blurring-vp"}
 
 #: Criteria of the claims (stated in :data:`CLAIMS`).
 FLAT_FRACTION = 0.05
@@ -303,4 +306,19 @@ def evaluate(ev, blurring="blurring", metrics=("FID", "KID")):
         for metric in metrics if c.uses_distance else ("variance",):
             verdict, text = c.check(ev, blurring, metric)
             rows.append({"claim": c.key, "metric": metric, "verdict": verdict, "evidence": text})
+    return rows
+
+
+def evaluate_all(ev, metrics=("FID", "KID")):
+    """:func:`evaluate` for each noise model of blurring diffusion (:data:`NOISE_MODELS`).
+
+    Claims that do not involve blurring diffusion appear once, with an empty ``noise``; the
+    others once per noise model.
+    """
+    uses = {c.key: c.uses_blurring for c in CLAIMS}
+    rows = []
+    for noise, blurring in NOISE_MODELS.items():
+        for row in evaluate(ev, blurring, metrics):
+            if uses[row["claim"]] or noise == "per-step":
+                rows.append({"noise": noise if uses[row["claim"]] else "", **row})
     return rows

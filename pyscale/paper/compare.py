@@ -461,7 +461,7 @@ def compare(
             grid_frames = np.stack(
                 model_frames(u, models, times, seed, chosen[0][0], domain=domain)
             )
-    write_outputs(out, result, per_image, models, times, extractor, grid_frames)
+    write_outputs(out, result, per_image, models, times, extractor, grid_frames, bootstrap)
     return result
 
 

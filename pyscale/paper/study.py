@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 
 from .. import _validation as val
 from . import records as rec
-from .claims import CLAIMS, Evidence, evaluate
+from .claims import CLAIMS, Evidence, evaluate_all
 from .compare import compare
 
 __all__ = ["StudyResult", "study"]
 
-#: The blurring-diffusion model of each noise model.
-NOISE_MODELS = {"per-step": "blurring", "variance-preserving": "blurring-vp"}
 _MARK = {"holds": "yes", "fails": "**no**", "open": "?"}
 
 
@@ -66,25 +64,19 @@ def _label(size, domain, colour):
 
 
 def _checks(result, counts, resamples, seed):
-    """The claims on the first n images of one comparison, for every count and noise model."""
-    rows, by_claim = [], {c.key: c for c in CLAIMS}
-    n_all = len(result.names)
-    for n in sorted({min(c, n_all) for c in counts}):
-        features = None if result.features is None else result.features[:n]
+    """The claims on the first n images of one comparison, for every count."""
+    rows = []
+    for n in sorted({min(c, len(result.names)) for c in counts}):
         ev = Evidence(
             result.variances[:n],
             result.input_variances[:n],
-            features,
+            None if result.features is None else result.features[:n],
             result.settings["models"],
             result.settings["times"],
             resamples=resamples,
             seed=seed,
         )
-        for noise, blurring in NOISE_MODELS.items():
-            for row in evaluate(ev, blurring):
-                uses = by_claim[row["claim"]].uses_blurring
-                if uses or noise == "per-step":
-                    rows.append({"images": n, "noise": noise if uses else "", **row})
+        rows += [{"images": n, **row} for row in evaluate_all(ev)]
     return rows
 
 

@@ -91,7 +91,7 @@ def _distances(result, recs, models, times, extractor, resamples, seed):
             )
 
 
-def write_outputs(out, result, per_image, models, times, extractor, grid_frames):
+def write_outputs(out, result, per_image, models, times, extractor, grid_frames, resamples):
     """Write the tables, plots and report; record their paths in ``result.files``."""
     cols = [
         "model",
@@ -150,7 +150,7 @@ def write_outputs(out, result, per_image, models, times, extractor, grid_frames)
             title=result.names[0],
         )
         result.files["grid_png"] = out / "trajectory_grid.png"
-    rec.write_text(out / "report.md", report(result, models, times, extractor))
+    rec.write_text(out / "report.md", report(result, models, times, extractor, resamples))
     result.files["report"] = out / "report.md"
     rec.write_json(
         out / "results.json",
