@@ -2,7 +2,8 @@
 
 Install it with ``pip install "pyscale[paper]"`` (Pillow, scikit-image, matplotlib, tqdm,
 threadpoolctl; the FID's network also needs ``pyscale[fid]``). The ``pyscale`` command
-(:mod:`~pyscale.paper.cli`) runs :func:`compare`, :func:`study` and :func:`trajectory_grid`.
+(:mod:`~pyscale.paper.cli`) runs :func:`compare`, :func:`study` and :func:`trajectory_grid`
+(:mod:`~pyscale.paper.grid`).
 
 Modules: :mod:`~pyscale.paper.data` (reading photographs), :mod:`~pyscale.paper.fid` (clean-mode
 FID), :mod:`~pyscale.paper.records` (result records), :mod:`~pyscale.paper.runner` (per-image

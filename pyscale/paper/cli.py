@@ -119,7 +119,7 @@ def _study(args):
 
 
 def _trajectory(args):
-    from .compare import trajectory_grid
+    from .grid import trajectory_grid
 
     trajectory_grid(
         args.image,

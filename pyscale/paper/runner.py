@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from .. import _validation as val
 from .._osmosis_solver import ConvergenceError
 from .data import UnreadableImageError, image_shape, photo_channel_axis, read_image
 
@@ -26,6 +27,37 @@ def paper_models():
     from .. import PAPER_MODELS
 
     return PAPER_MODELS
+
+
+def check_models(models):
+    """The model names asked for, checked (default: all)."""
+    known = paper_models()
+    if models is None:
+        return tuple(known)
+    if isinstance(models, str):
+        models = [models]
+    try:
+        models = tuple(models)
+    except TypeError as exc:
+        raise TypeError(f"models must be a sequence of model names, got {models!r}") from exc
+    if not models:
+        raise ValueError("models must not be empty")
+    for m in models:
+        if m not in known:
+            raise ValueError(f"models: unknown model {m!r}; choose from {', '.join(known)}")
+    if len(set(models)) != len(models):
+        raise ValueError(f"models must not repeat a name, got {list(models)}")
+    return models
+
+
+def check_times(times):
+    """The output times asked for, checked (default: the paper's)."""
+    from .. import PAPER_TIMES
+
+    times = val.check_times(PAPER_TIMES if times is None else times)
+    if times[0] <= 0:
+        raise ValueError("times must be positive (t = 0 is the input image)")
+    return times
 
 
 def image_seed(seed, name, model):
