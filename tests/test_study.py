@@ -255,3 +255,10 @@ def test_report_states_every_claim_with_its_verdict(folder, tmp_path):
         assert f"`{c.key}`: {c.statement}" in text
     compare(folder, models=["dpm", "osmosis"], out=tmp_path / "b", **kw)
     assert "checked when all six models run" in (tmp_path / "b" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("bootstrap, err", [(-1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_compare_checks_bootstrap_before_any_work(folder, tmp_path, bootstrap, err):
+    with pytest.raises(err, match="bootstrap"):
+        compare(folder, bootstrap=bootstrap, out=tmp_path / "o", workers=1)
+    assert not (tmp_path / "o").exists()

@@ -338,8 +338,7 @@ def compare(
     ...     [(row["model"], row["time"], row["n"]) for row in r.variance][:2]
     [('homogeneous', 1.0, 2), ('homogeneous', 100.0, 2)]
     """
-    models = check_models(models)
-    times = check_times(times)
+    models, times = check_models(models), check_times(times)
     if not isinstance(grey, (bool, np.bool_)):
         raise TypeError(f"grey must be a bool, got {type(grey).__name__}")
     if isinstance(max_size, str):
@@ -347,13 +346,14 @@ def compare(
             raise ValueError(f"max_size must be an int, None or 'auto', got {max_size!r}")
         max_size = DEFAULT_MAX_SIZE if data is None else None
     max_size, dtype = _check_max_size(max_size), _check_dtype(dtype)
-    seed, workers, limit = (
-        val.check_seed(seed),
-        val.check_workers(workers),
-        None if limit is None else val.check_int(limit, "limit", 1),
-    )
+    seed, workers = val.check_seed(seed), val.check_workers(workers)
+    limit = None if limit is None else val.check_int(limit, "limit", 1)
+    bootstrap = val.check_int(bootstrap, "bootstrap", 0)
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
+    if domain not in ("pixel", "unit"):
+        raise ValueError(f"domain must be 'pixel' or 'unit', got {domain!r}")
+    float_scale, budget = _check_float_scale(float_scale), _budget(memory_budget, workers)
     extractor = _resolve_extractor(fid, workers, device)
     if extractor is not None and "osmosis" not in models:
         raise ValueError("fid: the FID is measured against osmosis; include 'osmosis' in models")
@@ -364,14 +364,7 @@ def compare(
         raise ValueError(f"data: no files found in {str(data)!r}")
 
     t_start = time.perf_counter()
-    float_scale = _check_float_scale(float_scale)
-    if domain not in ("pixel", "unit"):
-        raise ValueError(f"domain must be 'pixel' or 'unit', got {domain!r}")
     settings = _settings(models, times, grey, max_size, seed, dtype, extractor, float_scale, domain)
-    if memory_budget == "auto":
-        memory_budget = available_memory() // 2 // max(1, workers)
-    elif memory_budget is not None:
-        memory_budget = int(val.check_positive(memory_budget, "memory_budget", array=False))
     result = CompareResult(
         settings=dict(settings, data=None if data is None else str(data), split=split, limit=limit)
     )
@@ -386,42 +379,11 @@ def compare(
         dask=dask,
         progress=progress,
         callback=callback,
-        budget=memory_budget,
+        budget=budget,
     )
-    if result.skipped:
-        warnings.warn(
-            skipped_message(result.skipped, len(chosen) + len(result.skipped)),
-            SkippedImageWarning,
-            stacklevel=2,
-        )
-    for name, why in result.replaced:
-        warnings.warn(
-            f"the stored record of {name} could not be used ({why}); it was computed "
-            "anew and replaced",
-            RecordWarning,
-            stacklevel=2,
-        )
-    if not chosen:
-        reasons = "; ".join(f"{n}: {why}" for n, why in result.failed[:3])
-        raise ValueError(
-            f"data: no image in {str(data)!r} could be processed"
-            + (f" ({reasons})" if reasons else "")
-        )
-    result.names = [c[0] for c in chosen]
-    recs = [by_name[n] for n in result.names]
-    bootstrap = int(val.check_positive(bootstrap, "bootstrap", allow_zero=True, array=False))
-    result.variances = np.stack([r["variance"] for r in recs])
-    result.input_variances = np.array([float(r["input_variance"]) for r in recs])
-    if extractor is not None:
-        result.features = np.stack([r["features"] for r in recs])
+    _warn(result, chosen, data)
+    recs = _gather(result, chosen, by_name, t_start)
     per_image = fill_tables(result, recs, models, times, extractor, bootstrap, seed)
-    secs = np.stack([r["seconds"] for r in recs])
-    result.seconds = {
-        "total": time.perf_counter() - t_start,
-        "processes": float(secs[:, 0].sum()),
-        "features": float(secs[:, 1].sum()),
-        "per_image": float(secs[:, 2].mean()),
-    }
     grid_frames = None
     if grid:
         grid_frames = recs[0].get("frames")
@@ -432,3 +394,53 @@ def compare(
             )
     write_outputs(out, result, per_image, models, times, extractor, grid_frames, bootstrap)
     return result
+
+
+def _budget(memory_budget, workers):
+    """Bytes one image may need: ``"auto"`` is half the available memory over the workers."""
+    if memory_budget == "auto":
+        return available_memory() // 2 // max(1, workers)
+    if memory_budget is None:
+        return None
+    return int(val.check_positive(memory_budget, "memory_budget", array=False))
+
+
+def _warn(result, chosen, data):
+    """Warn about skipped files and replaced records; fail when no image could be used."""
+    if result.skipped:
+        warnings.warn(
+            skipped_message(result.skipped, len(chosen) + len(result.skipped)),
+            SkippedImageWarning,
+            stacklevel=3,
+        )
+    for name, why in result.replaced:
+        warnings.warn(
+            f"the stored record of {name} could not be used ({why}); it was computed "
+            "anew and replaced",
+            RecordWarning,
+            stacklevel=3,
+        )
+    if not chosen:
+        reasons = "; ".join(f"{n}: {why}" for n, why in result.failed[:3])
+        raise ValueError(
+            f"data: no image in {str(data)!r} could be processed"
+            + (f" ({reasons})" if reasons else "")
+        )
+
+
+def _gather(result, chosen, by_name, t_start):
+    """The records of the chosen images, in name order; their arrays and times into ``result``."""
+    result.names = [c[0] for c in chosen]
+    recs = [by_name[n] for n in result.names]
+    result.variances = np.stack([r["variance"] for r in recs])
+    result.input_variances = np.array([float(r["input_variance"]) for r in recs])
+    if "features" in recs[0]:
+        result.features = np.stack([r["features"] for r in recs])
+    secs = np.stack([r["seconds"] for r in recs])
+    result.seconds = {
+        "total": time.perf_counter() - t_start,
+        "processes": float(secs[:, 0].sum()),
+        "features": float(secs[:, 1].sum()),
+        "per_image": float(secs[:, 2].mean()),
+    }
+    return recs
