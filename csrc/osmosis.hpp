@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "dct.hpp"
+#include "row_blocks.hpp"
 #include "scratch.hpp"
 #include "solvers.hpp"
-#include "team.hpp"
 
 namespace pyscale {
 

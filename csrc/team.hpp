@@ -1,5 +1,7 @@
-// A team of threads kept for the length of one computation (one implicit osmosis step, say) and
-// loops over the row blocks of an image whose sums do not depend on the size of the team.
+// The one team of threads of the compiled kernels, and how many threads a computation is worth.
+// A team is kept for the length of one computation (a 2-D DCT, a trajectory, one implicit osmosis
+// step, a batch of them) and does its work as a sequence of jobs; teams nest (a member of a team
+// over the images of a batch may run a team inside its image).
 // Pure C++: no Python types in this header.
 #pragma once
 
@@ -7,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -26,7 +29,8 @@ inline void cpu_relax() {
 
 // The caller is member 0; members 1 .. size()-1 are threads started by the constructor (fewer if
 // the system refuses to start them). run() hands a job to all members and returns when all have
-// finished it. Between jobs the helpers spin for a short while, then sleep.
+// finished it, so successive jobs are phases with a barrier between them. Between jobs the
+// helpers spin for a short while, then sleep.
 class Team {
  public:
   explicit Team(int nthreads) : cursors_(static_cast<std::size_t>(std::max(nthreads, 1))) {
@@ -53,11 +57,14 @@ class Team {
 
   int size() const { return size_; }
 
-  // Calls f(member, i, i + 1) once for every item i in [0, count), on all members. Member m starts
-  // with the m-th of size() contiguous parts of nearly equal length (so that a member mostly
-  // meets the data it touched in the previous job) and then takes over what is left of the other
-  // parts: a member slowed down by other work on its core does not hold up the team. f must
-  // not throw.
+  // Calls f(member, i0, i1) on all members until every item of [0, count) has been handed out
+  // once; a team of one makes the single call f(0, 0, count). Member m starts with the m-th of
+  // size() contiguous parts of nearly equal length (so that a member mostly meets the data it
+  // touched in the previous job) and then takes over what is left of the other parts, one item at
+  // a time: a member slowed down by other work on its core does not hold up the team. Which member
+  // computes an item therefore varies; f must give each item the same result on any member. If f
+  // throws, the members take no further items and run() rethrows the first exception once all
+  // have stopped.
   template <class F>
   void run(std::size_t count, F&& f) {
     if (size_ == 1) {
@@ -72,6 +79,7 @@ class Team {
     call_ = [](void* job, int m, std::size_t b, std::size_t e) {
       (*static_cast<std::remove_reference_t<F>*>(job))(m, b, e);
     };
+    failed_.store(false, std::memory_order_relaxed);
     pending_.store(size_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -84,6 +92,11 @@ class Team {
         cpu_relax();
       else
         std::this_thread::yield();
+    }
+    if (error_) {
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
     }
   }
 
@@ -100,13 +113,19 @@ class Team {
   }
 
   void work(int m) {
-    for (int k = 0; k < size_; ++k) {
-      Cursor& c = cursors_[static_cast<std::size_t>((m + k) % size_)];
-      for (;;) {
-        const std::size_t i = c.next.fetch_add(1, std::memory_order_relaxed);
-        if (i >= c.end) break;
-        call_(job_, m, i, i + 1);
+    try {
+      for (int k = 0; k < size_; ++k) {
+        Cursor& c = cursors_[static_cast<std::size_t>((m + k) % size_)];
+        while (!failed_.load(std::memory_order_relaxed)) {
+          const std::size_t i = c.next.fetch_add(1, std::memory_order_relaxed);
+          if (i >= c.end) break;
+          call_(job_, m, i, i + 1);
+        }
       }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+      failed_.store(true, std::memory_order_relaxed);
     }
   }
 
@@ -137,97 +156,45 @@ class Team {
   std::atomic<std::size_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> pending_{0};
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;  // the first exception of the current job
   void* job_ = nullptr;
   void (*call_)(void*, int, std::size_t, std::size_t) = nullptr;
 };
 
-namespace detail {
+// A thread is worth starting for about this many values of an image: starting one costs about as
+// much as transforming a few thousand values, and a member of a team over an image synchronises
+// with the others a few times per pass over it.
+constexpr std::size_t kValuesPerThread = 16384;
 
-constexpr std::size_t kLanes = 8;
-
-// Sum of term(k) over k in [0, n) with kLanes interleaved double accumulators (k % kLanes)
-// combined in a fixed order: not limited by the add latency. term may have side effects (the
-// solvers fuse vector updates into their sums).
-template <class Term>
-double reduce(std::size_t n, Term&& term) {
-  double acc[kLanes] = {};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (std::size_t l = 0; l < kLanes; ++l) acc[l] += term(k + l);
-  for (std::size_t l = 0; k < n; ++k, ++l) acc[l] += term(k);
-  double s = 0.0;
-  for (std::size_t l = 0; l < kLanes; ++l) s += acc[l];
-  return s;
+// Threads worth starting for `items` work items covering `values` array elements.
+inline int clamp_workers(int workers, std::size_t items, std::size_t values) {
+  std::size_t w = workers < 1 ? 1 : static_cast<std::size_t>(workers);
+  w = std::min(w, std::max<std::size_t>(items, 1));
+  w = std::min(w, std::max<std::size_t>(values / kValuesPerThread, 1));
+  return static_cast<int>(w);
 }
 
-}  // namespace detail
-
-// An ny x nx image cut into blocks of whole rows, about 4096 values each: the unit of work of a
-// team. A sum over the image is the sum of the block sums in block order, so it is the same
-// whatever the size of the team.
-class RowBlocks {
- public:
-  struct Block {
-    std::size_t i0, i1;  // rows [i0, i1)
-    std::size_t k0, k1;  // values [k0, k1)
-    std::size_t size() const { return k1 - k0; }
-  };
-
-  RowBlocks(std::size_t ny, std::size_t nx, Team& team)
-      : ny_(ny),
-        nx_(nx),
-        rows_(std::max<std::size_t>(1, 4096 / std::max<std::size_t>(nx, 1))),
-        count_((ny + rows_ - 1) / rows_),
-        team_(team),
-        partial_(2 * count_) {}
-
-  std::size_t ny() const { return ny_; }
-  std::size_t nx() const { return nx_; }
-  std::size_t size() const { return ny_ * nx_; }
-  Team& team() const { return team_; }
-
-  // f(block) for every block.
-  template <class F>
-  void each(F&& f) const {
-    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
-      for (std::size_t b = b0; b < b1; ++b) f(block(b));
-    });
-  }
-
-  // Sum of f(block) over the blocks.
-  template <class F>
-  double sum(F&& f) {
-    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
-      for (std::size_t b = b0; b < b1; ++b) partial_[b] = f(block(b));
-    });
-    double s = 0.0;
-    for (std::size_t b = 0; b < count_; ++b) s += partial_[b];
-    return s;
-  }
-
-  // Two sums at once: f(block, a, c) sets the block's contributions a and c.
-  template <class F>
-  void sum2(double& a, double& c, F&& f) {
-    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
-      for (std::size_t b = b0; b < b1; ++b) f(block(b), partial_[2 * b], partial_[2 * b + 1]);
-    });
-    a = 0.0;
-    c = 0.0;
-    for (std::size_t b = 0; b < count_; ++b) {
-      a += partial_[2 * b];
-      c += partial_[2 * b + 1];
+// How `workers` threads share a batch of nb images of n pixels: batch_threads threads take whole
+// images, each with a team of `members` threads inside the image. The split minimises the time
+// estimate ceil(nb / batch_threads) / members; on a tie whole images per thread win (they need no
+// synchronisation).
+inline void split_workers(std::size_t nb, std::size_t n, int workers, int& batch_threads,
+                          int& members) {
+  const std::size_t w = static_cast<std::size_t>(std::max(workers, 1));
+  const std::size_t max_members = std::max<std::size_t>(1, n / kValuesPerThread);
+  double best = 0.0;
+  batch_threads = 1;
+  members = 1;
+  for (std::size_t bt = 1; bt <= std::min(w, std::max<std::size_t>(nb, 1)); ++bt) {
+    const std::size_t m = std::min(w / bt, max_members);
+    const double cost = static_cast<double>((nb + bt - 1) / bt) / static_cast<double>(m);
+    if (bt == 1 || cost <= best) {
+      best = cost;
+      batch_threads = static_cast<int>(bt);
+      members = static_cast<int>(m);
     }
   }
-
- private:
-  Block block(std::size_t b) const {
-    const std::size_t i0 = b * rows_, i1 = std::min(ny_, i0 + rows_);
-    return {i0, i1, i0 * nx_, i1 * nx_};
-  }
-
-  std::size_t ny_, nx_, rows_, count_;
-  Team& team_;
-  std::vector<double> partial_;
-};
+}
 
 }  // namespace pyscale
