@@ -203,12 +203,10 @@ carray<T> osmosis_step_matvec(carray<T> x, carray<T> dx, carray<T> dy, double ta
   const std::size_t n = ny * nx;
   {
     py::gil_scoped_release release;
-    for (std::size_t k = 0; k < nb; ++k) {
-      auto m =
-          pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
-                                        dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
-      m.rows(x.data() + k * n, out.mutable_data() + k * n, 0, ny);
-    }
+    for (std::size_t k = 0; k < nb; ++k)
+      pyscale::osmosis_step_matvec(x.data() + k * n, out.mutable_data() + k * n,
+                                   dx.data() + k * ny * (nx - 1), dy.data() + k * (ny - 1) * nx, ny,
+                                   nx, static_cast<T>(tau));
   }
   return out;
 }
@@ -226,12 +224,9 @@ carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
   const std::size_t n = ny * nx;
   {
     py::gil_scoped_release release;
-    pyscale::Team team(1);
-    pyscale::RowBlocks rb(ny, nx, team);
-    for (std::size_t k = 0; k < nb; ++k) {
-      auto m = pyscale::osmosis_spd_stencil(rb, v.data() + k * n, static_cast<T>(tau));
-      m.rows(w.data() + k * n, out.mutable_data() + k * n, 0, ny);
-    }
+    for (std::size_t k = 0; k < nb; ++k)
+      pyscale::osmosis_spd_matvec(w.data() + k * n, out.mutable_data() + k * n, v.data() + k * n,
+                                  ny, nx, static_cast<T>(tau));
   }
   return out;
 }

@@ -33,7 +33,9 @@ inline void cpu_relax() {
 // helpers spin for a short while, then sleep.
 class Team {
  public:
-  explicit Team(int nthreads) : cursors_(static_cast<std::size_t>(std::max(nthreads, 1))) {
+  explicit Team(int nthreads) {
+    if (nthreads <= 1) return;  // a team of one costs nothing
+    cursors_ = std::vector<Cursor>(static_cast<std::size_t>(nthreads));
     for (int m = 1; m < nthreads; ++m) {
       try {
         threads_.emplace_back([this, m] { serve(m); });
@@ -46,6 +48,7 @@ class Team {
   Team(const Team&) = delete;
   Team& operator=(const Team&) = delete;
   ~Team() {
+    if (threads_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_.store(true, std::memory_order_relaxed);
