@@ -90,6 +90,31 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
           std::string("osmosis_solve: ") + what + " has the wrong shape");
 }
 
+pyscale::StepMethod step_method(const std::string& method) {
+  if (method == "bicgstab") return pyscale::StepMethod::bicgstab;
+  if (method == "cg") return pyscale::StepMethod::cg;
+  throw std::invalid_argument("osmosis_solve: unknown method " + method);
+}
+
+pyscale::StepPrecond step_precond(const std::string& precond) {
+  if (precond == "none") return pyscale::StepPrecond::none;
+  if (precond == "jacobi") return pyscale::StepPrecond::jacobi;
+  if (precond == "dct") return pyscale::StepPrecond::dct;
+  if (precond == "two-level") return pyscale::StepPrecond::two_level;
+  throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
+}
+
+// The data of an optional [nb, ny, nx] argument of osmosis_solve (null for None); `keep` holds
+// the converted array.
+template <class T>
+const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb, std::size_t ny,
+                         std::size_t nx, const char* what) {
+  if (obj.is_none()) return nullptr;
+  keep = obj.cast<carray<T>>();
+  require_shape(keep, nb, ny, nx, what);
+  return keep.data();
+}
+
 // Batched implicit osmosis steps (I - tau A) x = b.
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
@@ -116,51 +141,19 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   require(maxiter >= 1, "osmosis_solve: maxiter must be >= 1");
   require(workers >= 1, "osmosis_solve: workers must be >= 1");
   require(tau > 0, "osmosis_solve: tau must be positive");
-  pyscale::StepMethod m;
-  if (method == "bicgstab")
-    m = pyscale::StepMethod::bicgstab;
-  else if (method == "cg")
-    m = pyscale::StepMethod::cg;
-  else
-    throw std::invalid_argument("osmosis_solve: unknown method " + method);
-  pyscale::StepPrecond pre;
-  if (precond == "none")
-    pre = pyscale::StepPrecond::none;
-  else if (precond == "jacobi")
-    pre = pyscale::StepPrecond::jacobi;
-  else if (precond == "dct")
-    pre = pyscale::StepPrecond::dct;
-  else if (precond == "two-level")
-    pre = pyscale::StepPrecond::two_level;
-  else
-    throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
-
+  const pyscale::StepMethod m = step_method(method);
+  const pyscale::StepPrecond pre = step_precond(precond);
   carray<T> v, denom, scale_in, scale_out;
-  const T* pv = nullptr;
-  if (!v_obj.is_none()) {
-    v = v_obj.cast<carray<T>>();
-    require_shape(v, nb, ny, nx, "v");
-    pv = v.data();
-  }
+  const T* pv = optional_images(v_obj, v, nb, ny, nx, "v");
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
   const T* pdenom = nullptr;
   const T* pin = nullptr;
   const T* pout = nullptr;
   if (pre == pyscale::StepPrecond::dct || pre == pyscale::StepPrecond::two_level) {
     require(!denom_obj.is_none(), "osmosis_solve: the " + precond + " preconditioner needs denom");
-    denom = denom_obj.cast<carray<T>>();
-    require_shape(denom, nb, ny, nx, "denom");
-    pdenom = denom.data();
-    if (!scale_in_obj.is_none()) {
-      scale_in = scale_in_obj.cast<carray<T>>();
-      require_shape(scale_in, nb, ny, nx, "scale_in");
-      pin = scale_in.data();
-    }
-    if (!scale_out_obj.is_none()) {
-      scale_out = scale_out_obj.cast<carray<T>>();
-      require_shape(scale_out, nb, ny, nx, "scale_out");
-      pout = scale_out.data();
-    }
+    pdenom = optional_images(denom_obj, denom, nb, ny, nx, "denom");
+    pin = optional_images(scale_in_obj, scale_in, nb, ny, nx, "scale_in");
+    pout = optional_images(scale_out_obj, scale_out, nb, ny, nx, "scale_out");
   }
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
