@@ -21,6 +21,12 @@
 
 namespace pyscale {
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSCALE_NOINLINE __attribute__((noinline))
+#else
+#define PYSCALE_NOINLINE
+#endif
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
@@ -30,7 +36,8 @@ inline void cpu_relax() {
 // The caller is member 0; members 1 .. size()-1 are threads started by the constructor (fewer if
 // the system refuses to start them). run() hands a job to all members and returns when all have
 // finished it, so successive jobs are phases with a barrier between them. Between jobs the
-// helpers spin for a short while, then sleep.
+// helpers spin for a short while, then sleep; the caller does the same while it waits for the end
+// of a job.
 class Team {
  public:
   explicit Team(int nthreads) {
@@ -70,18 +77,33 @@ class Team {
   // have stopped.
   template <class F>
   void run(std::size_t count, F&& f) {
-    if (size_ == 1) {
+    if (size_ == 1) {  // kept small, so that it is inlined into the loops of the solvers
       if (count > 0) f(0, std::size_t{0}, count);
       return;
     }
+    run_shared(count, static_cast<void*>(&f), [](void* job, int m, std::size_t b, std::size_t e) {
+      (*static_cast<std::remove_reference_t<F>*>(job))(m, b, e);
+    });
+  }
+
+ private:
+  using Call = void (*)(void*, int, std::size_t, std::size_t);
+  static constexpr int kSpin = 4096;
+  static constexpr int kYield = 1024;
+
+  struct alignas(64) Cursor {
+    std::atomic<std::size_t> next{0};
+    std::size_t end = 0;
+  };
+
+  // run() on more than one member; out of line, it costs microseconds anyway.
+  PYSCALE_NOINLINE void run_shared(std::size_t count, void* job, Call call) {
     for (int m = 0; m < size_; ++m) {
       cursors_[static_cast<std::size_t>(m)].next.store(part(count, m), std::memory_order_relaxed);
       cursors_[static_cast<std::size_t>(m)].end = part(count, m + 1);
     }
-    job_ = static_cast<void*>(&f);
-    call_ = [](void* job, int m, std::size_t b, std::size_t e) {
-      (*static_cast<std::remove_reference_t<F>*>(job))(m, b, e);
-    };
+    job_ = job;
+    call_ = call;
     failed_.store(false, std::memory_order_relaxed);
     pending_.store(size_ - 1, std::memory_order_relaxed);
     {
@@ -90,26 +112,13 @@ class Team {
     }
     cv_.notify_all();
     work(0);
-    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < kSpin)
-        cpu_relax();
-      else
-        std::this_thread::yield();
-    }
+    wait_done();
     if (error_) {
       std::exception_ptr e = error_;
       error_ = nullptr;
       std::rethrow_exception(e);
     }
   }
-
- private:
-  static constexpr int kSpin = 4096;
-
-  struct alignas(64) Cursor {
-    std::atomic<std::size_t> next{0};
-    std::size_t end = 0;
-  };
 
   std::size_t part(std::size_t count, int m) const {
     return count * static_cast<std::size_t>(m) / static_cast<std::size_t>(size_);
@@ -132,6 +141,21 @@ class Team {
     }
   }
 
+  // Waits for the helpers to finish a job: spinning, then yielding the core, then (for a job that
+  // keeps the others busy for a millisecond or more) asleep.
+  void wait_done() {
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < kSpin) {
+        cpu_relax();
+      } else if (spins < kSpin + kYield) {
+        std::this_thread::yield();
+      } else {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      }
+    }
+  }
+
   void serve(int m) {
     std::size_t seen = 0;
     for (;;) {
@@ -147,7 +171,10 @@ class Team {
       seen = g;
       if (stop_.load(std::memory_order_relaxed)) return;
       work(m);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -155,14 +182,15 @@ class Team {
   std::vector<Cursor> cursors_;
   int size_ = 1;
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;    // helpers wait here for a job
+  std::condition_variable done_;  // the caller waits here for the end of a long job
   std::atomic<std::size_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> pending_{0};
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;  // the first exception of the current job
   void* job_ = nullptr;
-  void (*call_)(void*, int, std::size_t, std::size_t) = nullptr;
+  Call call_ = nullptr;
 };
 
 // A thread is worth starting for about this many values of an image: starting one costs about as
