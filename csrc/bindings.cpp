@@ -5,21 +5,16 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <exception>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "dct.hpp"
+#include "huge_pages.hpp"
 #include "noise.hpp"
 #include "osmosis.hpp"
+#include "osmosis_batch.hpp"
 #include "trajectory.hpp"
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 namespace py = pybind11;
 
@@ -86,51 +81,6 @@ py::tuple osmosis_drift(carray<T> v) {
   return py::make_tuple(dx, dy);
 }
 
-// Runs task(k) for k in [0, count) on `workers` threads (image k on thread k % workers). Every
-// image is computed by one thread in a fixed order, so results do not depend on `workers`.
-template <class Task>
-void run_batch(std::size_t count, int workers, Task&& task) {
-  const std::size_t nthreads =
-      std::max<std::size_t>(1, std::min<std::size_t>(count, static_cast<std::size_t>(workers)));
-  std::vector<std::exception_ptr> errors(nthreads);
-  auto body = [&](std::size_t w) {
-    try {
-      for (std::size_t k = w; k < count; k += nthreads) task(k);
-    } catch (...) {
-      errors[w] = std::current_exception();
-    }
-  };
-  if (nthreads == 1) {
-    body(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (std::size_t w = 0; w < nthreads; ++w) pool.emplace_back(body, w);
-    for (auto& th : pool) th.join();
-  }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
-// How `workers` threads share a batch of nb images of n pixels: batch_threads threads take whole
-// images, each with a team of `members` threads inside the image. A thread is worth starting in an
-// image for about 16384 pixels. The split minimises the time estimate ceil(nb / batch_threads) /
-// members; on a tie whole images per thread win (they need no synchronisation).
-inline void split_workers(std::size_t nb, std::size_t n, int workers, int& batch_threads,
-                          int& members) {
-  const std::size_t w = static_cast<std::size_t>(std::max(workers, 1));
-  const std::size_t max_members = std::max<std::size_t>(1, n / 16384);
-  double best = 0.0;
-  for (std::size_t bt = 1; bt <= std::min(w, std::max<std::size_t>(nb, 1)); ++bt) {
-    const std::size_t m = std::min(w / bt, max_members);
-    const double cost = static_cast<double>((nb + bt - 1) / bt) / static_cast<double>(m);
-    if (bt == 1 || cost <= best) {
-      best = cost;
-      batch_threads = static_cast<int>(bt);
-      members = static_cast<int>(m);
-    }
-  }
-}
-
 template <class T>
 void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_t nx,
                    const char* what) {
@@ -140,6 +90,31 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
           std::string("osmosis_solve: ") + what + " has the wrong shape");
 }
 
+pyscale::StepMethod step_method(const std::string& method) {
+  if (method == "bicgstab") return pyscale::StepMethod::bicgstab;
+  if (method == "cg") return pyscale::StepMethod::cg;
+  throw std::invalid_argument("osmosis_solve: unknown method " + method);
+}
+
+pyscale::StepPrecond step_precond(const std::string& precond) {
+  if (precond == "none") return pyscale::StepPrecond::none;
+  if (precond == "jacobi") return pyscale::StepPrecond::jacobi;
+  if (precond == "dct") return pyscale::StepPrecond::dct;
+  if (precond == "two-level") return pyscale::StepPrecond::two_level;
+  throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
+}
+
+// The data of an optional [nb, ny, nx] argument of osmosis_solve (null for None); `keep` holds
+// the converted array.
+template <class T>
+const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb, std::size_t ny,
+                         std::size_t nx, const char* what) {
+  if (obj.is_none()) return nullptr;
+  keep = obj.cast<carray<T>>();
+  require_shape(keep, nb, ny, nx, what);
+  return keep.data();
+}
+
 // Batched implicit osmosis steps (I - tau A) x = b.
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
@@ -147,7 +122,7 @@ void require_shape(const carray<T>& a, std::size_t b, std::size_t ny, std::size_
 //   for "dct" (and the coarse part of "two-level"): out = scale_out * IDCT(DCT(scale_in * r) /
 //   denom) with denom [batch, ny, nx] and scale_in, scale_out [batch, ny, nx] or None (see
 //   DctPrecond); workers: threads, over the images of the batch and inside them (see
-//   split_workers).
+//   osmosis_steps).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
@@ -166,86 +141,43 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   require(maxiter >= 1, "osmosis_solve: maxiter must be >= 1");
   require(workers >= 1, "osmosis_solve: workers must be >= 1");
   require(tau > 0, "osmosis_solve: tau must be positive");
-  pyscale::StepMethod m;
-  if (method == "bicgstab")
-    m = pyscale::StepMethod::bicgstab;
-  else if (method == "cg")
-    m = pyscale::StepMethod::cg;
-  else
-    throw std::invalid_argument("osmosis_solve: unknown method " + method);
-  pyscale::StepPrecond pre;
-  if (precond == "none")
-    pre = pyscale::StepPrecond::none;
-  else if (precond == "jacobi")
-    pre = pyscale::StepPrecond::jacobi;
-  else if (precond == "dct")
-    pre = pyscale::StepPrecond::dct;
-  else if (precond == "two-level")
-    pre = pyscale::StepPrecond::two_level;
-  else
-    throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
-
+  const pyscale::StepMethod m = step_method(method);
+  const pyscale::StepPrecond pre = step_precond(precond);
   carray<T> v, denom, scale_in, scale_out;
-  const T* pv = nullptr;
-  if (!v_obj.is_none()) {
-    v = v_obj.cast<carray<T>>();
-    require_shape(v, nb, ny, nx, "v");
-    pv = v.data();
-  }
+  const T* pv = optional_images(v_obj, v, nb, ny, nx, "v");
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
   const T* pdenom = nullptr;
   const T* pin = nullptr;
   const T* pout = nullptr;
   if (pre == pyscale::StepPrecond::dct || pre == pyscale::StepPrecond::two_level) {
     require(!denom_obj.is_none(), "osmosis_solve: the " + precond + " preconditioner needs denom");
-    denom = denom_obj.cast<carray<T>>();
-    require_shape(denom, nb, ny, nx, "denom");
-    pdenom = denom.data();
-    if (!scale_in_obj.is_none()) {
-      scale_in = scale_in_obj.cast<carray<T>>();
-      require_shape(scale_in, nb, ny, nx, "scale_in");
-      pin = scale_in.data();
-    }
-    if (!scale_out_obj.is_none()) {
-      scale_out = scale_out_obj.cast<carray<T>>();
-      require_shape(scale_out, nb, ny, nx, "scale_out");
-      pout = scale_out.data();
-    }
+    pdenom = optional_images(denom_obj, denom, nb, ny, nx, "denom");
+    pin = optional_images(scale_in_obj, scale_in, nb, ny, nx, "scale_in");
+    pout = optional_images(scale_out_obj, scale_out, nb, ny, nx, "scale_out");
   }
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
+  const pyscale::StepBatch<T> batch{
+      nb, ny, nx, b.data(), x.mutable_data(), dx.data(), dy.data(), pv, pdenom, pin, pout};
+  std::vector<pyscale::SolveInfo> info(nb);
+  {
+    py::gil_scoped_release release;
+    pyscale::osmosis_steps(batch, static_cast<T>(tau), m, pre, rtol,
+                           static_cast<std::size_t>(maxiter), breakdown, workers, info.data());
+  }
   py::array_t<long long> iters(static_cast<py::ssize_t>(nb));
   py::array_t<double> res(static_cast<py::ssize_t>(nb));
   py::array_t<bool> conv(static_cast<py::ssize_t>(nb));
   py::array_t<long long> restarts(static_cast<py::ssize_t>(nb));
-  const T* pb = b.data();
-  const T* pdx = dx.data();
-  const T* pdy = dy.data();
-  T* px = x.mutable_data();
   long long* pit = iters.mutable_data();
   double* pres = res.mutable_data();
   bool* pconv = conv.mutable_data();
   long long* prst = restarts.mutable_data();
-
-  int batch_threads = 1, members = 1;
-  split_workers(nb, n, workers, batch_threads, members);
-  auto task = [&](std::size_t k) {
-    pyscale::Team team(members);
-    pyscale::RowBlocks rb(ny, nx, team);
-    const pyscale::DctArgs<T> dct{pdenom ? pdenom + k * n : nullptr, pin ? pin + k * n : nullptr,
-                                  pout ? pout + k * n : nullptr};
-    pyscale::SolveInfo info = pyscale::osmosis_step(
-        rb, pb + k * n, px + k * n, pdx + k * ny * (nx - 1), pdy + k * (ny - 1) * nx,
-        pv ? pv + k * n : nullptr, static_cast<T>(tau), m, pre, dct, rtol,
-        static_cast<std::size_t>(maxiter), breakdown);
-    pit[k] = static_cast<long long>(info.iterations);
-    pres[k] = info.residual;
-    pconv[k] = info.converged;
-    prst[k] = static_cast<long long>(info.restarts);
-  };
-  {
-    py::gil_scoped_release release;
-    run_batch(nb, batch_threads, task);
+  for (std::size_t k = 0; k < nb; ++k) {
+    pit[k] = static_cast<long long>(info[k].iterations);
+    pres[k] = info[k].residual;
+    pconv[k] = info[k].converged;
+    prst[k] = static_cast<long long>(info[k].restarts);
   }
   return py::make_tuple(x, iters, res, conv, restarts);
 }
@@ -264,12 +196,10 @@ carray<T> osmosis_step_matvec(carray<T> x, carray<T> dx, carray<T> dy, double ta
   const std::size_t n = ny * nx;
   {
     py::gil_scoped_release release;
-    for (std::size_t k = 0; k < nb; ++k) {
-      auto m =
-          pyscale::osmosis_step_stencil(dx.data() + k * ny * (nx - 1),
-                                        dy.data() + k * (ny - 1) * nx, ny, nx, static_cast<T>(tau));
-      m.rows(x.data() + k * n, out.mutable_data() + k * n, 0, ny);
-    }
+    for (std::size_t k = 0; k < nb; ++k)
+      pyscale::osmosis_step_matvec(x.data() + k * n, out.mutable_data() + k * n,
+                                   dx.data() + k * ny * (nx - 1), dy.data() + k * (ny - 1) * nx, ny,
+                                   nx, static_cast<T>(tau));
   }
   return out;
 }
@@ -287,40 +217,24 @@ carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
   const std::size_t n = ny * nx;
   {
     py::gil_scoped_release release;
-    pyscale::Team team(1);
-    pyscale::RowBlocks rb(ny, nx, team);
-    for (std::size_t k = 0; k < nb; ++k) {
-      auto m = pyscale::osmosis_spd_stencil(rb, v.data() + k * n, static_cast<T>(tau));
-      m.rows(w.data() + k * n, out.mutable_data() + k * n, 0, ny);
-    }
+    for (std::size_t k = 0; k < nb; ++k)
+      pyscale::osmosis_spd_matvec(w.data() + k * n, out.mutable_data() + k * n, v.data() + k * n,
+                                  ny, nx, static_cast<T>(tau));
   }
   return out;
 }
 
 // ---- DCT ----------------------------------------------------------------------------------
 
-// A new C-contiguous array for a result. Arrays of 2 MiB or more get memory aligned to 2 MiB and
-// marked for transparent huge pages (numpy does the same from 4 MiB): writing a fresh large result
-// then costs a few page faults instead of one per 4 KiB page, which on some systems takes as long
-// as the transform itself.
+// A new C-contiguous array for a result; large ones in huge pages (see huge_pages.hpp).
 template <class T>
 carray<T> new_array(const std::vector<py::ssize_t>& shape) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
   std::size_t count = 1;
   for (py::ssize_t s : shape) count *= static_cast<std::size_t>(s);
-  const std::size_t bytes = count * sizeof(T);
-  constexpr std::size_t kHuge = std::size_t(1) << 21;
-  if (bytes >= kHuge) {
-    const std::size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
-    void* p = nullptr;
-    if (posix_memalign(&p, kHuge, size) == 0) {
-      madvise(p, size, MADV_HUGEPAGE);
-      py::capsule owner(p, [](void* q) { std::free(q); });
-      return carray<T>(shape, static_cast<T*>(p), owner);
-    }
-  }
-#endif
-  return carray<T>(shape);
+  pyscale::HugeMemory mem = pyscale::huge_page_memory(count * sizeof(T));
+  if (!mem) return carray<T>(shape);
+  py::capsule owner(mem.get(), mem.get_deleter());
+  return carray<T>(shape, static_cast<T*>(mem.release()), owner);
 }
 
 // `out` given by the caller: a writable C-contiguous array of dtype T and the given shape.

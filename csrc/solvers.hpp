@@ -18,8 +18,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "row_blocks.hpp"
 #include "scratch.hpp"
-#include "team.hpp"
 
 namespace pyscale {
 

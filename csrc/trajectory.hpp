@@ -14,6 +14,54 @@
 
 namespace pyscale {
 
+namespace trajectory_detail {
+
+// The state of one trajectory call: the coefficients of the batch, the noise keys of the frames,
+// and the per-member work memory.
+template <class T, class Gen>
+struct Run {
+  const dct_detail::Image2D<T>& img;
+  std::size_t nplanes;
+  const std::int64_t* plane_of;
+  const double* coef_a;
+  const double* coef_b;
+  const Gen& gen;
+  std::uint64_t start;
+  std::vector<std::uint64_t> keys;     // per frame
+  std::vector<char> noisy;             // frames with some non-zero coef_b
+  std::vector<std::vector<double>> z;  // per member: the deviates of one row
+
+  // Row item i of frame k: the affine update of its rows of the state st (rows of the state are
+  // only touched by the item that transforms them), then their inverse row transform into frame.
+  void rows(std::size_t k, std::size_t i, T* st, T* frame, int member,
+            dct_detail::Workspace<T>& ws) {
+    const std::size_t ny = img.ny, nx = img.nx, plane = ny * nx;
+    std::size_t b, r0, nv;
+    img.row_range(i, b, r0, nv);
+    const std::size_t pk = k * nplanes + (plane_of ? static_cast<std::size_t>(plane_of[b]) : 0);
+    const double* ak = coef_a + pk * plane;
+    const double* bk = coef_b + pk * plane;
+    double* zr = noisy[k] ? z[static_cast<std::size_t>(member)].data() : nullptr;
+    for (std::size_t r = r0; r < r0 + nv; ++r) {
+      const std::size_t off = b * plane + r * nx;
+      T* srow = st + off;
+      const double* arow = ak + r * nx;
+      const double* brow = bk + r * nx;
+      if (zr) {
+        gen.fill(zr, nx, keys[k], start + off);
+        for (std::size_t c = 0; c < nx; ++c)
+          srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]) + brow[c] * zr[c]);
+      } else {
+        for (std::size_t c = 0; c < nx; ++c)
+          srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]));
+      }
+    }
+    img.row_item(i, st, frame, true, ws);
+  }
+};
+
+}  // namespace trajectory_detail
+
 // u0: [batch, ny, nx]; out: [nframes, batch, ny, nx]; coef_a, coef_b: [nframes, nplanes, ny, nx];
 // plane_of: [batch] values in [0, nplanes), the coefficient plane of each image (nullptr: plane 0).
 // state = DCT-II(u0); for each frame k and image i with p = plane_of[i]:
@@ -24,7 +72,10 @@ namespace pyscale {
 // slice of a larger batch gets the draws it has inside the whole batch). The update is evaluated
 // in double (z in double, the state converted from T) and rounded to T. gen(key, n) returns the
 // normal deviate of flat index n and gen.fill(out, count, key, first) a run of them.
-// The result does not depend on workers.
+// The result does not depend on workers. A team does the work in nframes + 2 jobs: the forward
+// rows, the forward columns, then per frame the update and the inverse rows together with the
+// inverse columns of the previous frame (they only touch that frame's output), and last the
+// columns of the last frame.
 template <class T, class Gen>
 void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
                          std::size_t nframes, std::size_t nplanes, const std::int64_t* plane_of,
@@ -33,67 +84,39 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
   using namespace dct_detail;
   if (batch == 0 || ny == 0 || nx == 0 || nframes == 0) return;
   const Image2D<T> img(batch, ny, nx);
-  const std::size_t plane = ny * nx;
-  const std::size_t total = batch * plane;
+  const std::size_t plane = ny * nx, total = batch * plane;
+  Team team(img.threads(workers));
+  std::vector<Workspace<T>> ws = img.workspaces(team);
+  trajectory_detail::Run<T, Gen> run{img, nplanes, plane_of, coef_a, coef_b,
+                                     gen, start,   {},       {},     {}};
+  run.keys.resize(nframes);
+  run.noisy.assign(nframes, 0);
+  for (std::size_t k = 0; k < nframes; ++k) {
+    run.keys[k] = noise::stream_key(seed, k);
+    const double* bk = coef_b + k * nplanes * plane;
+    if (add_noise)
+      run.noisy[k] = std::any_of(bk, bk + nplanes * plane, [](double x) { return x != 0.0; });
+  }
+  if (add_noise) run.z.assign(ws.size(), std::vector<double>(nx));
   std::unique_ptr<T[]> state(new T[total]);  // written by the forward transform
   T* st = state.get();
-  const int nthreads = clamp_workers(workers, std::max(img.row_items(), img.col_items()), total);
-  std::vector<Workspace<T>> ws(static_cast<std::size_t>(nthreads));
-  std::vector<std::vector<double>> zbuf(static_cast<std::size_t>(nthreads));
-  for (std::size_t t = 0; t < ws.size(); ++t) {
-    img.reserve(ws[t]);
-    if (add_noise) zbuf[t].resize(nx);
-  }
-  std::vector<std::uint64_t> keys(nframes);
-  std::vector<char> noisy(nframes, 0);  // frames with some non-zero coef_b
+  img.rows(team, u0, st, false, ws);
+  img.cols(team, st, false, ws);
+  const std::size_t nr = img.row_items();
   for (std::size_t k = 0; k < nframes; ++k) {
-    keys[k] = noise::stream_key(seed, k);
-    if (add_noise) {
-      const double* bk = coef_b + k * nplanes * plane;
-      noisy[k] = std::any_of(bk, bk + nplanes * plane, [](double x) { return x != 0.0; }) ? 1 : 0;
-    }
+    const std::size_t nc = k ? img.col_items() : 0;
+    T* frame = out + k * total;
+    team.run(nc + nr, [&](int m, std::size_t i0, std::size_t i1) {
+      Workspace<T>& w = ws[static_cast<std::size_t>(m)];
+      for (std::size_t i = i0; i < i1; ++i) {
+        if (i < nc)
+          img.col_item(i, frame - total, true, w);
+        else
+          run.rows(k, i - nc, st, frame, m, w);
+      }
+    });
   }
-  std::unique_ptr<WorkCounter[]> counters(new WorkCounter[2 * nframes + 2]);
-
-  run_team(nthreads, [&](int tid, int team, Barrier& bar) {
-    Workspace<T>& w = ws[static_cast<std::size_t>(tid)];
-    double* z = add_noise ? zbuf[static_cast<std::size_t>(tid)].data() : nullptr;
-    counters[0].run(img.row_items(), team,
-                    [&](std::size_t i) { img.row_item(i, u0, st, false, w); });
-    bar.wait();
-    counters[1].run(img.col_items(), team, [&](std::size_t i) { img.col_item(i, st, false, w); });
-    bar.wait();
-    for (std::size_t k = 0; k < nframes; ++k) {
-      T* frame = out + k * total;
-      // The rows of the state are updated by the item that transforms them. The columns of the
-      // previous frame may still be in progress: they only touch that frame's output.
-      counters[2 + 2 * k].run(img.row_items(), team, [&](std::size_t i) {
-        std::size_t b, r0, nv;
-        img.row_range(i, b, r0, nv);
-        const std::size_t pk = k * nplanes + (plane_of ? static_cast<std::size_t>(plane_of[b]) : 0);
-        const double* ak = coef_a + pk * plane;
-        const double* bk = coef_b + pk * plane;
-        for (std::size_t r = r0; r < r0 + nv; ++r) {
-          const std::size_t off = b * plane + r * nx;
-          T* srow = st + off;
-          const double* arow = ak + r * nx;
-          const double* brow = bk + r * nx;
-          if (noisy[k]) {
-            gen.fill(z, nx, keys[k], start + off);
-            for (std::size_t c = 0; c < nx; ++c)
-              srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]) + brow[c] * z[c]);
-          } else {
-            for (std::size_t c = 0; c < nx; ++c)
-              srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]));
-          }
-        }
-        img.row_item(i, st, frame, true, w);
-      });
-      bar.wait();
-      counters[3 + 2 * k].run(img.col_items(), team,
-                              [&](std::size_t i) { img.col_item(i, frame, true, w); });
-    }
-  });
+  img.cols(team, out + (nframes - 1) * total, true, ws);
 }
 
 // The trajectory with the ziggurat generator of pyscale.noise (tables X, F of 257 values each).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the C++ extension with -Wall -Wextra -Werror under AddressSanitizer and UndefinedBehavior-
 # Sanitizer in a separate virtual environment and run the test suite against it; then run the C++
-# test of threads inside one image under ThreadSanitizer.
+# test of the thread team (the DCT, the trajectory kernel, the osmosis solvers and batches) under
+# ThreadSanitizer.
 # Usage: bash tools/sanitize.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +18,8 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export PYSCALE_SANITIZED=1
 python -m pytest -q -p no:cacheprovider tests "$@"
-# Threads inside one image under ThreadSanitizer: a standalone C++ test, since the interpreter is
-# not instrumented for it.
+# The thread team under ThreadSanitizer: a standalone C++ test, since the interpreter is not
+# instrumented for it.
 mkdir -p build/tsan
 g++ -std=c++17 -O1 -g -fsanitize=thread -Wall -Wextra -Werror -Icsrc tests/cpp/team_threads.cpp \
   -o build/tsan/team_threads -pthread

@@ -1,32 +1,116 @@
-// Threads inside one image: every osmosis solver and preconditioner must give bit-identical
-// results for teams of 1, 2 and 3 threads, and converge. Built and run under ThreadSanitizer by
-// tools/sanitize.sh, which also catches data races between the members of a team.
+// Threads of one team: the 2-D DCT, the DCT-domain trajectory, every osmosis solver and
+// preconditioner and a batch of osmosis steps (a team over the images, each with a team inside
+// its image) must give bit-identical results for any number of threads, and an exception of a
+// task must reach the caller. Built and run under ThreadSanitizer by tools/sanitize.sh, which also
+// catches data races between the members of a team.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
+#include "dct.hpp"
 #include "osmosis.hpp"
+#include "osmosis_batch.hpp"
+#include "team.hpp"
+#include "trajectory.hpp"
 
 using namespace pyscale;
 
-int main() {
-  const std::size_t ny = 97, nx = 131, n = ny * nx;
-  const double tau = 50.0;
-  std::mt19937 gen(1);
-  std::uniform_real_distribution<double> uniform(0.05, 1.0);
-  std::vector<double> v(n), f(n), dx(ny * (nx - 1)), dy((ny - 1) * nx), denom(n);
-  for (auto& a : v) a = uniform(gen);
-  for (auto& a : f) a = uniform(gen);
-  osmosis_drift(v.data(), dx.data(), dy.data(), ny, nx);
-  const double pi = std::acos(-1.0);
-  for (std::size_t i = 0; i < ny; ++i)
-    for (std::size_t j = 0; j < nx; ++j)
-      denom[i * nx + j] =
-          0.5 + tau * 0.4 * (4.0 - 2.0 * std::cos(pi * i / ny) - 2.0 * std::cos(pi * j / nx));
+namespace {
 
-  int failures = 0;
+int failures = 0;
+
+void check(bool ok, const char* what, int threads) {
+  if (!ok) {
+    std::printf("FAIL %s with %d threads\n", what, threads);
+    ++failures;
+  }
+}
+
+template <class T>
+bool same(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+std::vector<double> uniform_values(std::size_t n, double lo, double hi, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> uniform(lo, hi);
+  std::vector<double> a(n);
+  for (auto& x : a) x = uniform(gen);
+  return a;
+}
+
+// A stand-in for the ziggurat generator: any pure function of (key, index) will do.
+struct HashNormal {
+  double operator()(std::uint64_t key, std::uint64_t i) const {
+    std::uint64_t z = key ^ (i * 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+    return static_cast<double>(z >> 11) * 0x1.0p-53 - 0.5;
+  }
+  void fill(double* out, std::size_t count, std::uint64_t key, std::uint64_t first) const {
+    for (std::size_t j = 0; j < count; ++j) out[j] = (*this)(key, first + j);
+  }
+};
+
+void dct_threads() {
+  const std::size_t batch = 4, ny = 97, nx = 131, n = batch * ny * nx;  // up to 3 threads
+  const std::vector<double> x = uniform_values(n, -1.0, 1.0, 2);
+  std::vector<double> first;
+  for (int workers : {1, 2, 3}) {
+    std::vector<double> y(n), back(n);
+    dct2d(x.data(), y.data(), batch, ny, nx, false, workers);
+    dct2d(y.data(), back.data(), batch, ny, nx, true, workers);
+    if (workers == 1) first = y;
+    check(same(first, y), "dct2d", workers);
+    double err = 0.0;
+    for (std::size_t i = 0; i < n; ++i) err = std::fmax(err, std::fabs(back[i] - x[i]));
+    check(err < 1e-12, "dct2d round trip", workers);
+  }
+}
+
+void trajectory_threads() {
+  const std::size_t batch = 3, ny = 97, nx = 171, nf = 3, np = 2, plane = ny * nx;
+  const std::vector<double> u0 = uniform_values(batch * plane, 0.0, 1.0, 3);
+  const std::vector<double> a = uniform_values(nf * np * plane, 0.5, 1.0, 4);
+  std::vector<double> b = uniform_values(nf * np * plane, 0.0, 0.1, 5);
+  for (std::size_t q = 0; q < np * plane; ++q) b[q] = 0.0;  // a frame without noise
+  const std::int64_t plane_of[batch] = {1, 0, 1};
+  std::vector<float> first;
+  for (int workers : {1, 2, 3}) {
+    std::vector<float> u(u0.begin(), u0.end()), out(nf * batch * plane);
+    dct_trajectory_with(u.data(), out.data(), batch, ny, nx, nf, np, plane_of, a.data(), b.data(),
+                        7, true, workers, HashNormal{}, 11);
+    if (workers == 1) first = out;
+    check(same(first, out), "dct_trajectory", workers);
+  }
+}
+
+struct Problem {
+  std::size_t ny, nx, n;
+  double tau = 50.0;
+  std::vector<double> v, f, dx, dy, denom;
+  Problem(std::size_t ny_, std::size_t nx_)
+      : ny(ny_),
+        nx(nx_),
+        n(ny * nx),
+        v(uniform_values(n, 0.05, 1.0, 1)),
+        f(uniform_values(n, 0.05, 1.0, 6)) {
+    dx.resize(ny * (nx - 1));
+    dy.resize((ny - 1) * nx);
+    denom.resize(n);
+    osmosis_drift(v.data(), dx.data(), dy.data(), ny, nx);
+    const double pi = std::acos(-1.0);
+    for (std::size_t i = 0; i < ny; ++i)
+      for (std::size_t j = 0; j < nx; ++j)
+        denom[i * nx + j] =
+            0.5 + tau * 0.4 * (4.0 - 2.0 * std::cos(pi * i / ny) - 2.0 * std::cos(pi * j / nx));
+  }
+};
+
+void solver_threads(const Problem& p) {
   for (auto method : {StepMethod::cg, StepMethod::bicgstab})
     for (auto pre :
          {StepPrecond::none, StepPrecond::jacobi, StepPrecond::dct, StepPrecond::two_level}) {
@@ -34,28 +118,97 @@ int main() {
       SolveInfo first_info;
       for (int members : {1, 2, 3}) {
         Team team(members);
-        RowBlocks rb(ny, nx, team);
-        std::vector<double> x = f;
-        const DctArgs<double> dct{denom.data(), nullptr,
-                                  method == StepMethod::bicgstab ? v.data() : nullptr};
-        const SolveInfo info = osmosis_step(rb, f.data(), x.data(), dx.data(), dy.data(), v.data(),
-                                            tau, method, pre, dct, 1e-8, 10000, 1e-10);
-        bool ok = info.converged;
+        RowBlocks rb(p.ny, p.nx, team);
+        std::vector<double> x = p.f;
+        const DctArgs<double> dct{p.denom.data(), nullptr,
+                                  method == StepMethod::bicgstab ? p.v.data() : nullptr};
+        const SolveInfo info =
+            osmosis_step(rb, p.f.data(), x.data(), p.dx.data(), p.dy.data(), p.v.data(), p.tau,
+                         method, pre, dct, 1e-8, 10000, 1e-10);
         if (members == 1) {
           first = x;
           first_info = info;
-        } else {
-          ok = ok && std::memcmp(first.data(), x.data(), n * sizeof(double)) == 0 &&
-               info.iterations == first_info.iterations && info.residual == first_info.residual;
         }
-        if (!ok) {
+        const bool ok = info.converged && same(first, x) &&
+                        info.iterations == first_info.iterations &&
+                        info.residual == first_info.residual;
+        if (!ok)
           std::printf("FAIL method %d preconditioner %d team %d: %zu iterations, residual %g\n",
                       static_cast<int>(method), static_cast<int>(pre), members, info.iterations,
                       info.residual);
-          ++failures;
-        }
+        failures += ok ? 0 : 1;
       }
     }
+}
+
+// Two images of more than 32768 pixels on 1 .. 4 workers: a team over the images (2 and 3
+// workers), teams inside them (one image on 2 or more workers) or both (4 workers).
+void batch_threads(const Problem& p) {
+  const std::size_t nb = 2, n = p.n;
+  std::vector<double> b(nb * n), v(nb * n), dx(nb * p.dx.size()), dy(nb * p.dy.size());
+  for (std::size_t k = 0; k < nb; ++k) {
+    for (std::size_t q = 0; q < n; ++q) {
+      b[k * n + q] = p.f[q] * (1.0 + 0.1 * static_cast<double>(k));
+      v[k * n + q] = p.v[q];
+    }
+    std::copy(p.dx.begin(), p.dx.end(), dx.begin() + static_cast<long>(k * p.dx.size()));
+    std::copy(p.dy.begin(), p.dy.end(), dy.begin() + static_cast<long>(k * p.dy.size()));
+  }
+  std::vector<double> first;
+  for (std::size_t images : {nb, std::size_t{1}})
+    for (int workers : {1, 2, 3, 4}) {
+      std::vector<double> x = b;
+      StepBatch<double> s;
+      s.nb = images;
+      s.ny = p.ny;
+      s.nx = p.nx;
+      s.b = b.data();
+      s.x = x.data();
+      s.dx = dx.data();
+      s.dy = dy.data();
+      s.v = v.data();
+      std::vector<SolveInfo> info(images);
+      osmosis_steps(s, p.tau, StepMethod::cg, StepPrecond::jacobi, 1e-8, 10000, 1e-10, workers,
+                    info.data());
+      x.resize(images * n);
+      if (workers == 1) first = x;
+      bool ok = same(first, x);
+      for (const SolveInfo& i : info) ok = ok && i.converged;
+      check(ok, images == 1 ? "osmosis_steps, one image" : "osmosis_steps", workers);
+    }
+}
+
+void team_errors() {
+  for (int members : {1, 2, 3}) {
+    Team team(members);
+    bool caught = false;
+    try {
+      team.run(100, [](int, std::size_t i0, std::size_t i1) {
+        for (std::size_t i = i0; i < i1; ++i)
+          if (i == 57) throw std::runtime_error("item 57");
+      });
+    } catch (const std::runtime_error&) {
+      caught = true;
+    }
+    check(caught, "exception from a task", members);
+    std::vector<int> seen(100, 0);  // the team still works
+    team.run(100, [&](int, std::size_t i0, std::size_t i1) {
+      for (std::size_t i = i0; i < i1; ++i) seen[i] += 1;
+    });
+    bool once = true;
+    for (int c : seen) once = once && c == 1;
+    check(once, "every item once after an exception", members);
+  }
+}
+
+}  // namespace
+
+int main() {
+  dct_threads();
+  trajectory_threads();
+  solver_threads(Problem(97, 131));
+  batch_threads(Problem(193, 171));
+  team_errors();
   std::printf("%s\n", failures ? "team threads: FAILED" : "team threads: ok");
   return failures ? 1 : 0;
 }

@@ -1,0 +1,332 @@
+// The DCT-II and DCT-III of a block of lines (rows or columns of an image): gathered into lanes,
+// transformed together through one complex FFT, and scattered back.
+// Pure C++: no Python types in this header.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "dct_plan.hpp"
+#include "fft_plan.hpp"
+#include "simd.hpp"
+
+namespace pyscale {
+namespace dct_detail {
+
+// ------------------------------------------------------------------------------------------------
+// Blocks of lines
+// ------------------------------------------------------------------------------------------------
+
+template <class T>
+struct Workspace {
+  std::vector<T> mem;
+  T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
+  void reserve(std::size_t nmax, std::size_t half_max) {
+    // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
+    // power-of-two) size, so that rows of different buffers do not compete for cache sets.
+    const std::size_t line = 64 / sizeof(T);
+    const std::size_t buf = (nmax * full_lanes<T>() + line - 1) / line * line;
+    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
+    mem.assign(4 * buf + 9 * line + scr + line, T(0));
+    T* base = mem.data();
+    while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
+    b0r = base;
+    b0i = b0r + buf + line;
+    b1r = b0i + buf + 2 * line;
+    b1i = b1r + buf + 2 * line;
+    scratch = b1i + buf + 4 * line;
+  }
+};
+
+// Lines [0, cnt) of a row-major block (line l starts at rows + l * ld) into lanes: line l position
+// p goes to buf[map(p) * M + l] (map = identity when null). Lanes cnt..lanes-1 become zero.
+template <class T, int VB>
+PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt, std::size_t lanes,
+                                  std::size_t n, const std::size_t* map, T* buf, std::size_t M) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  std::size_t g = 0;
+  for (; g + W <= cnt; g += W) {
+    const T* r0 = rows + g * ld;
+    T* b = buf + g;
+    std::size_t p0 = 0;
+    for (; p0 + W <= n; p0 += W) {
+      v t[W];
+      for (std::size_t r = 0; r < W; ++r) t[r] = PYSCALE_LD(r0 + r * ld + p0);
+      transpose_tile<T, VB>(t);
+      for (std::size_t c = 0; c < W; ++c) PYSCALE_ST(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
+    }
+    for (; p0 < n; ++p0) {
+      T* d = b + (map ? map[p0] : p0) * M;
+      for (std::size_t r = 0; r < W; ++r) d[r] = r0[r * ld + p0];
+    }
+  }
+  for (; g < lanes; ++g) {
+    T* b = buf + g;
+    if (g < cnt) {
+      const T* row = rows + g * ld;
+      for (std::size_t p = 0; p < n; ++p) b[(map ? map[p] : p) * M] = row[p];
+    } else {
+      for (std::size_t p = 0; p < n; ++p) b[p * M] = T(0);
+    }
+  }
+}
+
+// The reverse: line l position p of the row-major block receives buf[map(p) * M + l], l < cnt.
+template <class T, int VB>
+PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n,
+                                  const std::size_t* map, T* rows, std::size_t ld,
+                                  std::size_t cnt) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  std::size_t g = 0;
+  for (; g + W <= cnt; g += W) {
+    T* r0 = rows + g * ld;
+    const T* b = buf + g;
+    std::size_t p0 = 0;
+    for (; p0 + W <= n; p0 += W) {
+      v t[W];
+      for (std::size_t c = 0; c < W; ++c) t[c] = PYSCALE_LD(b + (map ? map[p0 + c] : p0 + c) * M);
+      transpose_tile<T, VB>(t);
+      for (std::size_t r = 0; r < W; ++r) PYSCALE_ST(r0 + r * ld + p0, t[r]);
+    }
+    for (; p0 < n; ++p0) {
+      const T* s = b + (map ? map[p0] : p0) * M;
+      for (std::size_t r = 0; r < W; ++r) r0[r * ld + p0] = s[r];
+    }
+  }
+  for (; g < cnt; ++g) {
+    T* row = rows + g * ld;
+    const T* b = buf + g;
+    for (std::size_t p = 0; p < n; ++p) row[p] = b[(map ? map[p] : p) * M];
+  }
+}
+
+// M values from src to dst, zeros beyond cnt.
+template <class T, int VB>
+PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_t M) {
+  using VT = Vec<T, VB>;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  if (cnt == M) {
+    for (std::size_t l = 0; l < M; l += W) PYSCALE_ST(dst + l, PYSCALE_LD(src + l));
+  } else {
+    for (std::size_t l = 0; l < M; ++l) dst[l] = l < cnt ? src[l] : T(0);
+  }
+}
+
+// Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
+template <class T, int VB>
+inline std::size_t lanes_for(std::size_t nv) {
+  constexpr std::size_t C = odd_chunk<T, VB>();
+  const std::size_t half = (nv + 1) / 2;
+  return std::min(full_lanes<T>(), (half + C - 1) / C * C);
+}
+
+template <class T>
+using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
+
+// Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
+// dst (which may equal src). ld is the row stride of the image.
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const std::size_t n = plan.n;
+  const std::size_t M = lanes_for<T, VB>(nv);
+  const std::size_t na = std::min(nv, M);  // lines in the real part
+  const std::size_t nb = nv - na;          // lines in the imaginary part
+  const T* s0 = ROWS ? src + l0 * ld : src + l0;
+  T* d0 = ROWS ? dst + l0 * ld : dst + l0;
+  // Gather in Makhoul order.
+  if (ROWS) {
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
+  } else {
+    const std::size_t* perm = plan.perm.data();
+    for (std::size_t j = 0; j < n; ++j) {
+      const T* row = s0 + perm[j] * ld;
+      copy_lanes<T, VB>(row, na, ws.b0r + j * M, M);
+      copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
+    }
+  }
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const T* zr = ws.b0r;
+  const T* zi = ws.b0i;
+  const std::size_t* row_of = plan.fft.row_of.data();
+  // Separate the two real spectra and apply the output twiddle, into the free buffer or, for
+  // full column blocks, straight into the image.
+  const bool direct = !ROWS && nv == 2 * M;
+  T* ya = direct ? d0 : ws.b1r;
+  T* yb = direct ? d0 + M : ws.b1i;
+  const std::size_t ys = direct ? ld : M;
+  const T* fc = plan.fc.data();
+  const T* fs = plan.fs.data();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t kk = k ? n - k : 0;
+    const T c = fc[k], s = fs[k];
+    const T* pr = zr + row_of[k] * M;
+    const T* pi = zi + row_of[k] * M;
+    const T* qr = zr + row_of[kk] * M;
+    const T* qi = zi + row_of[kk] * M;
+    T* oa = ya + k * ys;
+    T* ob = yb + k * ys;
+    for (std::size_t l = 0; l < M; l += W) {
+      const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
+      const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
+      PYSCALE_ST(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
+      PYSCALE_ST(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
+    }
+  }
+  if (ROWS) {
+    lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
+    lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
+  } else if (!direct) {
+    for (std::size_t k = 0; k < n; ++k) {
+      T* row = d0 + k * ld;
+      for (std::size_t l = 0; l < na; ++l) row[l] = ya[k * M + l];
+      for (std::size_t l = 0; l < nb; ++l) row[M + l] = yb[k * M + l];
+    }
+  }
+}
+
+// The input of the FFT of a DCT-III from the coefficients of the a-lines and b-lines (ca, cb as
+// [k][lane], row stride cs) into (xr, xi), M lanes per row.
+template <class T, int VB>
+PYSCALE_KERNEL void dct3_twiddle(const DctPlan<T>& plan, const T* ca, const T* cb, std::size_t cs,
+                                 std::size_t M, T* xr, T* xi) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const std::size_t n = plan.n;
+  // Pre-twiddle into the FFT input; real and imaginary parts are swapped so that the forward
+  // FFT computes the backward one.
+  {
+    const T g0 = plan.ic[0];
+    for (std::size_t l = 0; l < M; l += W) {
+      PYSCALE_ST(xi + l, g0 * PYSCALE_LD(ca + l));
+      PYSCALE_ST(xr + l, g0 * PYSCALE_LD(cb + l));
+    }
+  }
+  const T* ic = plan.ic.data();
+  const T* is = plan.is.data();
+  for (std::size_t k = 1; k < n; ++k) {
+    const T gc = ic[k], gs = is[k];
+    const T* ak = ca + k * cs;
+    const T* an = ca + (n - k) * cs;
+    const T* bk = cb + k * cs;
+    const T* bn = cb + (n - k) * cs;
+    T* outr = xr + k * M;
+    T* outi = xi + k * M;
+    for (std::size_t l = 0; l < M; l += W) {
+      const v a_k = PYSCALE_LD(ak + l), a_n = PYSCALE_LD(an + l);
+      const v b_k = PYSCALE_LD(bk + l), b_n = PYSCALE_LD(bn + l);
+      const v var = a_k * gc + a_n * gs;
+      const v vai = a_k * gs - a_n * gc;
+      const v vbr = b_k * gc + b_n * gs;
+      const v vbi = b_k * gs - b_n * gc;
+      PYSCALE_ST(outi + l, var - vbi);  // real part of the combined spectrum
+      PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
+    }
+  }
+}
+
+// Inverse (orthonormal DCT-III) of nv lines starting at line l0, from src to dst (may be equal).
+template <bool ROWS, class T, int VB>
+PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, Workspace<T>& ws, FftFn<T> fft) {
+  using VT = Vec<T, VB>;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  const std::size_t n = plan.n;
+  const std::size_t M = lanes_for<T, VB>(nv);
+  const std::size_t na = std::min(nv, M);
+  const std::size_t nb = nv - na;
+  const T* s0 = ROWS ? src + l0 * ld : src + l0;
+  T* d0 = ROWS ? dst + l0 * ld : dst + l0;
+  // Coefficients of the a-lines and b-lines as [k][lane] with row stride cs.
+  const T* ca;
+  const T* cb;
+  std::size_t cs;
+  if (ROWS) {
+    rows_to_lanes<T, VB>(s0, ld, na, M, n, nullptr, ws.b1r, M);
+    rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, nullptr, ws.b1i, M);
+    ca = ws.b1r;
+    cb = ws.b1i;
+    cs = M;
+  } else if (nv != 2 * M) {
+    for (std::size_t k = 0; k < n; ++k) {
+      copy_lanes<T, VB>(s0 + k * ld, na, ws.b1r + k * M, M);
+      copy_lanes<T, VB>(s0 + k * ld + M, nb, ws.b1i + k * M, M);
+    }
+    ca = ws.b1r;
+    cb = ws.b1i;
+    cs = M;
+  } else {
+    ca = s0;
+    cb = s0 + M;
+    cs = ld;
+  }
+  dct3_twiddle<T, VB>(plan, ca, cb, cs, M, ws.b0r, ws.b0i);
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  const T* va = ws.b0i;  // real and imaginary parts swapped back
+  const T* vb = ws.b0r;
+  const std::size_t* src_row = plan.out_row.data();
+  if (ROWS) {
+    lanes_to_rows<T, VB>(va, M, n, src_row, d0, ld, na);
+    lanes_to_rows<T, VB>(vb, M, n, src_row, d0 + M * ld, ld, nb);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      T* row = d0 + i * ld;
+      const T* pa = va + src_row[i] * M;
+      const T* pb = vb + src_row[i] * M;
+      if (nv == 2 * M) {
+        for (std::size_t l = 0; l < M; l += W) {
+          PYSCALE_ST(row + l, PYSCALE_LD(pa + l));
+          PYSCALE_ST(row + M + l, PYSCALE_LD(pb + l));
+        }
+      } else {
+        for (std::size_t l = 0; l < na; ++l) row[l] = pa[l];
+        for (std::size_t l = 0; l < nb; ++l) row[M + l] = pb[l];
+      }
+    }
+  }
+}
+
+// One transform of a block of nv lines starting at line l0 (rows or columns of a row-major image
+// with row stride ld), or a copy when the length is 1 (the orthonormal DCT of length 1 is the
+// identity).
+template <class T, int VB>
+PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,
+                               std::size_t l0, std::size_t nv, bool rows, bool inverse,
+                               Workspace<T>& ws, FftFn<T> fft) {
+  if (plan.n == 1) {
+    if (src == dst) return;
+    for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
+    return;
+  }
+  if (rows) {
+    if (inverse)
+      dct3_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<true, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  } else {
+    if (inverse)
+      dct3_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+    else
+      dct2_block<false, T, VB>(plan, src, dst, ld, l0, nv, ws, fft);
+  }
+}
+
+}  // namespace dct_detail
+}  // namespace pyscale

@@ -1,0 +1,102 @@
+// Loops of a team over the row blocks of an image whose sums do not depend on the size of the
+// team. Pure C++: no Python types in this header.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "team.hpp"
+
+namespace pyscale {
+
+namespace detail {
+
+constexpr std::size_t kLanes = 8;
+
+// Sum of term(k) over k in [0, n) with kLanes interleaved double accumulators (k % kLanes)
+// combined in a fixed order: not limited by the add latency. term may have side effects (the
+// solvers fuse vector updates into their sums).
+template <class Term>
+double reduce(std::size_t n, Term&& term) {
+  double acc[kLanes] = {};
+  std::size_t k = 0;
+  for (; k + kLanes <= n; k += kLanes)
+    for (std::size_t l = 0; l < kLanes; ++l) acc[l] += term(k + l);
+  for (std::size_t l = 0; k < n; ++k, ++l) acc[l] += term(k);
+  double s = 0.0;
+  for (std::size_t l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+}  // namespace detail
+
+// An ny x nx image cut into blocks of whole rows, about 4096 values each: the unit of work of a
+// team. A sum over the image is the sum of the block sums in block order, so it is the same
+// whatever the size of the team.
+class RowBlocks {
+ public:
+  struct Block {
+    std::size_t i0, i1;  // rows [i0, i1)
+    std::size_t k0, k1;  // values [k0, k1)
+    std::size_t size() const { return k1 - k0; }
+  };
+
+  RowBlocks(std::size_t ny, std::size_t nx, Team& team)
+      : ny_(ny),
+        nx_(nx),
+        rows_(std::max<std::size_t>(1, 4096 / std::max<std::size_t>(nx, 1))),
+        count_((ny + rows_ - 1) / rows_),
+        team_(team),
+        partial_(2 * count_) {}
+
+  std::size_t ny() const { return ny_; }
+  std::size_t nx() const { return nx_; }
+  std::size_t size() const { return ny_ * nx_; }
+  Team& team() const { return team_; }
+
+  // f(block) for every block.
+  template <class F>
+  void each(F&& f) const {
+    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) f(block(b));
+    });
+  }
+
+  // Sum of f(block) over the blocks.
+  template <class F>
+  double sum(F&& f) {
+    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) partial_[b] = f(block(b));
+    });
+    double s = 0.0;
+    for (std::size_t b = 0; b < count_; ++b) s += partial_[b];
+    return s;
+  }
+
+  // Two sums at once: f(block, a, c) sets the block's contributions a and c.
+  template <class F>
+  void sum2(double& a, double& c, F&& f) {
+    team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b) f(block(b), partial_[2 * b], partial_[2 * b + 1]);
+    });
+    a = 0.0;
+    c = 0.0;
+    for (std::size_t b = 0; b < count_; ++b) {
+      a += partial_[2 * b];
+      c += partial_[2 * b + 1];
+    }
+  }
+
+ private:
+  Block block(std::size_t b) const {
+    const std::size_t i0 = b * rows_, i1 = std::min(ny_, i0 + rows_);
+    return {i0, i1, i0 * nx_, i1 * nx_};
+  }
+
+  std::size_t ny_, nx_, rows_, count_;
+  Team& team_;
+  std::vector<double> partial_;
+};
+
+}  // namespace pyscale
