@@ -60,7 +60,7 @@ def _choices(values, allowed, name):
 
 
 def _label(size, domain, colour):
-    return f"{'full' if size is None else size} px, {domain}, {colour}"
+    return f"{'full size' if size is None else f'{size} px'}, {domain}, {colour}"
 
 
 def _checks(result, counts, resamples, seed):
