@@ -18,6 +18,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,8 @@ class CompareResult:
         The variance of every image as read (``t = 0``), ``(len(names),)``.
     features : numpy.ndarray or None
         The features of every frame, ``(len(names), models, times, D)``; None without FID.
+    evidence : pyscale.paper.claims.Evidence or None
+        The bootstrap resamples behind every interval (None without intervals).
     """
 
     variance: list = field(default_factory=list)
@@ -106,6 +109,7 @@ class CompareResult:
     variances: np.ndarray | None = None
     input_variances: np.ndarray | None = None
     features: np.ndarray | None = None
+    evidence: Any = None
 
 
 def _resolve_extractor(fid, workers, device="cpu"):
@@ -383,7 +387,7 @@ def compare(
     )
     _warn(result, chosen, data)
     recs = _gather(result, chosen, by_name, t_start)
-    per_image = fill_tables(result, recs, models, times, extractor, bootstrap, seed)
+    per_image = fill_tables(result, models, times, extractor, bootstrap, seed)
     grid_frames = None
     if grid:
         grid_frames = recs[0].get("frames")

@@ -169,7 +169,7 @@ def _claims_section(result, models, times, resamples):
             "",
         ]
         return L
-    ev = Evidence(
+    ev = result.evidence or Evidence(
         result.variances,
         result.input_variances,
         result.features,

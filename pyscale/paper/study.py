@@ -67,6 +67,9 @@ def _checks(result, counts, resamples, seed):
     """The claims on the first n images of one comparison, for every count."""
     rows = []
     for n in sorted({min(c, len(result.names)) for c in counts}):
+        if n == len(result.names) and result.evidence is not None:
+            rows += [{"images": n, **row} for row in evaluate_all(result.evidence)]
+            continue
         ev = Evidence(
             result.variances[:n],
             result.input_variances[:n],

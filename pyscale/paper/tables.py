@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import records as rec
+from .claims import Evidence
 from .plots import plot_fid, plot_grid, plot_variance
 from .report import report
-from .stats import bootstrap_interval, fid_interval, kid_from_features, kid_interval
+from .stats import kid_from_features
 
 __all__ = ["fill_tables", "write_outputs"]
 
@@ -31,46 +32,50 @@ def _summary(values):
     }
 
 
-def fill_tables(result, recs, models, times, extractor, resamples, seed):
+def fill_tables(result, models, times, extractor, resamples, seed):
     """Fill the variance, FID and KID rows of ``result``; return the per-image variance rows.
 
     With ``resamples`` > 0 every mean variance, FID and KID gets a 95 % bootstrap interval over
     the images (``ci_low``, ``ci_high``); with fewer than two images the intervals are empty.
+    All intervals come from one set of resamples (:class:`~pyscale.paper.claims.Evidence`),
+    kept as ``result.evidence`` so that the checks of the claims reuse its distances.
     """
-    var = np.stack([r["variance"] for r in recs])  # (N, M, T)
-    n = len(recs)
-    boot = resamples > 0 and n >= 2
-
-    def interval(fn):
-        return fn() if boot else (None, None)
-
+    var, n = result.variances, len(result.names)
+    ev = None
+    if resamples > 0 and n >= 2:
+        ev = Evidence(
+            var, result.input_variances, result.features, models, times,
+            resamples=resamples, seed=seed,
+        )  # fmt: skip
+    result.evidence = ev
     per_image = []
     for i, m in enumerate(models):
         for k, t in enumerate(times):
-            v = var[:, i, k]
-            lo, hi = interval(
-                lambda v=v: bootstrap_interval(
-                    lambda idx: v[idx].mean(), n, resamples=resamples, seed=seed
-                )
-            )
+            lo, hi = ev.interval(ev.mean_variance(m, k)[1]) if ev else (None, None)
             result.variance.append(
-                {"model": m, "time": float(t), **_summary(v), "ci_low": lo, "ci_high": hi}
+                {
+                    "model": m,
+                    "time": float(t),
+                    **_summary(var[:, i, k]),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                }
             )
             per_image += [
                 {"image": name, "model": m, "time": float(t), "variance": float(var[j, i, k])}
                 for j, name in enumerate(result.names)
             ]
     if extractor is not None:
-        _distances(result, recs, models, times, extractor, resamples if boot else 0, seed)
+        _distances(result, ev, models, times, extractor, seed)
     return per_image
 
 
-def _distances(result, recs, models, times, extractor, resamples, seed):
+def _distances(result, ev, models, times, extractor, seed):
     """The FID and KID rows: every model against osmosis at every time."""
     from .fid import fid_from_features
 
-    feats = np.stack([r["features"] for r in recs]).astype(np.float64)  # (N, M, T, D)
-    n, io_ = len(recs), models.index("osmosis")
+    feats = result.features.astype(np.float64)  # (N, M, T, D)
+    n, io_ = len(result.names), models.index("osmosis")
     for i, m in enumerate(models):
         if m == "osmosis":
             continue
@@ -79,12 +84,8 @@ def _distances(result, recs, models, times, extractor, resamples, seed):
             row = {"model": m, "time": float(t), "n": n, "features": str(extractor.id)}
             fid = fid_from_features(a, b) if n >= 2 else None
             kid, kid_std = kid_from_features(a, b, seed=seed) if n >= 2 else (None, None)
-            f_lo, f_hi = (
-                fid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
-            )
-            k_lo, k_hi = (
-                kid_interval(a, b, resamples=resamples, seed=seed) if resamples else (None, None)
-            )
+            f_lo, f_hi = ev.interval(ev.distance("FID", m, k)[1]) if ev else (None, None)
+            k_lo, k_hi = ev.interval(ev.distance("KID", m, k)[1]) if ev else (None, None)
             result.fid.append({**row, "fid": fid, "ci_low": f_lo, "ci_high": f_hi})
             result.kid.append(
                 {**row, "kid": kid, "kid_std": kid_std, "ci_low": k_lo, "ci_high": k_hi}
