@@ -261,7 +261,8 @@ def study_report(result, settings):
     L.append(
         f"- data: {settings['data'] or 'scikit-image bundled photographs'}"
         + (f" (split {settings['split']})" if settings.get("split") else "")
-        + f"; image counts checked: {', '.join(str(n) for n in sorted(set(n_of.values())))}"
+        + "; image counts checked: "
+        + ", ".join(str(n) for n in sorted({r["images"] for r in result.rows}))
     )
     L.append(
         f"- {settings['bootstrap']} bootstrap resamples of the images, 95 % intervals, seed "
