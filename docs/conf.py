@@ -21,6 +21,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = [
     "_build",
     "bsds500",
+    "study",
     "examples",
     "auto_examples/*.ipynb",
     "auto_examples/*.py",
