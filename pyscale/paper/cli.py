@@ -38,6 +38,16 @@ def _one_line(exc):
     return " ".join(str(exc).split())
 
 
+def _warnings_on_stderr(fn, *args, **kwargs):
+    """Call ``fn``; print the warnings it gave on standard error, one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args, **kwargs)
+    for w in caught:
+        print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)
+    return result
+
+
 def _compare(args):
     from .compare import compare
 
@@ -48,31 +58,28 @@ def _compare(args):
     else:
         max_size = args.max_size
     fid = args.fid_features if args.fid else False
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        r = compare(
-            args.data,
-            split=args.split,
-            models=args.models,
-            times=args.times,
-            grey=args.grey,
-            max_size=max_size,
-            fid=fid,
-            limit=args.limit,
-            out=args.out,
-            workers=args.workers,
-            dask=args.dask,
-            seed=args.seed,
-            grid=not args.no_grid,
-            progress=not args.quiet,
-            float_scale=_float_scale(args.float_scale),
-            bootstrap=args.bootstrap,
-            device=args.device,
-            domain=args.domain,
-            memory_budget="auto" if args.memory_budget is None else int(args.memory_budget * 2**30),
-        )
-    for w in caught:
-        print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)
+    r = _warnings_on_stderr(
+        compare,
+        args.data,
+        split=args.split,
+        models=args.models,
+        times=args.times,
+        grey=args.grey,
+        max_size=max_size,
+        fid=fid,
+        limit=args.limit,
+        out=args.out,
+        workers=args.workers,
+        dask=args.dask,
+        seed=args.seed,
+        grid=not args.no_grid,
+        progress=not args.quiet,
+        float_scale=_float_scale(args.float_scale),
+        bootstrap=args.bootstrap,
+        device=args.device,
+        domain=args.domain,
+        memory_budget="auto" if args.memory_budget is None else int(args.memory_budget * 2**30),
+    )
     for name, why in r.failed:
         print(f"pyscale: failed: {name}: {why}", file=sys.stderr)
     if not args.quiet:
@@ -91,27 +98,24 @@ def _study(args):
 
     if args.bootstrap < 10:
         raise ValueError(f"--bootstrap must be at least 10 for a study, got {args.bootstrap}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        r = study(
-            args.data,
-            split=args.split,
-            limit=args.limit,
-            sizes=[s or None for s in args.sizes],
-            domains=args.domains,
-            colours=args.colours,
-            counts=args.counts,
-            times=args.times,
-            fid=args.fid_features if args.fid else False,
-            out=args.out,
-            workers=args.workers,
-            seed=args.seed,
-            bootstrap=args.bootstrap,
-            device=args.device,
-            progress=not args.quiet,
-        )
-    for w in caught:
-        print(f"pyscale: warning: {_one_line(w.message)}", file=sys.stderr)
+    r = _warnings_on_stderr(
+        study,
+        args.data,
+        split=args.split,
+        limit=args.limit,
+        sizes=[s or None for s in args.sizes],
+        domains=args.domains,
+        colours=args.colours,
+        counts=args.counts,
+        times=args.times,
+        fid=args.fid_features if args.fid else False,
+        out=args.out,
+        workers=args.workers,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        device=args.device,
+        progress=not args.quiet,
+    )
     if not args.quiet:
         print(f"{len(r.rows)} checks over {len(r.configurations)} comparisons in {r.seconds:.0f} s")
         print(f"report: {r.files['md']}")
