@@ -173,6 +173,27 @@ def check_method(solver, preconditioner, *, have_guidance):
         )
 
 
+INTEGRATORS = ("euler", "krylov")
+
+
+def check_integrator(integrator, *, tau, steps_per_decade, have_guidance):
+    """Refuse an unknown integrator, and a Krylov one without guidance or with a fixed ``tau``."""
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
+    osmosis_time_grid([1.0], steps_per_decade=steps_per_decade)  # validates the count
+    if integrator == "krylov":
+        if not have_guidance:
+            raise ValueError(
+                "integrator='krylov' needs a guidance image (it works on the symmetric form, "
+                "which exists only for the canonical drift of a guidance)"
+            )
+        if tau is not None:
+            raise ValueError(
+                "tau is the step of integrator='euler'; integrator='krylov' takes no steps (its "
+                "solves are set by steps_per_decade)"
+            )
+
+
 def resolve_solver(solver, have_guidance):
     """``"auto"``: conjugate gradients on the symmetric form with a guidance, else BiCGSTAB."""
     if solver == "auto":

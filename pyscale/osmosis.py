@@ -17,11 +17,13 @@ import numpy.typing as npt
 
 from . import _validation as val
 from ._ext import core
+from ._osmosis_krylov import BASIS_RTOL, krylov_frames
 from ._osmosis_solver import (
     ConvergenceError,
     ConvergenceWarning,
     Stepper,
     StepReport,
+    check_integrator,
     check_method,
     check_solver_args,
     evolve,
@@ -98,14 +100,33 @@ def check_mass(fc):
 
 
 def run(
-    fc, op, times, *, tau, steps_per_decade, solver, preconditioner, rtol, maxiter, on_fail, workers
+    fc,
+    op,
+    times,
+    *,
+    tau,
+    steps_per_decade,
+    solver,
+    preconditioner,
+    rtol,
+    maxiter,
+    on_fail,
+    workers,
+    integrator="euler",
 ):
     """Osmosis frames (float64, ``(K, B, ny, nx)``) of checked canonical images at ``times``.
 
     ``op`` is ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, canonical; nothing is checked here.
     """
+    if integrator == "krylov":
+        rtol = max(rtol, BASIS_RTOL)
     f, stepper, scale = _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers)
-    frames = evolve(f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail)
+    if integrator == "krylov":
+        frames = krylov_frames(f, stepper, times, per_decade=steps_per_decade, on_fail=on_fail)
+    else:
+        frames = evolve(
+            f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail
+        )
     if np.any(scale != 1.0):
         frames *= scale
     return frames
@@ -195,6 +216,7 @@ def osmosis(
     on_fail="raise",
     channel_axis=None,
     workers=None,
+    integrator="euler",
 ):
     """Osmosis filter: evolve ``f`` towards the guidance image ``guidance`` until time ``t``.
 
@@ -222,7 +244,8 @@ def osmosis(
         Constant implicit time step; ``t == tau`` is exactly one step. Default: steps growing
         with ``t`` (see :func:`osmosis_time_grid` for the accuracy of each choice).
     steps_per_decade : int, optional
-        Resolution of the default growing steps.
+        Resolution of the default growing steps (with ``integrator="krylov"``: poles per
+        decade).
     solver : {"auto", "cg", "bicgstab"}, optional
         ``"bicgstab"``: stabilised BiCGSTAB on ``I - tau A``. ``"cg"``: conjugate gradients on
         the symmetric positive definite form ``(diag(v) + tau K) (u / v) = u_old`` (guidance
@@ -261,6 +284,18 @@ def osmosis(
         Threads (``None``: all cores), shared between the images and channels of a batch and
         the pixels of each image (an image of 321 x 481 pixels keeps two busy). The result does
         not depend on it.
+    integrator : {"euler", "krylov"}, optional
+        ``"euler"`` (default): implicit Euler steps on the grid of :func:`osmosis_time_grid`.
+        ``"krylov"`` (guidance only, no ``tau``): every output time from one rational Krylov
+        basis per image, built with one solve per pole, ``steps_per_decade`` poles per decade of
+        ``[0.3 t_first, 0.3 t_last]``; the frames are Galerkin approximations of the exact
+        evolution that keep the mass and the steady state exactly. Its solves stop at
+        ``max(rtol, 1e-5)``. On a 321 x 481 colour BSDS500 photo with noise guidance to
+        ``t = 10000`` it is five times as accurate as the default grid with half the solves
+        (maximum error 0.006 with ``steps_per_decade=2``, against 0.031 for implicit Euler with
+        4). It is not positivity-preserving: where the guidance has pixels clipped to a tiny
+        value the frames can dip below zero by about 1e-5 (measured), which implicit Euler never
+        does.
 
     Returns
     -------
@@ -288,6 +323,9 @@ def osmosis(
     fc, op, info, offset = _check_inputs(
         f, guidance, drift, offset, channel_axis, solver, preconditioner
     )
+    check_integrator(
+        integrator, tau=tau, steps_per_decade=steps_per_decade, have_guidance="v" in op
+    )
     rtol, maxiter = check_solver_args(rtol, maxiter, on_fail)
     workers = val.check_workers(workers)
     many = np.ndim(t) > 0
@@ -306,6 +344,7 @@ def osmosis(
         maxiter=maxiter,
         on_fail=on_fail,
         workers=workers,
+        integrator=integrator,
     )
     if offset:
         out -= offset

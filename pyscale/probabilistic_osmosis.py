@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as val
-from ._osmosis_solver import check_method, check_solver_args, osmosis_time_grid
+from ._osmosis_solver import check_integrator, check_method, check_solver_args
 from .noise import GUIDANCE_STREAM, standard_normal
 from .osmosis import check_mass, run
 from .processes import Process
@@ -27,7 +27,8 @@ class ProbabilisticOsmosis(Process):
     tau : float, optional
         Constant implicit time step (default: steps growing with ``t``).
     steps_per_decade : int, optional
-        Resolution of the default growing steps.
+        Resolution of the default growing steps (with ``integrator="krylov"``: poles per
+        decade).
     offset : float, optional
         Shift for images with zeros, added to the image and the guidance (see :func:`osmosis`).
     rtol : float, optional
@@ -43,6 +44,9 @@ class ProbabilisticOsmosis(Process):
         Iteration cap of each solve.
     on_fail : {"raise", "warn"}, optional
         Reaction to a solve that misses ``rtol`` (see :func:`osmosis`).
+    integrator : {"euler", "krylov"}, optional
+        Implicit Euler steps (default) or one rational Krylov basis for all output times
+        (faster and more accurate, not positivity-preserving; see :func:`osmosis`).
 
     Examples
     --------
@@ -71,10 +75,12 @@ class ProbabilisticOsmosis(Process):
         preconditioner="auto",
         maxiter=10000,
         on_fail="raise",
+        integrator="euler",
     ):
         self.sigma = float(val.check_positive(sigma, "sigma", array=False))
         self.tau = None if tau is None else float(val.check_positive(tau, "tau", array=False))
-        osmosis_time_grid([1.0], steps_per_decade=steps_per_decade)  # validates the count
+        check_integrator(integrator, tau=tau, steps_per_decade=steps_per_decade, have_guidance=True)
+        self.integrator = integrator
         self.steps_per_decade = int(steps_per_decade)
         self.offset = float(val.check_positive(offset, "offset", allow_zero=True, array=False))
         self.rtol, self.maxiter = check_solver_args(rtol, maxiter, on_fail)
@@ -103,6 +109,7 @@ class ProbabilisticOsmosis(Process):
             "preconditioner": self.preconditioner,
             "maxiter": self.maxiter,
             "on_fail": self.on_fail,
+            "integrator": self.integrator,
         }
 
     def _canonical(self, u0, seed, noise, channel_axis):
@@ -155,6 +162,7 @@ class ProbabilisticOsmosis(Process):
                 maxiter=self.maxiter,
                 on_fail=self.on_fail,
                 workers=workers,
+                integrator=self.integrator,
             )
             out[positive] = frames - self.offset if self.offset else frames
         return val.from_canonical(out, info, leading=(times.size,))
