@@ -43,11 +43,20 @@ def krylov_poles(times, per_decade):
 
 
 def _orthonormalise(basis, k, w):
-    """Store ``w`` (B, n), made orthonormal to ``basis[:, :k]`` per image, as ``basis[:, k]``."""
-    for _ in range(2):  # twice is enough (Kahan's rule)
+    """Store ``w`` (B, n), made orthonormal to ``basis[:, :k]`` per image, as ``basis[:, k]``.
+
+    Gram-Schmidt, repeated once where it cancelled most of ``w`` (a norm below 1/2 of the
+    original: then rounding may have left components along the basis).
+    """
+    norm0 = np.linalg.norm(w, axis=1)
+    for _ in range(2):
         coef = np.matmul(basis[:, :k], w[:, :, None])
         w = w - np.matmul(coef.transpose(0, 2, 1), basis[:, :k])[:, 0]
-    basis[:, k] = w / np.linalg.norm(w, axis=1, keepdims=True)
+        norm = np.linalg.norm(w, axis=1)
+        if np.all(norm > 0.5 * norm0):
+            break
+        norm0 = norm
+    basis[:, k] = w / norm[:, None]
 
 
 def _projected(basis, v, s):
