@@ -288,12 +288,12 @@ def osmosis(
         ``"euler"`` (default): implicit Euler steps on the grid of :func:`osmosis_time_grid`.
         ``"krylov"`` (guidance only, no ``tau``): every output time from one rational Krylov
         basis per image, built with one solve per pole, ``steps_per_decade`` poles per decade of
-        ``[0.3 t_first, 0.3 t_last]``; the frames are Galerkin approximations of the exact
-        evolution that keep the mass and the steady state exactly. Its solves stop at
-        ``max(rtol, 1e-5)``. On a 321 x 481 colour BSDS500 photo with noise guidance to
-        ``t = 10000`` it is five times as accurate as the default grid with half the solves
-        (maximum error 0.006 with ``steps_per_decade=2``, against 0.031 for implicit Euler with
-        4). It is not positivity-preserving: where the guidance has pixels clipped to a tiny
+        ``0.3 [min(t_first, t_last / 100), t_last]``; the frames are Galerkin approximations of
+        the exact evolution that keep the mass and the steady state exactly. Its solves stop at
+        ``max(rtol, 1e-5)``. On a 321 x 481 colour BSDS500 photo with noise guidance at the
+        paper's times (1 to 10000) and ``steps_per_decade=2`` it is about three times as
+        accurate as the default grid with 9 solves instead of 22 (maximum error 0.012 against
+        0.032). It is not positivity-preserving: where the guidance has pixels clipped to a tiny
         value the frames can dip below zero by about 1e-5 (measured), which implicit Euler never
         does.
 

@@ -41,6 +41,15 @@ def test_matches_the_exact_evolution():
     assert np.abs(cheap - exact).max() < 0.5 * np.abs(euler - exact).max()
 
 
+@pytest.mark.parametrize("t", [1.0, 50.0])
+def test_one_output_time(t):
+    f, v = _case(5, (24, 30))
+    exact = _exact(f, v, [t])[0]
+    out = osmosis(f, v, t=t, integrator="krylov")
+    assert out.shape == f.shape
+    assert np.abs(out - exact).max() < 0.1 * np.abs(osmosis(f, v, t=t) - exact).max()
+
+
 def test_more_poles_converge():
     f, v = _case(1)
     exact = _exact(f, v, TIMES)
