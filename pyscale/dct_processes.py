@@ -14,7 +14,7 @@ import numpy.typing as npt
 from . import _validation as val
 from .processes import LinearGaussianProcess
 from .schedules import cosine_logsnr
-from .spectral import laplacian_eigenvalues
+from .spectral import eigenvalues, laplacian_eigenvalues
 
 __all__ = ["HomogeneousDiffusion", "HeatDissipation", "BlurringDiffusion", "HoogeboomBlurring"]
 
@@ -42,6 +42,12 @@ class _DCTProcess(LinearGaussianProcess):
         if self.domain == "unit":
             mu *= float(max(ny, nx)) ** 2
         return mu
+
+    def _rates(self, ny, nx):
+        if type(self).decay_rates is not _DCTProcess.decay_rates:
+            return self.decay_rates(ny, nx)
+        scale = float(max(ny, nx)) ** 2 if self.domain == "unit" else 1.0
+        return eigenvalues(ny, nx, self.spectrum, scale)
 
     def _domain_params(self):
         return {} if self.domain == "pixel" else {"domain": self.domain}
