@@ -60,6 +60,8 @@ def decay(mu, t, out=None):
     dominates for long times; the values dropped are below 1e-307.
     """
     x = np.multiply(mu, np.negative(t), out=out)
+    if x.min() > -707.0:  # nothing underflows (and no NaN): the plain exp is faster
+        return np.exp(x, out=x)
     keep = x > -707.0
     np.exp(x, out=x, where=keep)
     np.copyto(x, 0.0, where=~keep)
@@ -264,12 +266,9 @@ class BlurringDiffusion(_DCTProcess):
         # gam**2 = beta**2 expm1(-2 mu t) / expm1(-2 mu), with the limit beta**2 t on DC modes
         f = np.multiply(mu, -2.0 * t, out=both[1])
         np.expm1(f, out=f)
-        dc = np.nonzero(mu == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
-        f[(..., *dc)] = (
-            0.0 if self.preserve_mean else self.beta**2 * np.broadcast_to(t, f.shape)[(..., *dc)]
-        )
+        np.copyto(f, 0.0 if self.preserve_mean else self.beta**2 * t, where=mu == 0)
         return lam, np.sqrt(f, out=f)
 
     def mode_transition(self, s, t, mu):

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from ._ext import core
 from ._torch import is_tensor, tensor_aware
-from ._validation import check_image, check_result, check_workers
+from ._validation import all_finite, check_image, check_result, check_workers
 
 __all__ = ["dct2", "idct2", "laplacian_eigenvalues", "SPECTRA"]
 
@@ -117,7 +117,7 @@ def _transform(x, axes, workers, inverse, name):
         with np.errstate(over="ignore", invalid="ignore"):
             out = transform(x.transpose(order), inverse=inverse, workers=w)
         out = out.transpose(np.argsort(order))
-    if not np.all(np.isfinite(out)):
+    if not all_finite(out):
         check_image(x, name=name)
         check_result(out, name)
     return out
