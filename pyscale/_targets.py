@@ -50,15 +50,13 @@ class TrainingTargets:
         """Per-mode ``(w0, wt, sd)`` of ``u_s = w0 u_0 + wt u_t + sd z``, shape ``(G, *modes)``."""
         lam_s, gam_s = self._coefficients(None, s, mu)
         a, b = self._coefficients(s, t, mu)
-        g2 = a**2 * gam_s**2 + b**2
+        kept, b2 = a**2 * gam_s**2, b**2  # the parts of the variance of u_t given u_0
+        g2 = kept + b2
         with np.errstate(divide="ignore", invalid="ignore"):
             random = g2 > 0
-            sd = np.where(random, gam_s * b / np.sqrt(g2), 0.0)
-            wt = np.where(
-                random,
-                gam_s * np.sqrt((a**2 * gam_s**2 + (1 - eta**2) * b**2) / g2) / np.sqrt(g2),
-                0.0,
-            )
+            root = np.sqrt(g2)
+            sd = np.where(random, gam_s * b / root, 0.0)
+            wt = np.where(random, gam_s * np.sqrt((kept + (1 - eta**2) * b2) / g2) / root, 0.0)
         return lam_s - wt * a * lam_s, wt, eta * sd
 
     def _combine(self, lay, terms, plane_of, workers, noise_term=None):
