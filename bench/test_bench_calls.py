@@ -69,7 +69,20 @@ def _check_marginal(x, got):
     np.testing.assert_allclose(gam, np.sqrt(g2), rtol=1e-12, atol=0)
 
 
+def _check_velocity(x, got):
+    eps = np.random.default_rng(1).standard_normal(x.shape)
+    lam, gam = _BLUR.marginal(T, x.shape, channel_axis=0)
+    dct = scipy.fft.dctn
+    want = scipy.fft.idctn(
+        lam * dct(eps, axes=AXES, norm="ortho") - gam * dct(x, axes=AXES, norm="ortho"),
+        axes=AXES,
+        norm="ortho",
+    )
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
 _BLUR, _HEAT, _DPM = ps.BlurringDiffusion(0.1), ps.HeatDissipation(), ps.DPM(0.1)
+_EPS = np.random.default_rng(1).standard_normal((3, 32, 32))
 CALLS = {
     "dct2-idct2": (
         lambda x: ps.idct2(ps.dct2(x, axes=AXES), axes=AXES),
@@ -85,6 +98,10 @@ CALLS = {
     "blurring-trajectory-1": (
         lambda x: _BLUR.trajectory(x, [T], seed=0, channel_axis=0)[0],
         _checker(_BLUR),
+    ),
+    "blurring-velocity": (
+        lambda x: _BLUR.velocity(x, _EPS, T, channel_axis=0),
+        _check_velocity,
     ),
     "blurring-marginal": (
         lambda x: _BLUR.marginal(T, x.shape, channel_axis=0),
