@@ -71,8 +71,9 @@ def _direct_network(path, channels_last):
         layers = layers.to(memory_format=fmt)
 
     def call(batch):
-        t = torch.from_numpy(batch).permute(0, 3, 1, 2)
-        t = ((t - 128.0) / 128.0).contiguous(memory_format=fmt)
+        with torch.inference_mode():
+            t = torch.from_numpy(batch).permute(0, 3, 1, 2)
+            t = ((t - 128.0) / 128.0).contiguous(memory_format=fmt)
 
         def run():
             with torch.inference_mode(), torch.jit.optimized_execution(False):
