@@ -100,7 +100,7 @@ class Layout:
 
     def finite(self, x):
         """Whether every entry of ``x`` is finite."""
-        return bool(np.all(np.isfinite(x)))
+        return val.all_finite(x)
 
     def draws(self, seed, stream, shape, start=0):
         """Standard normal draws of ``(seed, stream)`` from flat index ``start``, input dtype."""

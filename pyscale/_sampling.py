@@ -39,6 +39,7 @@ class Sampler:
         max_time: float | None
 
         def decay_rates(self, ny: int, nx: int) -> np.ndarray | None: ...
+        def _rates(self, ny: int, nx: int) -> np.ndarray | None: ...
         def _coefficients(self, s: Any, t: np.ndarray, mu: Any) -> tuple[Any, Any]: ...
         def _check_t(self, t: Any, name: str = "t") -> Any: ...
 
@@ -186,7 +187,7 @@ class Sampler:
         workers = val.check_workers(workers)
         lead = (times.size,)
         seed, z = self._noise(lay, seed, noise, lead)
-        A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
+        A, B = self._trajectory_coefficients(times, self._rates(*lay.canon.shape[1:]))
         buf = self._run(lay, A, B, seed, z, workers, lay.buffer(out, lead))
         frames = lay.result(buf, out, lead)
         if return_noise:
@@ -240,7 +241,7 @@ class Sampler:
         workers = val.check_workers(workers)
         (tu,), _, plane_of = lay.planes(t)
         seed, z = self._noise(lay, seed, noise, ())
-        a, b = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
+        a, b = self._coefficients(None, tu, self._rates(*lay.canon.shape[1:]))
         buf = lay.buffer(out, ())
         buf = self._run(
             lay,
@@ -284,7 +285,7 @@ class Sampler:
         lay = make_layout(u0, channel_axis)
         workers = val.check_workers(workers)
         seed, z = self._noise(lay, seed, noise, (times.size,))
-        A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
+        A, B = self._trajectory_coefficients(times, self._rates(*lay.canon.shape[1:]))
         for frame in self._frames(lay, A, B, seed, z, workers):
             yield lay.back(frame)
 
@@ -329,7 +330,7 @@ class Sampler:
         for lo in range(0, shape[0], batch_size):
             lay = make_layout(u0[lo : lo + batch_size], channel_axis)
             if A is None:
-                A, B = self._trajectory_coefficients(times, self.decay_rates(*lay.canon.shape[1:]))
+                A, B = self._trajectory_coefficients(times, self._rates(*lay.canon.shape[1:]))
             buf = self._run(
                 lay,
                 A,

@@ -41,6 +41,7 @@ class TrainingTargets:
         basis: str
 
         def decay_rates(self, ny: int, nx: int) -> np.ndarray | None: ...
+        def _rates(self, ny: int, nx: int) -> np.ndarray | None: ...
         def _coefficients(self, s: Any, t: np.ndarray, mu: Any) -> tuple[Any, Any]: ...
         def _check_t(self, t: Any, name: str = "t") -> Any: ...
         def _time_pair(self, s: Any, t: Any) -> tuple[Any, Any]: ...
@@ -49,15 +50,13 @@ class TrainingTargets:
         """Per-mode ``(w0, wt, sd)`` of ``u_s = w0 u_0 + wt u_t + sd z``, shape ``(G, *modes)``."""
         lam_s, gam_s = self._coefficients(None, s, mu)
         a, b = self._coefficients(s, t, mu)
-        g2 = a**2 * gam_s**2 + b**2
+        kept, b2 = a**2 * gam_s**2, b**2  # the parts of the variance of u_t given u_0
+        g2 = kept + b2
         with np.errstate(divide="ignore", invalid="ignore"):
             random = g2 > 0
-            sd = np.where(random, gam_s * b / np.sqrt(g2), 0.0)
-            wt = np.where(
-                random,
-                gam_s * np.sqrt((a**2 * gam_s**2 + (1 - eta**2) * b**2) / g2) / np.sqrt(g2),
-                0.0,
-            )
+            root = np.sqrt(g2)
+            sd = np.where(random, gam_s * b / root, 0.0)
+            wt = np.where(random, gam_s * np.sqrt((kept + (1 - eta**2) * b2) / g2) / root, 0.0)
         return lam_s - wt * a * lam_s, wt, eta * sd
 
     def _combine(self, lay, terms, plane_of, workers, noise_term=None):
@@ -116,7 +115,7 @@ class TrainingTargets:
         s, t = self._time_pair(s, t)
         lay, c0, workers = self._two_images(u_t, u_0, ("u_t", "u_0"), channel_axis, workers)
         (su, tu), example, plane_of = lay.planes(s, t)
-        w0, wt, sd = self._reverse_weights(su, tu, self.decay_rates(*lay.canon.shape[1:]), 1.0)
+        w0, wt, sd = self._reverse_weights(su, tu, self._rates(*lay.canon.shape[1:]), 1.0)
         mean = self._combine(lay, [(w0, c0), (wt, lay.canon)], plane_of, workers)
         return mean, lay.asarray(sd[0] if example is None else sd[example])
 
@@ -177,7 +176,7 @@ class TrainingTargets:
         s, t = self._time_pair(s, t)
         lay, c0, workers = self._two_images(u_t, u0_hat, ("u_t", "u0_hat"), channel_axis, workers)
         (su, tu), _, plane_of = lay.planes(s, t)
-        w0, wt, sd = self._reverse_weights(su, tu, self.decay_rates(*lay.canon.shape[1:]), eta)
+        w0, wt, sd = self._reverse_weights(su, tu, self._rates(*lay.canon.shape[1:]), eta)
         if noise is not None:
             z = lay.transform(lay.canonical(noise, "noise"), self.basis == "dct", workers)
         else:
@@ -215,7 +214,7 @@ class TrainingTargets:
         t = self._check_t(t)
         lay, ce, workers = self._two_images(u0, noise, ("u0", "noise"), channel_axis, workers)
         (tu,), _, plane_of = lay.planes(t)
-        lam, gam = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
+        lam, gam = self._coefficients(None, tu, self._rates(*lay.canon.shape[1:]))
         return self._combine(lay, [(lam, ce), (-gam, lay.canon)], plane_of, workers)
 
     @tensor_aware("u_t", "noise", "velocity")
@@ -244,7 +243,7 @@ class TrainingTargets:
             u_t, noise if velocity is None else velocity, ("u_t", name), channel_axis, workers
         )
         (tu,), _, plane_of = lay.planes(t)
-        lam, gam = self._coefficients(None, tu, self.decay_rates(*lay.canon.shape[1:]))
+        lam, gam = self._coefficients(None, tu, self._rates(*lay.canon.shape[1:]))
         with np.errstate(divide="ignore", invalid="ignore"):
             if velocity is None:
                 inv = np.where(lam > 0, 1 / lam, 0.0)

@@ -6,8 +6,11 @@ parameter, so that bad input never reaches a compiled kernel.
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 import operator
+import os
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,28 @@ __all__ = [
 ]
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_float(arr, name):
+    """A float32 or float64 version of a non-float array, or the error that names ``name``."""
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        if arr.dtype != np.bool_:
+            raise TypeError(f"{name} must be a float array, got dtype {arr.dtype}")
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
+            "convert integer images first, e.g. u.astype(np.float64) / 255"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
+    if arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    elif arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
+
+
 def check_image(
     u: Any, name: str = "u0", *, allow_nonfinite: bool = False, positive: bool = False
 ) -> np.ndarray:
@@ -42,25 +67,13 @@ def check_image(
             arr = np.asarray(u)
         except Exception as exc:  # pragma: no cover - numpy's own message is kept
             raise TypeError(f"{name} must be an array of floats: {exc}") from exc
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        if arr.dtype != np.bool_:
-            raise TypeError(f"{name} must be a float array, got dtype {arr.dtype}")
-    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(
-            f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
-            "convert integer images first, e.g. u.astype(np.float64) / 255"
-        )
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be a real float array, got dtype {arr.dtype}")
-    if arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    elif arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    if arr.dtype not in _FLOATS:
+        arr = _as_float(arr, name)
     if arr.ndim < 2:
         raise ValueError(f"{name} must have at least 2 dimensions (H, W), got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+    if not allow_nonfinite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
     if positive and not np.all(arr > 0):
         raise ValueError(
@@ -68,6 +81,25 @@ def check_image(
             "pass offset=... to shift it, e.g. offset=1.0"
         )
     return arr
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """Whether every entry of a float array is finite.
+
+    A small C-contiguous array is summed first: a NaN or infinity makes the sum non-finite, so a
+    finite sum settles the question without a temporary array (on large arrays the entrywise
+    check is as fast). Only a non-finite sum (bad values, or an overflow of large finite ones)
+    is followed by the entrywise check.
+    """
+    if x.flags.c_contiguous and 0 < x.size <= _SUM_FIRST:
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(x.reshape(-1))
+        if math.isfinite(total):
+            return True
+    return bool(np.all(np.isfinite(x)))
+
+
+_SUM_FIRST = 1 << 16  # the largest array summed before the entrywise check
 
 
 def check_result(x, name="u0"):
@@ -122,15 +154,24 @@ def to_canonical(u, channel_axis, name="u0"):
     canonical array and what :func:`from_canonical` needs.
     """
     c, ny, nx = spatial_layout(u.shape, channel_axis, name)
-    moved = u if c is None else np.moveaxis(u, c, -3)
+    moved = u if c is None or c == u.ndim - 3 else u.transpose(_move_to(u.ndim, c, u.ndim - 3))
     return moved.reshape(-1, ny, nx), (moved.shape, c)
+
+
+def _move_to(ndim, src, dst):
+    """The axis order that moves axis ``src`` to position ``dst`` (both non-negative)."""
+    order = [i for i in range(ndim) if i != src]
+    order.insert(dst, src)
+    return order
 
 
 def from_canonical(x, info, leading=()):
     """Inverse of :func:`to_canonical`; ``leading`` are extra axes in front of ``x``'s batch."""
     moved_shape, c = info
     out = x.reshape(tuple(leading) + tuple(moved_shape))
-    return out if c is None else np.moveaxis(out, -3, c + len(leading))
+    if c is None or c == len(moved_shape) - 3:
+        return out
+    return out.transpose(_move_to(out.ndim, out.ndim - 3, c + len(leading)))
 
 
 def examples_of(shape, channel_axis, name="u0"):
@@ -166,6 +207,23 @@ def plane_index(shape, channel_axis, name, batch, columns):
     rows, example = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
     example = example.reshape(-1).astype(np.int64)
     return [rows[:, i] for i in range(len(columns))], example, np.repeat(example, batch // n)
+
+
+def _scalar_time(t, name, integer, max_time):
+    """A Python ``float`` or ``int`` time checked without numpy; None for anything else."""
+    if type(t) is int and -(2**53) <= t <= 2**53:
+        t = float(t)
+    elif type(t) is not float:
+        return None
+    if not math.isfinite(t):
+        raise ValueError(f"{name} must be finite")
+    if t < 0:
+        raise ValueError(f"{name} must be non-negative, got {t}")
+    if integer and t != round(t):
+        raise ValueError(f"{name} must be whole numbers of steps for a per-step schedule")
+    if max_time is not None and t > max_time:
+        raise ValueError(f"{name} must not exceed {max_time:g} for this process, got {t:g}")
+    return t
 
 
 def _time_values(times, name, integer, max_time):
@@ -205,15 +263,22 @@ def check_times(
 
 def check_time(t: Any, name: str = "t", **kw: Any) -> float:
     """Check one time; return it as a float."""
+    integer, max_time = kw.get("integer", False), kw.get("max_time")
+    fast = _scalar_time(t, name, integer, max_time)
+    if fast is not None:
+        return fast
     if np.ndim(t) != 0:
         raise ValueError(f"{name} must be a scalar time, got shape {np.shape(t)}")
-    return float(_time_values(t, name, kw.get("integer", False), kw.get("max_time")))
+    return float(_time_values(t, name, integer, max_time))
 
 
 def check_example_times(
     t: Any, name: str = "t", *, integer: bool = False, max_time: float | None = None
 ) -> float | np.ndarray:
     """One time (a float) or one time per example (a 1-D float64 array)."""
+    fast = _scalar_time(t, name, integer, max_time)
+    if fast is not None:
+        return fast
     arr = _time_values(t, name, integer, max_time)
     if arr.ndim == 0:
         return float(arr)
@@ -273,8 +338,8 @@ def check_int(x: Any, name: str, minimum: int) -> int:
 
 def check_seed(seed: Any) -> int:
     """Return a seed as a Python int in [0, 2**64), drawing a fresh one for ``None``."""
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
+    if seed is None:  # fresh entropy from the operating system, as numpy's SeedSequence takes
+        return int.from_bytes(os.urandom(8), "little")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
     seed = operator.index(seed)
@@ -283,11 +348,15 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
+@functools.cache
+def _cpu_count():
+    """The number of cores (asking the system takes longer than a small transform)."""
+    return os.cpu_count() or 1
+
+
 def check_workers(workers: Any) -> int:
     """Return a thread count >= 1; ``None`` or -1 means all cores, like ``scipy.fft``."""
-    import os
-
-    ncpu = os.cpu_count() or 1
+    ncpu = _cpu_count()
     if workers is None:
         return ncpu
     if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, numbers.Integral):

@@ -8,13 +8,15 @@ standard deviation ``sigma`` pixels is ``t = sigma**2 / 2`` with the continuous 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
 from . import _validation as val
 from .processes import LinearGaussianProcess
 from .schedules import cosine_logsnr
-from .spectral import laplacian_eigenvalues
+from .spectral import eigenvalues, laplacian_eigenvalues
 
 __all__ = ["HomogeneousDiffusion", "HeatDissipation", "BlurringDiffusion", "HoogeboomBlurring"]
 
@@ -43,6 +45,25 @@ class _DCTProcess(LinearGaussianProcess):
             mu *= float(max(ny, nx)) ** 2
         return mu
 
+    def _rates(self, ny, nx):
+        if type(self).decay_rates is not _DCTProcess.decay_rates:
+            return self.decay_rates(ny, nx)
+        return eigenvalues(ny, nx, self.spectrum, self._scale(ny, nx))
+
+    def _scale(self, ny, nx):
+        return float(max(ny, nx)) ** 2 if self.domain == "unit" else 1.0
+
+    def _cached_key(self, mu):
+        """``(ny, nx, spectrum, scale)`` when ``mu`` is this process's cached spectrum, else None.
+
+        The cached spectra are read-only, so what is derived from one can be cached as well.
+        """
+        if mu.ndim != 2 or type(self).decay_rates is not _DCTProcess.decay_rates:
+            return None
+        ny, nx = mu.shape
+        key = (ny, nx, self.spectrum, self._scale(ny, nx))
+        return key if mu is eigenvalues(*key) else None
+
     def _domain_params(self):
         return {} if self.domain == "pixel" else {"domain": self.domain}
 
@@ -54,10 +75,21 @@ def decay(mu, t, out=None):
     dominates for long times; the values dropped are below 1e-307.
     """
     x = np.multiply(mu, np.negative(t), out=out)
+    if x.min() > -707.0:  # nothing underflows (and no NaN): the plain exp is faster
+        return np.exp(x, out=x)
     keep = x > -707.0
     np.exp(x, out=x, where=keep)
     np.copyto(x, 0.0, where=~keep)
     return x
+
+
+@functools.lru_cache(maxsize=32)
+def _step_gain(ny, nx, spectrum, scale, beta):
+    """``beta**2 / expm1(-2 mu)`` of a cached spectrum (``-inf`` on DC), read-only."""
+    with np.errstate(divide="ignore"):
+        gain = beta**2 / np.expm1(-2 * eigenvalues(ny, nx, spectrum, scale))
+    gain.flags.writeable = False
+    return gain
 
 
 def _no_dc(sd):
@@ -253,17 +285,21 @@ class BlurringDiffusion(_DCTProcess):
             np.expm1(gam, out=gam)
             np.negative(gam, out=gam)
             return lam, np.multiply(np.sqrt(gam, out=gam), self.beta, out=gam)
-        both = np.empty((2, *np.broadcast_shapes(t.shape, mu.shape)))  # one allocation
+        key = self._cached_key(mu) if t.shape[-2:] == (1, 1) else None
+        shape = np.broadcast_shapes(t.shape, mu.shape) if key is None else t.shape[:-2] + mu.shape
+        both = np.empty((2, *shape))  # one allocation
         lam = decay(mu, t, out=both[0])
         # gam**2 = beta**2 expm1(-2 mu t) / expm1(-2 mu), with the limit beta**2 t on DC modes
         f = np.multiply(mu, -2.0 * t, out=both[1])
         np.expm1(f, out=f)
-        dc = np.nonzero(mu == 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
-        f[(..., *dc)] = (
-            0.0 if self.preserve_mean else self.beta**2 * np.broadcast_to(t, f.shape)[(..., *dc)]
-        )
+        dc = 0.0 if self.preserve_mean else self.beta**2 * t
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 * inf on DC, replaced below
+            if key is None:
+                np.multiply(f, self.beta**2 / np.expm1(-2 * mu), out=f)
+                np.copyto(f, dc, where=mu == 0)
+            else:  # the only DC mode of a cached spectrum is (0, 0)
+                np.multiply(f, _step_gain(*key, self.beta), out=f)
+                f[..., 0, 0] = dc if self.preserve_mean else dc[..., 0, 0]
         return lam, np.sqrt(f, out=f)
 
     def mode_transition(self, s, t, mu):

@@ -125,7 +125,7 @@ def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0
         coef_a,
         coef_b,
         seed,
-        bool(np.any(coef_b > 0)),
+        bool((coef_b > 0).any()),
         int(workers),
         int(start),
         ZIGGURAT_X,

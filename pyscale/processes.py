@@ -26,7 +26,7 @@ import numpy.typing as npt
 from . import _validation as val
 from ._sampling import Sampler
 from ._targets import TrainingTargets
-from .spectral import laplacian_eigenvalues
+from .spectral import eigenvalues, laplacian_eigenvalues
 
 __all__ = ["Process", "LinearGaussianProcess", "DiagonalProcess"]
 
@@ -126,6 +126,14 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             return None
         return laplacian_eigenvalues(ny, nx, getattr(self, "spectrum", "continuous"))
 
+    def _rates(self, ny, nx):
+        """:meth:`decay_rates` for the samplers: cached (read-only) unless overridden."""
+        if self.basis == "pixel":
+            return None
+        if type(self).decay_rates is LinearGaussianProcess.decay_rates:
+            return eigenvalues(ny, nx, getattr(self, "spectrum", "continuous"))
+        return self.decay_rates(ny, nx)
+
     @abstractmethod
     def mode_marginal(self, t: np.ndarray, mu: np.ndarray | None) -> tuple[Any, Any]:
         """Marginal coefficients ``(lam, gam)`` of ``U_t = lam U_0 + gam G`` per mode.
@@ -212,10 +220,7 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
             else:
                 a, b = self.mode_transition(expand(s), expand(t), mu)
         shape = (t.size, *mode_shape)
-        return (
-            np.broadcast_to(np.asarray(a, dtype=np.float64), shape),
-            np.broadcast_to(np.asarray(b, dtype=np.float64), shape),
-        )
+        return _as_shape(a, shape), _as_shape(b, shape)
 
     @staticmethod
     def _public(pair, t):
@@ -322,6 +327,13 @@ class LinearGaussianProcess(Sampler, TrainingTargets, Process):
         if np.any(gam <= 0):
             return -np.inf
         return float(copies * 0.5 * np.sum(np.log(2 * np.pi * gam**2) + 1.0))
+
+
+def _as_shape(x, shape):
+    """``x`` as float64 broadcast to ``shape`` (itself when it already is)."""
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == shape:
+        return x
+    return np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
 
 
 class DiagonalProcess(LinearGaussianProcess):

@@ -7,6 +7,7 @@ All DCT-domain processes of pyscale are diagonal in the orthonormal 2-D DCT-II: 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy.typing as npt
 
 from ._ext import core
 from ._torch import is_tensor, tensor_aware
-from ._validation import check_image, check_result, check_workers
+from ._validation import all_finite, check_image, check_result, check_workers
 
 __all__ = ["dct2", "idct2", "laplacian_eigenvalues", "SPECTRA"]
 
@@ -50,15 +51,28 @@ def laplacian_eigenvalues(ny: int, nx: int, spectrum: str = "continuous") -> np.
     for name, n in (("ny", ny), ("nx", nx)):
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if spectrum not in SPECTRA:
+        raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
+    return eigenvalues(int(ny), int(nx), spectrum).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def eigenvalues(ny: int, nx: int, spectrum: str, scale: float = 1.0) -> np.ndarray:
+    """:func:`laplacian_eigenvalues` times ``scale``, cached per shape and read-only.
+
+    Internal: the arguments are trusted (positive ints, a known spectrum).
+    """
     if spectrum == "continuous":
         ky = (np.pi * np.arange(ny) / ny) ** 2
         kx = (np.pi * np.arange(nx) / nx) ** 2
-    elif spectrum == "discrete":
+    else:  # "discrete"
         ky = 4.0 * np.sin(np.pi * np.arange(ny) / (2 * ny)) ** 2
         kx = 4.0 * np.sin(np.pi * np.arange(nx) / (2 * nx)) ** 2
-    else:
-        raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
-    return ky[:, None] + kx[None, :]
+    mu = ky[:, None] + kx[None, :]
+    if scale != 1.0:
+        mu *= scale
+    mu.flags.writeable = False
+    return mu
 
 
 def _check_axes(x, axes):
@@ -94,10 +108,16 @@ def _transform(x, axes, workers, inverse, name):
     x = check_image(x, name=name, allow_nonfinite=True)
     ax = _check_axes(x, axes)
     w = check_workers(workers)
-    moved = np.moveaxis(x, ax, (-2, -1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.moveaxis(transform(moved, inverse=inverse, workers=w), (-2, -1), ax)
-    if not np.all(np.isfinite(out)):
+    if ax == (x.ndim - 2, x.ndim - 1):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = transform(x, inverse=inverse, workers=w)
+    else:
+        rest = [i for i in range(x.ndim) if i not in ax]
+        order = (*rest, *ax)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = transform(x.transpose(order), inverse=inverse, workers=w)
+        out = out.transpose(np.argsort(order))
+    if not all_finite(out):
         check_image(x, name=name)
         check_result(out, name)
     return out
