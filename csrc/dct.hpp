@@ -132,19 +132,24 @@ struct Image2D {
 
 // Orthonormal 2-D DCT-II (inverse = false) or its inverse, the orthonormal DCT-III (inverse =
 // true), over the last two axes of a C-contiguous [batch, ny, nx] array. in and out may be the same
-// array. workers: number of threads; the result does not depend on it.
+// array. workers: number of threads; the result does not depend on it. Returns whether every value
+// of the result is finite (noted by the kernels as they write it).
 template <class T>
-void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse,
+bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse,
            int workers) {
   using namespace dct_detail;
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                 "dct2d needs float or double");
-  if (batch == 0 || ny == 0 || nx == 0) return;
+  if (batch == 0 || ny == 0 || nx == 0) return true;
   const Image2D<T> img(batch, ny, nx);
   Team team(img.threads(workers));
   std::vector<Workspace<T>> ws = img.workspaces(team);
   img.rows(team, in, out, inverse, ws);
-  img.cols(team, out, inverse, ws);
+  if (ny > 1) {  // the columns write the result (the rows do when ny = 1)
+    for (Workspace<T>& w : ws) w.finite = true;
+    img.cols(team, out, inverse, ws);
+  }
+  return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
 }
 
 }  // namespace pyscale

@@ -23,6 +23,8 @@ template <class T>
 struct Workspace {
   std::vector<T> mem;
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
+  // Cleared by a block whose output has a value that is not finite (set again by the caller).
+  bool finite = true;
   void reserve(std::size_t nmax, std::size_t half_max) {
     // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
     // power-of-two) size, so that rows of different buffers do not compete for cache sets.
@@ -121,6 +123,30 @@ PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_
   }
 }
 
+// Whether every lane of acc, a sum of x - x terms, is zero: x - x is 0 for a finite x and NaN
+// otherwise, and a NaN stays in the sum.
+template <class T, class V>
+PYSCALE_KERNEL bool lanes_zero(const V& acc, std::size_t W) {
+  bool ok = true;
+  for (std::size_t i = 0; i < W; ++i) ok = ok && acc[i] == T(0);
+  return ok;
+}
+
+// Whether the count values at p are all finite.
+template <class T, int VB>
+PYSCALE_KERNEL bool all_finite(const T* p, std::size_t count) {
+  using VT = Vec<T, VB>;
+  using v = typename VT::v;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  v acc{};
+  for (std::size_t i = 0; i < count; i += W) {
+    const v x = PYSCALE_LD(p + i);
+    acc += x - x;
+  }
+  return lanes_zero<T>(acc, W);
+}
+
 // Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
 template <class T, int VB>
 inline std::size_t lanes_for(std::size_t nv) {
@@ -171,6 +197,7 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
   const std::size_t ys = direct ? ld : M;
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
+  v acc{};
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t kk = k ? n - k : 0;
     const T c = fc[k], s = fs[k];
@@ -183,10 +210,14 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
     for (std::size_t l = 0; l < M; l += W) {
       const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
       const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
-      PYSCALE_ST(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
-      PYSCALE_ST(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
+      const v ya_l = c * (zpr + zqr) + s * (zpi - zqi);
+      const v yb_l = c * (zpi + zqi) + s * (zqr - zpr);
+      PYSCALE_ST(oa + l, ya_l);
+      PYSCALE_ST(ob + l, yb_l);
+      acc += (ya_l - ya_l) + (yb_l - yb_l);
     }
   }
+  if (!lanes_zero<T>(acc, W)) ws.finite = false;
   if (ROWS) {
     lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
     lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
@@ -279,6 +310,7 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
   }
   dct3_twiddle<T, VB>(plan, ca, cb, cs, M, ws.b0r, ws.b0i);
   fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  if (!all_finite<T, VB>(ws.b0r, n * M) || !all_finite<T, VB>(ws.b0i, n * M)) ws.finite = false;
   const T* va = ws.b0i;  // real and imaginary parts swapped back
   const T* vb = ws.b0r;
   const std::size_t* src_row = plan.out_row.data();
@@ -311,8 +343,13 @@ PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std
                                std::size_t l0, std::size_t nv, bool rows, bool inverse,
                                Workspace<T>& ws, FftFn<T> fft) {
   if (plan.n == 1) {
-    if (src == dst) return;
-    for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
+    T acc = T(0);
+    for (std::size_t l = l0; l < l0 + nv; ++l) {
+      const T x = src[rows ? l * ld : l];
+      dst[rows ? l * ld : l] = x;
+      acc += x - x;
+    }
+    if (acc != T(0)) ws.finite = false;
     return;
   }
   if (rows) {

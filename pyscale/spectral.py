@@ -85,19 +85,27 @@ def transform(x, *, inverse=False, workers=1):
 
 def _transform(x, axes, workers, inverse, name):
     # A NaN or infinity anywhere in x makes the transform non-finite too, so one check of the
-    # result covers the input as well (and saves a pass over it); the input is only looked at
-    # again to tell bad input from overflow.
+    # result covers the input as well; the compiled kernel checks each block of the result while
+    # it is still in the cache, and the input is only looked at again to tell bad input from
+    # overflow.
     if is_tensor(x):  # the torch backend
         from ._torch import dct_axes
 
         return dct_axes(x, axes, inverse, name)
-    x = check_image(x, name=name, allow_nonfinite=True)
-    ax = _check_axes(x, axes)
-    w = check_workers(workers)
-    moved = np.moveaxis(x, ax, (-2, -1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.moveaxis(transform(moved, inverse=inverse, workers=w), (-2, -1), ax)
-    if not np.all(np.isfinite(out)):
+    if not (type(x) is np.ndarray and x.dtype.char in "fd" and x.ndim >= 2 and x.size):
+        x = check_image(x, name=name, allow_nonfinite=True)
+    ndim = x.ndim
+    last = (ndim - 2, ndim - 1)
+    ax = last if axes == (-2, -1) else _check_axes(x, axes)
+    w = workers if type(workers) is int and workers >= 1 else check_workers(workers)
+    moved = x if ax == last else np.moveaxis(x, ax, (-2, -1))
+    shape = moved.shape
+    flat = np.ascontiguousarray(moved).reshape(-1, shape[-2], shape[-1])
+    out, finite = core.dct2(flat, inverse, w, check=True)
+    out = out.reshape(shape)
+    if ax != last:
+        out = np.moveaxis(out, (-2, -1), ax)
+    if not finite:
         check_image(x, name=name)
         check_result(out, name)
     return out

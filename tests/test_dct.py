@@ -358,6 +358,24 @@ def test_non_finite_input_is_named(fn, bad):
 
 
 @pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 9), (9, 1), (2, 3, 5), (40, 37), (33, 17), (3, 211, 20)]
+)
+def test_a_non_finite_value_anywhere_is_found(fn, dtype, shape):
+    """The compiled kernel notes non-finite results block by block; no position escapes it."""
+    rng = np.random.default_rng(5)
+    base = rng.random(shape).astype(dtype)
+    assert np.all(np.isfinite(fn(base)))
+    flat = [0, base.size - 1, *rng.integers(0, base.size, 6)]
+    for i, bad in zip(flat, [np.nan, np.inf, -np.inf] * 3, strict=False):
+        x = base.copy()
+        x.flat[i] = bad
+        with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+            fn(x, workers=2)
+
+
+@pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])
 def test_overflow_is_reported(fn):
     x = np.full((6, 6), 3e38, dtype=np.float32)  # finite, but the DC coefficient is 1.8e39
     with pytest.raises(ValueError, match="overflowed float32"):
