@@ -123,12 +123,17 @@ PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_
   }
 }
 
-// Whether every lane of acc, a sum of x - x terms, is zero: x - x is 0 for a finite x and NaN
-// otherwise, and a NaN stays in the sum.
-template <class T, class V>
-PYSCALE_KERNEL bool lanes_zero(const V& acc, std::size_t W) {
+// The bits of x - x, which are all zero for a finite x and those of a NaN otherwise; OR-ed
+// together (a one-cycle chain), they say whether a block of values is finite.
+template <class T, int VB>
+PYSCALE_KERNEL void or_nan_bits(typename Vec<T, VB>::bits& acc, const typename Vec<T, VB>::v& x) {
+  acc |= reinterpret_cast<typename Vec<T, VB>::bits>(x - x);
+}
+
+template <class T, int VB>
+PYSCALE_KERNEL bool bits_zero(const typename Vec<T, VB>::bits& acc) {
   bool ok = true;
-  for (std::size_t i = 0; i < W; ++i) ok = ok && acc[i] == T(0);
+  for (std::size_t i = 0; i < Vec<T, VB>::n; ++i) ok = ok && acc[i] == 0;
   return ok;
 }
 
@@ -136,15 +141,14 @@ PYSCALE_KERNEL bool lanes_zero(const V& acc, std::size_t W) {
 template <class T, int VB>
 PYSCALE_KERNEL bool all_finite(const T* p, std::size_t count) {
   using VT = Vec<T, VB>;
-  using v = typename VT::v;
   using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
-  v acc{};
+  typename VT::bits acc{};
   for (std::size_t i = 0; i < count; i += W) {
-    const v x = PYSCALE_LD(p + i);
-    acc += x - x;
+    const typename VT::v x = PYSCALE_LD(p + i);
+    or_nan_bits<T, VB>(acc, x);
   }
-  return lanes_zero<T>(acc, W);
+  return bits_zero<T, VB>(acc);
 }
 
 // Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
@@ -197,7 +201,7 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
   const std::size_t ys = direct ? ld : M;
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
-  v acc{};
+  typename VT::bits acc{};
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t kk = k ? n - k : 0;
     const T c = fc[k], s = fs[k];
@@ -214,10 +218,11 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
       const v yb_l = c * (zpi + zqi) + s * (zqr - zpr);
       PYSCALE_ST(oa + l, ya_l);
       PYSCALE_ST(ob + l, yb_l);
-      acc += (ya_l - ya_l) + (yb_l - yb_l);
+      or_nan_bits<T, VB>(acc, ya_l);
+      or_nan_bits<T, VB>(acc, yb_l);
     }
   }
-  if (!lanes_zero<T>(acc, W)) ws.finite = false;
+  if (!bits_zero<T, VB>(acc)) ws.finite = false;
   if (ROWS) {
     lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
     lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
