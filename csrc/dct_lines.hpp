@@ -26,19 +26,21 @@ struct Workspace {
   // Cleared by a block whose output has a value that is not finite (set again by the caller).
   bool finite = true;
   void reserve(std::size_t nmax, std::size_t half_max) {
-    // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
-    // power-of-two) size, so that rows of different buffers do not compete for cache sets.
-    const std::size_t line = 64 / sizeof(T);
-    const std::size_t buf = (nmax * full_lanes<T>() + line - 1) / line * line;
-    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
-    mem.assign(4 * buf + 9 * line + scr + line, T(0));
+    // The four buffers start 1, 3 and 5 lane rows away from multiples of their (often
+    // power-of-two) size, so that rows of different buffers do not compete for cache sets. (A lane
+    // row of double is two cache lines: offsets of single lines put the real and imaginary rows
+    // that a butterfly reads 4 KiB apart into one set of the level-1 cache.)
+    const std::size_t row = full_lanes<T>();
+    const std::size_t buf = nmax * row;
+    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * row;
+    mem.assign(4 * buf + 9 * row + scr + 64 / sizeof(T), T(0));
     T* base = mem.data();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
     b0r = base;
-    b0i = b0r + buf + line;
-    b1r = b0i + buf + 2 * line;
-    b1i = b1r + buf + 2 * line;
-    scratch = b1i + buf + 4 * line;
+    b0i = b0r + buf + row;
+    b1r = b0i + buf + 2 * row;
+    b1i = b1r + buf + 2 * row;
+    scratch = b1i + buf + 4 * row;
   }
 };
 
