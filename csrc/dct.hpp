@@ -144,6 +144,19 @@ bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
   const Image2D<T> img(batch, ny, nx);
   Team team(img.threads(workers));
   std::vector<Workspace<T>> ws = img.workspaces(team);
+  if (team.size() == 1 && batch > 1) {  // image by image, each still in the cache for its columns
+    Workspace<T>& w = ws[0];
+    for (std::size_t b = 0; b < batch; ++b) {
+      const bool before = w.finite;
+      for (std::size_t i = b * img.row_blocks; i < (b + 1) * img.row_blocks; ++i)
+        img.row_item(i, in, out, inverse, w);
+      if (ny == 1) continue;  // the rows wrote the result
+      w.finite = before;      // the columns write it
+      for (std::size_t i = b * img.col_blocks; i < (b + 1) * img.col_blocks; ++i)
+        img.col_item(i, out, inverse, w);
+    }
+    return w.finite;
+  }
   img.rows(team, in, out, inverse, ws);
   if (ny > 1) {  // the columns write the result (the rows do when ny = 1)
     for (Workspace<T>& w : ws) w.finite = true;
