@@ -46,6 +46,10 @@
 namespace pyscale {
 namespace dct_detail {
 
+// A team takes whole images as work items when there are at least this many per member (fewer
+// would leave members idle at the end); otherwise all rows, then all columns.
+constexpr std::size_t kImagesPerMember = 4;
+
 template <class T>
 inline std::size_t block_lines() {
   return 2 * full_lanes<T>();
@@ -102,6 +106,17 @@ struct Image2D {
     const std::size_t plane = ny * nx;
     kernel(*py, data + b * plane, data + b * plane, nx, c0, nv, false, inverse, ws);
   }
+  // Image b: its rows from src to dst, then its columns in place; ws.finite is cleared when the
+  // result has a value that is not finite.
+  void image(std::size_t b, const T* src, T* dst, bool inverse, Workspace<T>& ws) const {
+    const bool before = ws.finite;
+    for (std::size_t i = b * row_blocks; i < (b + 1) * row_blocks; ++i)
+      row_item(i, src, dst, inverse, ws);
+    if (ny == 1) return;  // the rows wrote the result
+    ws.finite = before;   // the columns write it
+    for (std::size_t i = b * col_blocks; i < (b + 1) * col_blocks; ++i)
+      col_item(i, dst, inverse, ws);
+  }
   // Threads worth starting for this transform.
   int threads(int workers) const {
     return clamp_workers(workers, std::max(row_items(), col_items()), batch * ny * nx);
@@ -144,18 +159,14 @@ bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
   const Image2D<T> img(batch, ny, nx);
   Team team(img.threads(workers));
   std::vector<Workspace<T>> ws = img.workspaces(team);
-  if (team.size() == 1 && batch > 1) {  // image by image, each still in the cache for its columns
-    Workspace<T>& w = ws[0];
-    for (std::size_t b = 0; b < batch; ++b) {
-      const bool before = w.finite;
-      for (std::size_t i = b * img.row_blocks; i < (b + 1) * img.row_blocks; ++i)
-        img.row_item(i, in, out, inverse, w);
-      if (ny == 1) continue;  // the rows wrote the result
-      w.finite = before;      // the columns write it
-      for (std::size_t i = b * img.col_blocks; i < (b + 1) * img.col_blocks; ++i)
-        img.col_item(i, out, inverse, w);
-    }
-    return w.finite;
+  if (batch > 1 && (team.size() == 1 || batch >= kImagesPerMember * team.size())) {
+    // Whole images as work items: the columns of an image are read while its rows are still in
+    // the cache.
+    team.run(batch, [&](int m, std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b)
+        img.image(b, in, out, inverse, ws[static_cast<std::size_t>(m)]);
+    });
+    return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
   }
   img.rows(team, in, out, inverse, ws);
   if (ny > 1) {  // the columns write the result (the rows do when ny = 1)
