@@ -24,7 +24,9 @@
 // block is computed by the same code whichever thread takes it, so results are bitwise identical
 // for any number of threads. A team (team.hpp) transforms the rows of all blocks in one job and
 // the columns in the next; each member starts on a contiguous run of blocks, so neighbouring
-// blocks, which share cache lines at their edges, are rarely written by two threads at once.
+// blocks, which share cache lines at their edges, are rarely written by two threads at once. One
+// thread, or a team with at least kImagesPerMember images of a batch per member, takes whole
+// images instead (rows, then columns, while the image is still in the cache).
 //
 // Modules: simd.hpp (vectors, tile transposes), fft_plan.hpp (FFT plans), fft_passes.hpp (the
 // radix passes), fft.hpp (the FFT of lanes, Bluestein), dct_plan.hpp (DCT plans and their bounded
