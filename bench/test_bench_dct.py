@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 import scipy.fft
-from benchdata import bsds_image, median_time
+from benchdata import bsds_image, interleaved_medians, median_time
 
 import pyscale as ps
 from pyscale import reference
@@ -40,6 +40,68 @@ def test_dct_round_trip(ratio, benchmark, shape, dtype):
     if speedup is not None:
         print(f"{benchmark.group}: scipy / pyscale = {speedup:.2f}")
         assert speedup >= 1.0
+
+
+# Shapes of the comparison with ducc0 and the two axes transformed (the others are a batch).
+DUCC0_SHAPES = [
+    ((321, 481), (0, 1)),
+    ((512, 512), (0, 1)),
+    ((3, 256, 256), (1, 2)),
+    ((16, 3, 64, 64), (2, 3)),
+    ((1000, 1000), (0, 1)),
+]
+DUCC0_TARGET = 1.2  # ducc0 time / pyscale time
+DUCC0_FLOOR = 0.8  # what a timed run must reach on a loaded shared machine
+
+
+def _small(shape, axes):
+    """A quick stand-in for a shape: the transformed axes cut to 32 or 33, the batch to 3."""
+    return tuple(
+        (min(n, 33 if n % 2 else 32) if i in axes else min(n, 3)) for i, n in enumerate(shape)
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize(
+    ("shape", "axes"), DUCC0_SHAPES, ids=["x".join(map(str, s)) for s, _ in DUCC0_SHAPES]
+)
+def test_dct_against_ducc0(benchmark, shape, axes, dtype):
+    """Round trip dct2 then idct2 against ducc0's DCT-II then DCT-III, one thread each.
+
+    ducc0 is only a peer here (it is never used by pyscale). The ratio is measured with the
+    calls interleaved in one process, so that both see the same load.
+    """
+    ducc0 = pytest.importorskip("ducc0")
+    if benchmark.disabled:
+        shape = _small(shape, axes)
+    benchmark.group = f"dct-vs-ducc0-{'x'.join(map(str, shape))}-{np.dtype(dtype).name}"
+    x = np.random.default_rng(0).random(shape).astype(dtype)
+
+    def ours():
+        c = ps.dct2(x, axes=axes, workers=1)
+        return ps.idct2(c, axes=axes, workers=1), c
+
+    def peer():
+        c = ducc0.fft.dct(x, type=2, axes=axes, inorm=1, nthreads=1)
+        return ducc0.fft.dct(c, type=3, axes=axes, inorm=1, nthreads=1), c
+
+    back, coef = benchmark(ours) if benchmark.disabled else ours()
+    ref_back, ref_coef = peer()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert coef.dtype == x.dtype and back.dtype == x.dtype
+    assert np.max(np.abs(coef - ref_coef)) <= tol * np.max(np.abs(ref_coef))
+    assert np.max(np.abs(back - x)) <= tol * np.max(np.abs(x))
+    assert np.max(np.abs(ref_back - x)) <= tol * np.max(np.abs(x))
+    if benchmark.disabled:
+        return
+    benchmark.pedantic(ours, rounds=5, warmup_rounds=1)
+    rounds = 60 if x.size <= 300_000 else 25
+    t_ours, t_peer = interleaved_medians([ours, peer], rounds)
+    speedup = t_peer / t_ours
+    benchmark.extra_info.update(ducc0_median_s=t_peer, speedup_vs_ducc0=speedup)
+    status = "met" if speedup >= DUCC0_TARGET else "missed"
+    print(f"{benchmark.group}: ducc0 / pyscale = {speedup:.2f} (target {DUCC0_TARGET}x {status})")
+    assert speedup >= DUCC0_FLOOR
 
 
 @pytest.mark.benchmark(group="blurring-trajectory-321x481x3")

@@ -269,8 +269,9 @@ T* result_buffer(const py::object& out, const std::vector<py::ssize_t>& shape, c
 
 // x: [batch, ny, nx]. Orthonormal 2-D DCT-II over the last two axes (DCT-III if inverse). With
 // out (same shape and dtype, may be x itself) the result is written there and out is returned.
+// With check, the pair (result, whether all its values are finite) is returned.
 template <class T>
-py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
+py::object dct2(carray<T> x, bool inverse, int workers, py::object out, bool check) {
   require(x.ndim() == 3, "dct2: x must be 3-D [batch, ny, nx]");
   require(workers >= 1, "dct2: workers must be >= 1");
   const auto b = static_cast<std::size_t>(x.shape(0));
@@ -280,10 +281,12 @@ py::object dct2(carray<T> x, bool inverse, int workers, py::object out) {
   py::object result;
   T* po = result_buffer<T>(out, shape, "dct2", result);
   const T* px = x.data();
+  bool finite;
   {
     py::gil_scoped_release release;
-    pyscale::dct2d(px, po, b, ny, nx, inverse, workers);
+    finite = pyscale::dct2d(px, po, b, ny, nx, inverse, workers);
   }
+  if (check) return py::make_tuple(result, finite);
   return result;
 }
 
@@ -375,9 +378,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("osmosis_drift", &osmosis_drift<double>, py::arg("v"));
   m.def("osmosis_drift", &osmosis_drift<float>, py::arg("v"));
   m.def("dct2", &dct2<double>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
-        py::arg("out") = py::none());
+        py::arg("out") = py::none(), py::arg("check") = false);
   m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
-        py::arg("out") = py::none());
+        py::arg("out") = py::none(), py::arg("check") = false);
   m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"),
         py::arg("coef_b"), py::arg("seed"), py::arg("add_noise"), py::arg("workers"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"), py::arg("out") = py::none(),

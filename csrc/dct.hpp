@@ -24,7 +24,9 @@
 // block is computed by the same code whichever thread takes it, so results are bitwise identical
 // for any number of threads. A team (team.hpp) transforms the rows of all blocks in one job and
 // the columns in the next; each member starts on a contiguous run of blocks, so neighbouring
-// blocks, which share cache lines at their edges, are rarely written by two threads at once.
+// blocks, which share cache lines at their edges, are rarely written by two threads at once. One
+// thread, or a team with at least kImagesPerMember images of a batch per member, takes whole
+// images instead (rows, then columns, while the image is still in the cache).
 //
 // Modules: simd.hpp (vectors, tile transposes), fft_plan.hpp (FFT plans), fft_passes.hpp (the
 // radix passes), fft.hpp (the FFT of lanes, Bluestein), dct_plan.hpp (DCT plans and their bounded
@@ -45,6 +47,10 @@
 
 namespace pyscale {
 namespace dct_detail {
+
+// A team takes whole images as work items when there are at least this many per member (fewer
+// would leave members idle at the end); otherwise all rows, then all columns.
+constexpr std::size_t kImagesPerMember = 4;
 
 template <class T>
 inline std::size_t block_lines() {
@@ -102,6 +108,17 @@ struct Image2D {
     const std::size_t plane = ny * nx;
     kernel(*py, data + b * plane, data + b * plane, nx, c0, nv, false, inverse, ws);
   }
+  // Image b: its rows from src to dst, then its columns in place; ws.finite is cleared when the
+  // result has a value that is not finite.
+  void image(std::size_t b, const T* src, T* dst, bool inverse, Workspace<T>& ws) const {
+    const bool before = ws.finite;
+    for (std::size_t i = b * row_blocks; i < (b + 1) * row_blocks; ++i)
+      row_item(i, src, dst, inverse, ws);
+    if (ny == 1) return;  // the rows wrote the result
+    ws.finite = before;   // the columns write it
+    for (std::size_t i = b * col_blocks; i < (b + 1) * col_blocks; ++i)
+      col_item(i, dst, inverse, ws);
+  }
   // Threads worth starting for this transform.
   int threads(int workers) const {
     return clamp_workers(workers, std::max(row_items(), col_items()), batch * ny * nx);
@@ -132,19 +149,33 @@ struct Image2D {
 
 // Orthonormal 2-D DCT-II (inverse = false) or its inverse, the orthonormal DCT-III (inverse =
 // true), over the last two axes of a C-contiguous [batch, ny, nx] array. in and out may be the same
-// array. workers: number of threads; the result does not depend on it.
+// array. workers: number of threads; the result does not depend on it. Returns whether every value
+// of the result is finite (noted by the kernels as they write it).
 template <class T>
-void dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse,
+bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t nx, bool inverse,
            int workers) {
   using namespace dct_detail;
   static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                 "dct2d needs float or double");
-  if (batch == 0 || ny == 0 || nx == 0) return;
+  if (batch == 0 || ny == 0 || nx == 0) return true;
   const Image2D<T> img(batch, ny, nx);
   Team team(img.threads(workers));
   std::vector<Workspace<T>> ws = img.workspaces(team);
+  if (batch > 1 && (team.size() == 1 || batch >= kImagesPerMember * team.size())) {
+    // Whole images as work items: the columns of an image are read while its rows are still in
+    // the cache.
+    team.run(batch, [&](int m, std::size_t b0, std::size_t b1) {
+      for (std::size_t b = b0; b < b1; ++b)
+        img.image(b, in, out, inverse, ws[static_cast<std::size_t>(m)]);
+    });
+    return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
+  }
   img.rows(team, in, out, inverse, ws);
-  img.cols(team, out, inverse, ws);
+  if (ny > 1) {  // the columns write the result (the rows do when ny = 1)
+    for (Workspace<T>& w : ws) w.finite = true;
+    img.cols(team, out, inverse, ws);
+  }
+  return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
 }
 
 }  // namespace pyscale

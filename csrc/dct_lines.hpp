@@ -23,20 +23,24 @@ template <class T>
 struct Workspace {
   std::vector<T> mem;
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
+  // Cleared by a block whose output has a value that is not finite (set again by the caller).
+  bool finite = true;
   void reserve(std::size_t nmax, std::size_t half_max) {
-    // The four buffers start 1, 3 and 5 cache lines away from multiples of their (often
-    // power-of-two) size, so that rows of different buffers do not compete for cache sets.
-    const std::size_t line = 64 / sizeof(T);
-    const std::size_t buf = (nmax * full_lanes<T>() + line - 1) / line * line;
-    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * full_lanes<T>();
-    mem.assign(4 * buf + 9 * line + scr + line, T(0));
+    // The four buffers start 1, 3 and 5 lane rows away from multiples of their (often
+    // power-of-two) size, so that rows of different buffers do not compete for cache sets. (A lane
+    // row of double is two cache lines: offsets of single lines put the real and imaginary rows
+    // that a butterfly reads 4 KiB apart into one set of the level-1 cache.)
+    const std::size_t row = full_lanes<T>();
+    const std::size_t buf = nmax * row;
+    const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * row;
+    mem.assign(4 * buf + 9 * row + scr + 64 / sizeof(T), T(0));
     T* base = mem.data();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
     b0r = base;
-    b0i = b0r + buf + line;
-    b1r = b0i + buf + 2 * line;
-    b1i = b1r + buf + 2 * line;
-    scratch = b1i + buf + 4 * line;
+    b0i = b0r + buf + row;
+    b1r = b0i + buf + 2 * row;
+    b1i = b1r + buf + 2 * row;
+    scratch = b1i + buf + 4 * row;
   }
 };
 
@@ -121,6 +125,34 @@ PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_
   }
 }
 
+// The bits of x - x, which are all zero for a finite x and those of a NaN otherwise; OR-ed
+// together (a one-cycle chain), they say whether a block of values is finite.
+template <class T, int VB>
+PYSCALE_KERNEL void or_nan_bits(typename Vec<T, VB>::bits& acc, const typename Vec<T, VB>::v& x) {
+  acc |= reinterpret_cast<typename Vec<T, VB>::bits>(x - x);
+}
+
+template <class T, int VB>
+PYSCALE_KERNEL bool bits_zero(const typename Vec<T, VB>::bits& acc) {
+  bool ok = true;
+  for (std::size_t i = 0; i < Vec<T, VB>::n; ++i) ok = ok && acc[i] == 0;
+  return ok;
+}
+
+// Whether the count values at p are all finite.
+template <class T, int VB>
+PYSCALE_KERNEL bool all_finite(const T* p, std::size_t count) {
+  using VT = Vec<T, VB>;
+  using vu = typename VT::vu;
+  constexpr std::size_t W = VT::n;
+  typename VT::bits acc{};
+  for (std::size_t i = 0; i < count; i += W) {
+    const typename VT::v x = PYSCALE_LD(p + i);
+    or_nan_bits<T, VB>(acc, x);
+  }
+  return bits_zero<T, VB>(acc);
+}
+
 // Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
 template <class T, int VB>
 inline std::size_t lanes_for(std::size_t nv) {
@@ -171,6 +203,7 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
   const std::size_t ys = direct ? ld : M;
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
+  typename VT::bits acc{};
   for (std::size_t k = 0; k < n; ++k) {
     const std::size_t kk = k ? n - k : 0;
     const T c = fc[k], s = fs[k];
@@ -183,10 +216,15 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
     for (std::size_t l = 0; l < M; l += W) {
       const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
       const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
-      PYSCALE_ST(oa + l, c * (zpr + zqr) + s * (zpi - zqi));
-      PYSCALE_ST(ob + l, c * (zpi + zqi) + s * (zqr - zpr));
+      const v ya_l = c * (zpr + zqr) + s * (zpi - zqi);
+      const v yb_l = c * (zpi + zqi) + s * (zqr - zpr);
+      PYSCALE_ST(oa + l, ya_l);
+      PYSCALE_ST(ob + l, yb_l);
+      or_nan_bits<T, VB>(acc, ya_l);
+      or_nan_bits<T, VB>(acc, yb_l);
     }
   }
+  if (!bits_zero<T, VB>(acc)) ws.finite = false;
   if (ROWS) {
     lanes_to_rows<T, VB>(ya, M, n, nullptr, d0, ld, na);
     lanes_to_rows<T, VB>(yb, M, n, nullptr, d0 + M * ld, ld, nb);
@@ -279,6 +317,7 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
   }
   dct3_twiddle<T, VB>(plan, ca, cb, cs, M, ws.b0r, ws.b0i);
   fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  if (!all_finite<T, VB>(ws.b0r, n * M) || !all_finite<T, VB>(ws.b0i, n * M)) ws.finite = false;
   const T* va = ws.b0i;  // real and imaginary parts swapped back
   const T* vb = ws.b0r;
   const std::size_t* src_row = plan.out_row.data();
@@ -311,8 +350,13 @@ PYSCALE_KERNEL void block_impl(const DctPlan<T>& plan, const T* src, T* dst, std
                                std::size_t l0, std::size_t nv, bool rows, bool inverse,
                                Workspace<T>& ws, FftFn<T> fft) {
   if (plan.n == 1) {
-    if (src == dst) return;
-    for (std::size_t l = l0; l < l0 + nv; ++l) dst[rows ? l * ld : l] = src[rows ? l * ld : l];
+    T acc = T(0);
+    for (std::size_t l = l0; l < l0 + nv; ++l) {
+      const T x = src[rows ? l * ld : l];
+      dst[rows ? l * ld : l] = x;
+      acc += x - x;
+    }
+    if (acc != T(0)) ws.finite = false;
     return;
   }
   if (rows) {

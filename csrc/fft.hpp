@@ -149,7 +149,7 @@ void build_bluestein(FftPlan<T>& plan, std::size_t n) {
   }
   // Spectrum of the kernel, computed in double with the same factorisation (hence row order).
   FftPlan<double> dplan;
-  build_direct_plan(dplan, L);
+  build_direct_plan<double, T>(dplan, L);
   constexpr std::size_t M = odd_chunk<double, 16>();
   std::vector<double> re(L * M, 0.0), im(L * M, 0.0), scr(4 * (dplan.max_half + 1) * M);
   for (std::size_t j = 0; j < L; ++j) {

@@ -1,6 +1,6 @@
 """Type stubs of the compiled kernels (private; use the functions of the pyscale package)."""
 
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -10,9 +10,23 @@ _Array = npt.NDArray[_F]
 
 def osmosis_apply(u: _Array, dx: _Array, dy: _Array) -> _Array: ...
 def osmosis_drift(v: _Array) -> tuple[_Array, _Array]: ...
+@overload
 def dct2(
-    x: _Array, inverse: bool = False, workers: int = 1, out: _Array | None = None
+    x: _Array,
+    inverse: bool = False,
+    workers: int = 1,
+    out: _Array | None = None,
+    check: Literal[False] = False,
 ) -> _Array: ...
+@overload
+def dct2(
+    x: _Array,
+    inverse: bool = False,
+    workers: int = 1,
+    out: _Array | None = None,
+    *,
+    check: Literal[True],
+) -> tuple[_Array, bool]: ...
 def dct_trajectory(
     u0: _Array,
     coef_a: npt.NDArray[np.float64],

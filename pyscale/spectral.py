@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from ._ext import core
 from ._torch import is_tensor, tensor_aware
-from ._validation import all_finite, check_image, check_result, check_workers
+from ._validation import check_image, check_result, check_workers
 
 __all__ = ["dct2", "idct2", "laplacian_eigenvalues", "SPECTRA"]
 
@@ -99,25 +99,29 @@ def transform(x, *, inverse=False, workers=1):
 
 def _transform(x, axes, workers, inverse, name):
     # A NaN or infinity anywhere in x makes the transform non-finite too, so one check of the
-    # result covers the input as well (and saves a pass over it); the input is only looked at
-    # again to tell bad input from overflow.
+    # result covers the input as well; the compiled kernel checks each block of the result while
+    # it is still in the cache, and the input is only looked at again to tell bad input from
+    # overflow.
     if is_tensor(x):  # the torch backend
         from ._torch import dct_axes
 
         return dct_axes(x, axes, inverse, name)
-    x = check_image(x, name=name, allow_nonfinite=True)
-    ax = _check_axes(x, axes)
+    if not (type(x) is np.ndarray and x.dtype.char in "fd" and x.ndim >= 2 and x.size):
+        x = check_image(x, name=name, allow_nonfinite=True)
+    last = (x.ndim - 2, x.ndim - 1)
+    ax = last if axes == (-2, -1) else _check_axes(x, axes)
     w = check_workers(workers)
-    if ax == (x.ndim - 2, x.ndim - 1):
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = transform(x, inverse=inverse, workers=w)
-    else:
-        rest = [i for i in range(x.ndim) if i not in ax]
-        order = (*rest, *ax)
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = transform(x.transpose(order), inverse=inverse, workers=w)
+    order = None
+    if ax != last:
+        order = (*[i for i in range(x.ndim) if i not in ax], *ax)
+        x = x.transpose(order)
+    shape = x.shape
+    flat = np.ascontiguousarray(x).reshape(-1, shape[-2], shape[-1])
+    out, finite = core.dct2(flat, inverse, w, check=True)
+    out = out.reshape(shape)
+    if order is not None:
         out = out.transpose(np.argsort(order))
-    if not all_finite(out):
+    if not finite:
         check_image(x, name=name)
         check_result(out, name)
     return out

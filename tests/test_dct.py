@@ -106,7 +106,9 @@ def test_batch_items_are_independent(dtype):
 
 
 @pytest.mark.parametrize(
-    "shape", [(1, 1, 9), (1, 321, 481), (3, 33, 65), (16, 64, 40), (2, 1, 300)], ids=str
+    "shape",
+    [(1, 1, 9), (1, 321, 481), (3, 33, 65), (16, 64, 40), (2, 1, 300), (9, 1, 20)],
+    ids=str,
 )
 def test_bitwise_identical_for_any_thread_count(shape, dtype):
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
@@ -355,6 +357,25 @@ def test_non_finite_input_is_named(fn, bad):
     x[2, 3] = bad
     with pytest.raises(ValueError, match="x contains NaN or infinite values"):
         fn(x)
+
+
+@pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1), (1, 9), (9, 1), (2, 3, 5), (40, 37), (33, 17), (3, 211, 20), (12, 6, 7), (12, 1, 9)],
+)
+def test_a_non_finite_value_anywhere_is_found(fn, dtype, shape):
+    """The compiled kernel notes non-finite results block by block; no position escapes it."""
+    rng = np.random.default_rng(5)
+    base = rng.random(shape).astype(dtype)
+    assert np.all(np.isfinite(fn(base)))
+    flat = [0, base.size - 1, *rng.integers(0, base.size, 6)]
+    for i, bad in zip(flat, [np.nan, np.inf, -np.inf] * 3, strict=False):
+        x = base.copy()
+        x.flat[i] = bad
+        with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+            fn(x, workers=2)
 
 
 @pytest.mark.parametrize("fn", [ps.dct2, ps.idct2])

@@ -55,8 +55,9 @@ struct HashNormal {
   }
 };
 
-void dct_threads() {
-  const std::size_t batch = 4, ny = 97, nx = 131, n = batch * ny * nx;  // up to 3 threads
+// batch 4: rows, then columns, as jobs of the team; batch 9 with 2 threads: whole images.
+void dct_threads(std::size_t batch) {
+  const std::size_t ny = 97, nx = 131, n = batch * ny * nx;  // up to 3 threads
   const std::vector<double> x = uniform_values(n, -1.0, 1.0, 2);
   std::vector<double> first;
   for (int workers : {1, 2, 3}) {
@@ -204,7 +205,8 @@ void team_errors() {
 }  // namespace
 
 int main() {
-  dct_threads();
+  dct_threads(4);
+  dct_threads(9);
   trajectory_threads();
   solver_threads(Problem(97, 131));
   batch_threads(Problem(193, 171));
