@@ -355,11 +355,11 @@ void conserve_mass(RowBlocks& rb, const Op& m, const T* b, T* x, const T* v, dou
 enum class StepMethod { bicgstab, cg };
 enum class StepPrecond { none, jacobi, dct, two_level };
 
-// Denominator and scalings of the DCT preconditioner (see DctPrecond); denom may be null when
-// no preconditioner needs it.
+// The operator shift I + weight L that the DCT preconditioner inverts (see DctSolve), and its
+// scalings (see DctPrecond).
 template <class T>
 struct DctArgs {
-  const T* denom = nullptr;
+  double shift = 1.0, weight = 1.0;
   const T* scale_in = nullptr;
   const T* scale_out = nullptr;
 };
@@ -375,9 +375,9 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
                        std::size_t maxiter, double breakdown) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
-  std::unique_ptr<DctSolve<T>> coarse;
+  std::unique_ptr<DctSolve> coarse;
   if (pre == StepPrecond::dct || pre == StepPrecond::two_level)
-    coarse.reset(new DctSolve<T>(dct.denom, ny, nx, rb.team().size()));
+    coarse.reset(new DctSolve(rb.team(), dct.shift, dct.weight, ny, nx));
   const OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
   if (method == StepMethod::cg) {
     const SymStencil5<T> m = osmosis_spd_stencil(rb, v, tau);

@@ -57,7 +57,7 @@ def osmosis_solve(
     tau: float,
     method: Literal["bicgstab", "cg"],
     precond: Literal["none", "jacobi", "dct", "two-level"],
-    denom: _Array | None,
+    coarse: _Array | None,
     scale_in: _Array | None,
     scale_out: _Array | None,
     rtol: float,

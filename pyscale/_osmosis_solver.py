@@ -14,7 +14,6 @@ import numpy as np
 
 from . import _validation as val
 from ._ext import core
-from .spectral import laplacian_eigenvalues
 
 __all__ = [
     "ConvergenceError",
@@ -235,10 +234,9 @@ class Stepper:
         self.shape = (b, ny, nx)
         if preconditioner in ("dct", "two-level", "auto"):
             # S = diag(v) + tau K (cg) is preconditioned by P = mean(v) I + tau mean(c) L, L the
-            # Neumann Laplacian, inverted exactly with the DCT. P and S share the null vector of
-            # the large-tau limit (constant w = u / v). The step matrix M = S diag(1/v)
+            # Neumann Laplacian, inverted exactly through the DCT. P and S share the null vector
+            # of the large-tau limit (constant w = u / v). The step matrix M = S diag(1/v)
             # (bicgstab, right preconditioning) gets diag(v) P^-1; a drift gets (I + tau L)^-1.
-            self.mu = laplacian_eigenvalues(ny, nx, "discrete")
             if self.v is None:
                 self.a = np.ones(b)
                 self.c = np.ones(b)
@@ -255,11 +253,10 @@ class Stepper:
                 self.scale_out = v if solver == "bicgstab" else None
 
     def _dct_args(self, tau, pre):
-        denom = np.ascontiguousarray(
-            self.a[:, None, None] + tau * self.c[:, None, None] * self.mu[None]
-        )
+        """``(shift, weight)`` of ``P`` per image, and the scalings of the DCT preconditioner."""
+        coarse = np.stack([self.a, tau * self.c], axis=1)
         # the two-level preconditioner applies diag(v) itself (BiCGSTAB)
-        return denom, None, self.scale_out if pre == "dct" else None
+        return coarse, None, self.scale_out if pre == "dct" else None
 
     def _preconditioner_for(self, tau):
         if self.preconditioner == "auto":
@@ -269,9 +266,9 @@ class Stepper:
     def step(self, u, tau):
         """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
         pre = self._preconditioner_for(tau)
-        denom = s_in = s_out = None
+        coarse = s_in = s_out = None
         if pre in ("dct", "two-level"):
-            denom, s_in, s_out = self._dct_args(tau, pre)
+            coarse, s_in, s_out = self._dct_args(tau, pre)
         x, it, res, conv, rst = core.osmosis_solve(
             u,
             u,
@@ -281,7 +278,7 @@ class Stepper:
             float(tau),
             self.solver,
             pre or "none",
-            denom,
+            coarse,
             s_in,
             s_out,
             self.rtol,

@@ -247,6 +247,23 @@ def test_constant_guidance_is_the_dct_symbol(solver):
     assert_allclose(ps.dct2(u), ps.dct2(f) / (1 + tau * mu), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(11, 16), (40, 9), (1, 30), (25, 1), (64, 64)], ids=str)
+@pytest.mark.parametrize(("tau", "iterations"), [(0.5, 1), (1e3, 2), (1e6, 3)])
+def test_dct_preconditioner_inverts_homogeneous_diffusion(shape, tau, iterations):
+    """With constant v the symmetric form is the operator the DCT preconditioner inverts.
+
+    Conjugate gradients then meet rtol = 1e-5 in one iteration; longer steps, whose low
+    frequencies the float32 inverse resolves less well (condition about 8 tau), take one or two
+    more, also for steps a million times longer than the smoothing of one pixel.
+    """
+    f = np.random.default_rng(3).uniform(0.1, 1.0, shape)
+    v = np.full_like(f, 0.37)
+    u, report = osmosis_step(f, v, tau=tau, solver="cg", preconditioner="dct", rtol=1e-5)
+    assert 1 <= report.iterations[0] <= iterations
+    mu = ps.laplacian_eigenvalues(*shape, "discrete")
+    assert_allclose(u, ps.idct2(ps.dct2(f) / (1 + tau * mu)), rtol=0, atol=1e-5)
+
+
 def test_relative_entropy_increases_along_probabilistic_osmosis(grey):
     p = ps.ProbabilisticOsmosis(sigma=0.1)
     times = [0.5, 1, 2, 5, 10, 20, 50, 100, 1000, 1e4]
