@@ -11,6 +11,7 @@
 #include "dct.hpp"
 #include "row_blocks.hpp"
 #include "scratch.hpp"
+#include "solvers.hpp"
 #include "team.hpp"
 
 namespace pyscale {
@@ -42,14 +43,19 @@ class DctSolve {
     for (auto& y : strip_) y.resize(ny * dct_detail::block_lines<float>());
     const double pi = 3.14159265358979323846;
     float* inv = inv_.data();
+    std::vector<double> s(nx), e(nx);
+    // rows outer, frequencies inner: the divisions of different frequencies overlap
     team.run(nx, [&](int, std::size_t k0, std::size_t k1) {
       for (std::size_t k = k0; k < k1; ++k) {
         const double sk = std::sin(pi * static_cast<double>(k) / (2.0 * static_cast<double>(nx)));
-        const double s = shift + weight * 4.0 * sk * sk;
-        double e = s;
-        for (std::size_t i = 0; i < ny; ++i) {
-          if (i > 0) e = s + weight * e / (weight + e);
-          inv[i * nx + k] = static_cast<float>(1.0 / (i + 1 < ny ? weight + e : e));
+        s[k] = shift + weight * 4.0 * sk * sk;
+        e[k] = s[k];
+      }
+      for (std::size_t i = 0; i < ny; ++i) {
+        const bool last = i + 1 == ny;
+        for (std::size_t k = k0; k < k1; ++k) {
+          if (i > 0) e[k] = s[k] + weight * e[k] / (weight + e[k]);
+          inv[i * nx + k] = static_cast<float>(1.0 / (last ? e[k] : weight + e[k]));
         }
       }
     });
@@ -117,13 +123,14 @@ class DctSolve {
 };
 
 // DCT preconditioner: out = scale_out * DctSolve(scale_in * r) (scale_in, scale_out may be null).
+// Like every preconditioner it returns <r, out> when asked (dot), else 0.
 template <class T>
 struct DctPrecond {
   const DctSolve& solve;
   const T* scale_in;
   const T* scale_out;
 
-  void operator()(RowBlocks& rb, const T* r, T* out) const {
+  double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
     const std::size_t nx = rb.nx();
     solve(
         rb.team(),
@@ -135,6 +142,7 @@ struct DctPrecond {
           for (std::size_t q = i0 * nx; q < i1 * nx; ++q)
             out[q] = scale_out ? static_cast<T>(a[q]) * scale_out[q] : static_cast<T>(a[q]);
         });
+    return dot ? detail::dot(rb, r, out) : 0.0;
   }
 };
 
@@ -147,7 +155,7 @@ struct DctPrecond {
 // tiny guidance value, for example). For the SPD form, whose Jacobi iteration converges
 // (diagonal dominance), z is symmetric positive definite in r, as conjugate gradients need. Like
 // the transforms it runs in float32; scale_out = v turns an approximate inverse of the SPD form
-// S into one of M = S diag(1/v) for BiCGSTAB.
+// S into one of M = S diag(1/v) for BiCGSTAB. <r, out> is summed in the last sweep.
 template <class T, class Op>
 struct TwoLevelPrecond {
   const Op& op;
@@ -155,7 +163,7 @@ struct TwoLevelPrecond {
   const T* scale_out;
   mutable Buffer<float> buf = Buffer<float>(3 * op.ny * op.nx);
 
-  void operator()(RowBlocks& rb, const T* r, T* out) const {
+  double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
     using Block = RowBlocks::Block;
     const std::size_t n = rb.size(), nx = rb.nx();
     float* r32 = buf.data();
@@ -177,12 +185,20 @@ struct TwoLevelPrecond {
         [&](std::size_t i0, std::size_t i1, const float* a) {
           for (std::size_t j = i0 * nx; j < i1 * nx; ++j) z[j] += a[j];
         });
-    rb.each([&](const Block& k) {
+    return rb.sum([&](const Block& k) {
       op.rows(z, q, k.i0, k.i1);
-      for (std::size_t j = k.k0; j < k.k1; ++j) {
+      auto sweep = [&](std::size_t j) {
         const T zj = static_cast<T>(z[j] + (r32[j] - q[j]) / d[j]);
         out[j] = scale_out ? zj * scale_out[j] : zj;
+      };
+      if (!dot) {
+        for (std::size_t j = k.k0; j < k.k1; ++j) sweep(j);
+        return 0.0;
       }
+      return detail::reduce(k.size(), [&](std::size_t j) {
+        sweep(k.k0 + j);
+        return static_cast<double>(r[k.k0 + j]) * static_cast<double>(out[k.k0 + j]);
+      });
     });
   }
 };

@@ -4,7 +4,8 @@
 // Both solvers work on the vectors of an ny x nx image, split into the row blocks of a team
 // (RowBlocks), and take the operator and the preconditioner as
 //   op.rows(const T* x, T* out, i0, i1)   rows [i0, i1) of out = M x
-//   precond(RowBlocks&, const T* r, T* out)  out = P^{-1} r   (out never aliases r)
+//   precond(RowBlocks&, const T* r, T* out, bool dot)  out = P^{-1} r (out never aliases r);
+//                                                     returns <r, out> if dot, else 0
 // with a right-hand side b and a start vector x (overwritten by the solution). They stop when
 // the true relative residual ||b - M x|| / ||b|| is at most rtol or after maxiter iterations.
 // BiCGSTAB is right-preconditioned, so the residual it monitors is the residual of the original
@@ -83,6 +84,13 @@ void end_solve(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r, double
                SolveInfo& info) {
   info.residual = residual(rb, op, b, x, r) / bnorm;
   info.converged = std::isfinite(info.residual) && info.residual <= rtol;
+}
+
+// The end of a solve whose true relative residual res was just computed and met rtol.
+inline SolveInfo confirmed(SolveInfo info, double res) {
+  info.residual = res;
+  info.converged = true;
+  return info;
 }
 
 // <a, b> and <b, b> in one pass over [0, n).
@@ -212,16 +220,23 @@ void update_p(T* __restrict p, const T* __restrict r, const T* __restrict v, T b
 // Identity preconditioner.
 template <class T>
 struct NoPrecond {
-  void operator()(RowBlocks& rb, const T* r, T* out) const { detail::copy(rb, r, out); }
+  double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
+    detail::copy(rb, r, out);
+    return dot ? detail::dot(rb, r, r) : 0.0;
+  }
 };
 
 // Diagonal (Jacobi) preconditioner: out = r / diag.
 template <class T>
 struct JacobiPrecond {
   const T* diag;
-  void operator()(RowBlocks& rb, const T* r, T* out) const {
-    rb.each([&](const RowBlocks::Block& k) {
-      for (std::size_t q = k.k0; q < k.k1; ++q) out[q] = r[q] / diag[q];
+  double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
+    return rb.sum([&](const RowBlocks::Block& k) {
+      return detail::reduce(k.size(), [&](std::size_t j) {
+        const std::size_t q = k.k0 + j;
+        out[q] = r[q] / diag[q];
+        return dot ? static_cast<double>(r[q]) * static_cast<double>(out[q]) : 0.0;
+      });
     });
   }
 };
@@ -276,7 +291,7 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
     ++info.iterations;
     const T* php = p;  // preconditioned p
     if (!identity) {
-      precond(rb, p, ph);
+      precond(rb, p, ph, false);
       php = ph;
     }
     double sigma = 0.0, vv = 0.0;
@@ -300,7 +315,7 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
     if (std::sqrt(snorm2) / bnorm > rtol) {
       const T* shp = s;  // preconditioned s
       if (!identity) {
-        precond(rb, s, ph);
+        precond(rb, s, ph, false);
         shp = ph;
       }
       double ts = 0.0, tt = 0.0;
@@ -320,7 +335,7 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
     if (!std::isfinite(rnorm)) break;
     if (rnorm / bnorm <= rtol) {
       rnorm = detail::residual(rb, op, b, x, r);  // confirm with the true residual
-      if (rnorm / bnorm <= rtol) break;
+      if (rnorm / bnorm <= rtol) return detail::confirmed(info, rnorm / bnorm);
       ++info.restarts;
       reset();
       just_restarted = true;
@@ -363,9 +378,8 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
   T* q = p + n;
   double bnorm = 0.0, rnorm = 0.0;
   if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm)) return info;
-  precond(rb, r, z);
+  double rz = precond(rb, r, z, true);
   detail::copy(rb, z, p);
-  double rz = detail::dot(rb, r, z);
   while (info.iterations < maxiter) {
     ++info.iterations;
     const double pq = rb.sum([&](const Block& k) {
@@ -384,11 +398,10 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
     bool refresh = false;
     if (rnorm / bnorm <= rtol) {
       rnorm = detail::residual(rb, op, b, x, r);
-      if (rnorm / bnorm <= rtol) break;
+      if (rnorm / bnorm <= rtol) return detail::confirmed(info, rnorm / bnorm);
       refresh = true;  // the recursive residual drifted: restart from the true one
     }
-    precond(rb, r, z);
-    const double rz_new = detail::dot(rb, r, z);
+    const double rz_new = precond(rb, r, z, true);
     if (!(rz_new > 0.0)) break;
     const T beta = static_cast<T>(refresh ? 0.0 : rz_new / rz);
     rz = rz_new;
