@@ -118,16 +118,13 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 // Batched implicit osmosis steps (I - tau A) x = b.
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
-//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level";
-//   for "dct" (and the coarse part of "two-level"): out = scale_out * P^-1 (scale_in * r), P =
-//   shift I + weight L (see DctSolve) with coarse [batch, 2] = (shift, weight) per image and
-//   scale_in, scale_out [batch, ny, nx] or None (see DctPrecond); workers: threads, over the images
-//   of the batch and inside them (see osmosis_steps).
+//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" (see
+//   osmosis_step); workers: threads, over the images of the batch and inside them (see
+//   osmosis_steps).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
                         double tau, const std::string& method, const std::string& precond,
-                        py::object coarse_obj, py::object scale_in_obj, py::object scale_out_obj,
                         double rtol, long long maxiter, double breakdown, int workers) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
@@ -143,27 +140,13 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   require(tau > 0, "osmosis_solve: tau must be positive");
   const pyscale::StepMethod m = step_method(method);
   const pyscale::StepPrecond pre = step_precond(precond);
-  carray<T> v, coarse, scale_in, scale_out;
+  carray<T> v;
   const T* pv = optional_images(v_obj, v, nb, ny, nx, "v");
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
-  const T* pcoarse = nullptr;
-  const T* pin = nullptr;
-  const T* pout = nullptr;
-  if (pre == pyscale::StepPrecond::dct || pre == pyscale::StepPrecond::two_level) {
-    require(!coarse_obj.is_none(),
-            "osmosis_solve: the " + precond + " preconditioner needs coarse");
-    coarse = coarse_obj.cast<carray<T>>();
-    require(coarse.ndim() == 2 && static_cast<std::size_t>(coarse.shape(0)) == nb &&
-                coarse.shape(1) == 2,
-            "osmosis_solve: coarse has the wrong shape");
-    pcoarse = coarse.data();
-    pin = optional_images(scale_in_obj, scale_in, nb, ny, nx, "scale_in");
-    pout = optional_images(scale_out_obj, scale_out, nb, ny, nx, "scale_out");
-  }
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
-  const pyscale::StepBatch<T> batch{
-      nb, ny, nx, b.data(), x.mutable_data(), dx.data(), dy.data(), pv, pcoarse, pin, pout};
+  const pyscale::StepBatch<T> batch{nb,        ny,        nx, b.data(), x.mutable_data(),
+                                    dx.data(), dy.data(), pv};
   std::vector<pyscale::SolveInfo> info(nb);
   {
     py::gil_scoped_release release;
@@ -399,8 +382,7 @@ PYBIND11_MODULE(_core, m) {
 #define PYSCALE_DEF_SOLVE(T)                                                                \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \
-        py::arg("coarse"), py::arg("scale_in"), py::arg("scale_out"), py::arg("rtol"),      \
-        py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));                      \
+        py::arg("rtol"), py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));     \
   m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),        \
         py::arg("dy"), py::arg("tau"));                                                     \
   m.def("osmosis_spd_matvec", &osmosis_spd_matvec<T>, py::arg("w"), py::arg("v"), py::arg("tau"));

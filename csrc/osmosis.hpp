@@ -93,7 +93,7 @@ struct Stencil5 {
         s(o.s.begin(), o.s.end()) {}
 
   // rows [i0, i1) of out = stencil x
-  void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
+  PYSCALE_VECTOR_LOOP void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
     for (std::size_t i = i0; i < i1; ++i) {
       const std::size_t o = i * nx;
       const T* xr = x + o;
@@ -147,7 +147,7 @@ struct SymStencil5 {
         zero(o.nx, F(0)) {}
 
   // rows [i0, i1) of out = stencil x
-  void rows(const F* x, F* out, std::size_t i0, std::size_t i1) const {
+  PYSCALE_VECTOR_LOOP void rows(const F* x, F* out, std::size_t i0, std::size_t i1) const {
     for (std::size_t i = i0; i < i1; ++i) {
       const std::size_t o = i * nx;
       const F* xr = x + o;
@@ -184,7 +184,7 @@ struct OsmosisStepOperator {
   T tau;
 
   // rows [i0, i1) of out = M x
-  void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
+  PYSCALE_VECTOR_LOOP void rows(const T* x, T* out, std::size_t i0, std::size_t i1) const {
     const T half(0.5);
     for (std::size_t i = i0; i < i1; ++i) {
       const T* xr = x + i * nx;
@@ -267,6 +267,73 @@ Stencil5<T> osmosis_step_stencil(const T* dx, const T* dy, std::size_t ny, std::
   return m;
 }
 
+namespace detail {
+
+// Over rows [i0, i1): the sum of v, and the sum of the edge weights 2 v_p v_q / (v_p + v_q) of
+// the edges to the right and below.
+template <class T>
+PYSCALE_VECTOR_LOOP void guidance_sums(const T* __restrict v, std::size_t i0, std::size_t i1,
+                                       std::size_t ny, std::size_t nx, double& sv, double& sw) {
+  sv = reduce((i1 - i0) * nx, [&](std::size_t q) { return static_cast<double>(v[i0 * nx + q]); });
+  sw = 0.0;
+  for (std::size_t i = i0; i < i1; ++i) {
+    const T* vr = v + i * nx;
+    sw += reduce(nx - 1, [&](std::size_t j) {
+      return 2.0 * vr[j] * vr[j + 1] / (static_cast<double>(vr[j]) + vr[j + 1]);
+    });
+    if (i + 1 < ny)
+      sw += reduce(nx, [&](std::size_t j) {
+        return 2.0 * vr[j] * vr[j + nx] / (static_cast<double>(vr[j]) + vr[j + nx]);
+      });
+  }
+}
+
+// The couplings of the SPD form in rows [i0, i1): e_p = -tau w(p, p + 1), s_p = -tau w(p, p + nx)
+// with the edge weights w(p, q) = 2 v_p v_q / (v_p + v_q) (e and s start at zero).
+template <class T>
+PYSCALE_VECTOR_LOOP void spd_couplings(const T* __restrict v, T* __restrict e, T* __restrict s,
+                                       std::size_t i0, std::size_t i1, std::size_t ny,
+                                       std::size_t nx, T tau) {
+  for (std::size_t i = i0; i < i1; ++i) {
+    const T* vr = v + i * nx;
+    T* er = e + i * nx;
+    for (std::size_t j = 0; j + 1 < nx; ++j)
+      er[j] = -tau * T(2) * vr[j] * vr[j + 1] / (vr[j] + vr[j + 1]);
+    if (i + 1 == ny) continue;
+    const T* vd = vr + nx;
+    T* sr = s + i * nx;
+    for (std::size_t j = 0; j < nx; ++j) sr[j] = -tau * T(2) * vr[j] * vd[j] / (vr[j] + vd[j]);
+  }
+}
+
+// The diagonal of the SPD form in rows [i0, i1): v plus the weights of the four edges; zero holds
+// nx zeros, the couplings to the row above the first.
+template <class T>
+PYSCALE_VECTOR_LOOP void spd_diagonal(const T* __restrict v, const T* __restrict e,
+                                      const T* __restrict s, const T* __restrict zero,
+                                      T* __restrict c, std::size_t i0, std::size_t i1,
+                                      std::size_t nx) {
+  for (std::size_t i = i0; i < i1; ++i) {
+    const std::size_t o = i * nx;
+    const T* up = i > 0 ? s + o - nx : zero;
+    c[o] = v[o] - e[o] - up[0] - s[o];
+    for (std::size_t j = 1; j < nx; ++j)
+      c[o + j] = v[o + j] - e[o + j - 1] - e[o + j] - up[j] - s[o + j];
+  }
+}
+
+// x[q] = x[q] / v[q] (divide) or x[q] * v[q] over [0, n).
+template <class T>
+PYSCALE_VECTOR_LOOP void scale_by(T* __restrict x, const T* __restrict v, std::size_t n,
+                                  bool divide) {
+  if (divide)
+    for (std::size_t q = 0; q < n; ++q) x[q] /= v[q];
+  else
+    for (std::size_t q = 0; q < n; ++q) x[q] *= v[q];
+}
+
+}  // namespace detail
+
 // Symmetric positive definite form of the step for the canonical drift of v > 0:
 // S = diag(v) + tau K with K the graph Laplacian of the edge weights 2 v_p v_q / (v_p + v_q).
 // (I - tau A) u = S (u / v), so both systems have the same residual.
@@ -274,27 +341,11 @@ template <class T>
 SymStencil5<T> osmosis_spd_stencil(RowBlocks& rb, const T* v, T tau) {
   const std::size_t ny = rb.ny(), nx = rb.nx();
   SymStencil5<T> m(ny, nx);
-  auto weight = [&](std::size_t p, std::size_t q) {
-    return tau * T(2) * v[p] * v[q] / (v[p] + v[q]);
-  };
-  rb.each([&](const RowBlocks::Block& k) {  // the couplings to the right and below
-    for (std::size_t i = k.i0; i < k.i1; ++i)
-      for (std::size_t j = 0; j < nx; ++j) {
-        const std::size_t p = i * nx + j;
-        if (j + 1 < nx) m.e[p] = -weight(p, p + 1);
-        if (i + 1 < ny) m.s[p] = -weight(p, p + nx);
-      }
+  rb.each([&](const RowBlocks::Block& k) {
+    detail::spd_couplings(v, m.e.data(), m.s.data(), k.i0, k.i1, ny, nx, tau);
   });
-  rb.each([&](const RowBlocks::Block& k) {  // the diagonal: v plus the weights of all four edges
-    for (std::size_t i = k.i0; i < k.i1; ++i)
-      for (std::size_t j = 0; j < nx; ++j) {
-        const std::size_t p = i * nx + j;
-        T c = v[p];
-        if (j > 0) c -= m.e[p - 1];
-        c -= m.e[p];
-        if (i > 0) c -= m.s[p - nx];
-        m.c[p] = c - m.s[p];
-      }
+  rb.each([&](const RowBlocks::Block& k) {
+    detail::spd_diagonal(v, m.e.data(), m.s.data(), m.zero.data(), m.c.data(), k.i0, k.i1, nx);
   });
   return m;
 }
@@ -355,35 +406,42 @@ void conserve_mass(RowBlocks& rb, const Op& m, const T* b, T* x, const T* v, dou
 enum class StepMethod { bicgstab, cg };
 enum class StepPrecond { none, jacobi, dct, two_level };
 
-// The operator shift I + weight L that the DCT preconditioner inverts (see DctSolve), and its
-// scalings (see DctPrecond).
+// The homogeneous-diffusion operator P = shift I + weight L whose inverse the DCT
+// preconditioners apply (see DctSolve). For a guidance v, P = mean(v) I + tau mean(w) L with w
+// the edge weights 2 v_p v_q / (v_p + v_q) of the SPD form S: P and S share the null vector of
+// the large-tau limit (constant u / v). For a drift alone, P = I + tau L.
 template <class T>
-struct DctArgs {
-  double shift = 1.0, weight = 1.0;
-  const T* scale_in = nullptr;
-  const T* scale_out = nullptr;
-};
+std::unique_ptr<DctSolve> coarse_solve(RowBlocks& rb, const T* v, T tau) {
+  const std::size_t ny = rb.ny(), nx = rb.nx();
+  if (!v) return std::unique_ptr<DctSolve>(new DctSolve(rb.team(), 1.0, tau, ny, nx));
+  double vsum = 0.0, wsum = 0.0;
+  rb.sum2(vsum, wsum, [&](const RowBlocks::Block& k, double& sv, double& sw) {
+    detail::guidance_sums(v, k.i0, k.i1, ny, nx, sv, sw);
+  });
+  const std::size_t edges = ny * (nx - 1) + (ny - 1) * nx;
+  const double mean_w = edges ? wsum / static_cast<double>(edges) : 1.0;
+  return std::unique_ptr<DctSolve>(
+      new DctSolve(rb.team(), vsum / static_cast<double>(ny * nx), tau * mean_w, ny, nx));
+}
 
 // One implicit osmosis step (I - tau A) x = b for one image, x holds the start on entry; the
 // team of rb does the work. bicgstab works on M = I - tau A built from (dx, dy); cg works on the
 // SPD form and needs v. With v given, the result is corrected to conserve mass exactly (see
 // conserve_mass). The DCT preconditioner (StepPrecond::dct, and the coarse part of
-// StepPrecond::two_level) approximates the inverse of M (bicgstab) or of S (cg).
+// StepPrecond::two_level) applies the inverse of coarse_solve's P: it approximates the inverse of
+// S (cg), of M = S diag(1/v) as diag(v) P^-1 (bicgstab with v), or of M (a drift alone).
 template <class T>
 SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v, T tau,
-                       StepMethod method, StepPrecond pre, const DctArgs<T>& dct, double rtol,
-                       std::size_t maxiter, double breakdown) {
+                       StepMethod method, StepPrecond pre, double rtol, std::size_t maxiter,
+                       double breakdown) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
   std::unique_ptr<DctSolve> coarse;
-  if (pre == StepPrecond::dct || pre == StepPrecond::two_level)
-    coarse.reset(new DctSolve(rb.team(), dct.shift, dct.weight, ny, nx));
+  if (pre == StepPrecond::dct || pre == StepPrecond::two_level) coarse = coarse_solve(rb, v, tau);
   const OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
   if (method == StepMethod::cg) {
     const SymStencil5<T> m = osmosis_spd_stencil(rb, v, tau);
-    rb.each([&](const Block& k) {
-      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] /= v[q];
-    });
+    rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), true); });
     SolveInfo info;
     if (pre == StepPrecond::none) {
       NoPrecond<T> pc;
@@ -396,12 +454,10 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
       TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr};
       info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     } else {
-      DctPrecond<T> pc{*coarse, dct.scale_in, dct.scale_out};
+      DctPrecond<T> pc{*coarse, nullptr};
       info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
     }
-    rb.each([&](const Block& k) {
-      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] *= v[q];
-    });
+    rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), false); });
     conserve_mass(rb, mu, b, x, v, rtol, info);
     return info;
   }
@@ -424,7 +480,7 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
     TwoLevelPrecond<T, Stencil5<float>> pc{m32, *coarse, nullptr};
     info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   } else {
-    DctPrecond<T> pc{*coarse, dct.scale_in, dct.scale_out};
+    DctPrecond<T> pc{*coarse, v};
     info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
   }
   if (v) conserve_mass(rb, mu, b, x, v, rtol, info);

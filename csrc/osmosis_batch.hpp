@@ -14,9 +14,8 @@
 namespace pyscale {
 
 // The arrays of a batch of nb images of ny x nx pixels, all C-contiguous: b, x (the start on entry,
-// the solution on return), v, scale_in, scale_out [nb, ny, nx]; dx [nb, ny, nx - 1]; dy
-// [nb, ny - 1, nx]; coarse [nb, 2], the shift and weight of the operator of the DCT
-// preconditioner (see DctArgs). v, coarse, scale_in and scale_out may be null (see osmosis_step).
+// the solution on return), v [nb, ny, nx]; dx [nb, ny, nx - 1]; dy [nb, ny - 1, nx]. v may be
+// null (see osmosis_step).
 template <class T>
 struct StepBatch {
   std::size_t nb = 0, ny = 0, nx = 0;
@@ -25,9 +24,6 @@ struct StepBatch {
   const T* dx = nullptr;
   const T* dy = nullptr;
   const T* v = nullptr;
-  const T* coarse = nullptr;
-  const T* scale_in = nullptr;
-  const T* scale_out = nullptr;
 };
 
 // One implicit step (I - tau A) x = b per image (see osmosis_step); info[k] receives the outcome
@@ -48,11 +44,9 @@ void osmosis_steps(const StepBatch<T>& s, T tau, StepMethod method, StepPrecond 
     if (!team) team.reset(new Team(members));
     for (std::size_t k = k0; k < k1; ++k) {
       RowBlocks rb(ny, nx, *team);
-      const DctArgs<T> dct{s.coarse ? s.coarse[2 * k] : T(1), s.coarse ? s.coarse[2 * k + 1] : T(1),
-                           at(s.scale_in, k), at(s.scale_out, k)};
       info[k] = osmosis_step(rb, s.b + k * n, s.x + k * n, s.dx + k * ny * (nx - 1),
-                             s.dy + k * (ny - 1) * nx, at(s.v, k), tau, method, pre, dct, rtol,
-                             maxiter, breakdown);
+                             s.dy + k * (ny - 1) * nx, at(s.v, k), tau, method, pre, rtol, maxiter,
+                             breakdown);
     }
   });
 }

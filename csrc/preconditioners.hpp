@@ -93,7 +93,7 @@ class DctSolve {
  private:
   // The tridiagonal solves of nv adjacent row frequencies, columns a[i * nx + j], j < nv, in
   // place; y holds ny x nv partial results.
-  void eliminate(float* a, float* __restrict y, std::size_t nv) const {
+  PYSCALE_VECTOR_LOOP void eliminate(float* a, float* __restrict y, std::size_t nv) const {
     const std::size_t ny = img_.ny, nx = img_.nx;
     const float w = weight_;
     const float* inv = inv_.data() + (a - a_.data());
@@ -122,12 +122,11 @@ class DctSolve {
   float weight_;
 };
 
-// DCT preconditioner: out = scale_out * DctSolve(scale_in * r) (scale_in, scale_out may be null).
-// Like every preconditioner it returns <r, out> when asked (dot), else 0.
+// DCT preconditioner: out = scale_out * DctSolve(r) (scale_out may be null). Like every
+// preconditioner it returns <r, out> when asked (dot), else 0.
 template <class T>
 struct DctPrecond {
   const DctSolve& solve;
-  const T* scale_in;
   const T* scale_out;
 
   double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
@@ -135,8 +134,7 @@ struct DctPrecond {
     solve(
         rb.team(),
         [&](std::size_t i0, std::size_t i1, float* a) {
-          for (std::size_t q = i0 * nx; q < i1 * nx; ++q)
-            a[q] = static_cast<float>(scale_in ? scale_in[q] * r[q] : r[q]);
+          for (std::size_t q = i0 * nx; q < i1 * nx; ++q) a[q] = static_cast<float>(r[q]);
         },
         [&](std::size_t i0, std::size_t i1, const float* a) {
           for (std::size_t q = i0 * nx; q < i1 * nx; ++q)
@@ -170,35 +168,57 @@ struct TwoLevelPrecond {
     float* z = r32 + n;
     float* q = z + n;
     const float* d = op.c.data();
-    rb.each([&](const Block& k) {
-      for (std::size_t j = k.k0; j < k.k1; ++j) {
-        r32[j] = static_cast<float>(r[j]);
-        z[j] = r32[j] / d[j];
-      }
-    });
+    rb.each([&](const Block& k) { start(r + k.k0, d + k.k0, r32 + k.k0, z + k.k0, k.size()); });
     coarse(
         rb.team(),
         [&](std::size_t i0, std::size_t i1, float* a) {
           op.rows(z, a, i0, i1);
-          for (std::size_t j = i0 * nx; j < i1 * nx; ++j) a[j] = r32[j] - a[j];
+          subtract_from(r32 + i0 * nx, a + i0 * nx, (i1 - i0) * nx);
         },
         [&](std::size_t i0, std::size_t i1, const float* a) {
-          for (std::size_t j = i0 * nx; j < i1 * nx; ++j) z[j] += a[j];
+          add_to(a + i0 * nx, z + i0 * nx, (i1 - i0) * nx);
         });
     return rb.sum([&](const Block& k) {
       op.rows(z, q, k.i0, k.i1);
-      auto sweep = [&](std::size_t j) {
-        const T zj = static_cast<T>(z[j] + (r32[j] - q[j]) / d[j]);
-        out[j] = scale_out ? zj * scale_out[j] : zj;
-      };
-      if (!dot) {
-        for (std::size_t j = k.k0; j < k.k1; ++j) sweep(j);
-        return 0.0;
-      }
-      return detail::reduce(k.size(), [&](std::size_t j) {
-        sweep(k.k0 + j);
-        return static_cast<double>(r[k.k0 + j]) * static_cast<double>(out[k.k0 + j]);
-      });
+      const std::size_t j = k.k0;
+      return finish(z + j, r32 + j, q + j, d + j, scale_out ? scale_out + j : nullptr, r + j,
+                    out + j, k.size(), dot);
+    });
+  }
+
+ private:
+  // The loops of one block: r32 = r, z = r32 / d; a = r32 - a; z += a; the second sweep
+  // out = scale_out (z + (r32 - q) / d), returning <r, out> if dot.
+  static PYSCALE_VECTOR_LOOP void start(const T* __restrict r, const float* __restrict d,
+                                        float* __restrict r32, float* __restrict z, std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j) {
+      r32[j] = static_cast<float>(r[j]);
+      z[j] = r32[j] / d[j];
+    }
+  }
+  static PYSCALE_VECTOR_LOOP void subtract_from(const float* __restrict r32, float* __restrict a,
+                                                std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j) a[j] = r32[j] - a[j];
+  }
+  static PYSCALE_VECTOR_LOOP void add_to(const float* __restrict a, float* __restrict z,
+                                         std::size_t n) {
+    for (std::size_t j = 0; j < n; ++j) z[j] += a[j];
+  }
+  static PYSCALE_VECTOR_LOOP double finish(const float* __restrict z, const float* __restrict r32,
+                                           const float* __restrict q, const float* __restrict d,
+                                           const T* __restrict scale_out, const T* __restrict r,
+                                           T* __restrict out, std::size_t n, bool dot) {
+    auto sweep = [&](std::size_t j) {
+      const T zj = static_cast<T>(z[j] + (r32[j] - q[j]) / d[j]);
+      out[j] = scale_out ? zj * scale_out[j] : zj;
+    };
+    if (!dot) {
+      for (std::size_t j = 0; j < n; ++j) sweep(j);
+      return 0.0;
+    }
+    return detail::reduce(n, [&](std::size_t j) {
+      sweep(j);
+      return static_cast<double>(r[j]) * static_cast<double>(out[j]);
     });
   }
 };

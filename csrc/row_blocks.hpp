@@ -8,6 +8,24 @@
 
 #include "team.hpp"
 
+// The vector loops of the solvers are compiled for the x86-64 baseline, AVX2 and AVX-512F, and
+// the loader picks the widest one the processor has. Without contraction into FMA (which
+// AVX-512F would bring) every version gives the same bits. What they call must be inlined into
+// them (PYSCALE_INLINE) to be compiled for their instruction set. Sanitizer builds keep the
+// baseline only: the loader runs the resolvers of the clones before a sanitizer runtime starts.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define PYSCALE_VECTOR_LOOP \
+  __attribute__((target_clones("default", "avx2", "avx512f"), optimize("fp-contract=off")))
+#else
+#define PYSCALE_VECTOR_LOOP
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSCALE_INLINE inline __attribute__((always_inline))
+#else
+#define PYSCALE_INLINE inline
+#endif
+
 namespace pyscale {
 
 namespace detail {
@@ -18,7 +36,7 @@ constexpr std::size_t kLanes = 8;
 // combined in a fixed order: not limited by the add latency. term may have side effects (the
 // solvers fuse vector updates into their sums).
 template <class Term>
-double reduce(std::size_t n, Term&& term) {
+PYSCALE_INLINE double reduce(std::size_t n, Term&& term) {
   double acc[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)

@@ -33,13 +33,29 @@ struct SolveInfo {
 
 namespace detail {
 
+// The loops of one block: <a, b>; r = b - r returning ||r||^2; p = z + beta p.
+template <class T>
+PYSCALE_VECTOR_LOOP double dot_block(const T* __restrict a, const T* __restrict b, std::size_t n) {
+  return reduce(
+      n, [&](std::size_t j) { return static_cast<double>(a[j]) * static_cast<double>(b[j]); });
+}
+
+template <class T>
+PYSCALE_VECTOR_LOOP double subtract_norm2(const T* __restrict b, T* __restrict r, std::size_t n) {
+  return reduce(n, [&](std::size_t j) {
+    r[j] = b[j] - r[j];
+    return static_cast<double>(r[j]) * static_cast<double>(r[j]);
+  });
+}
+
+template <class T>
+PYSCALE_VECTOR_LOOP void xpby(const T* __restrict z, T beta, T* __restrict p, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) p[j] = z[j] + beta * p[j];
+}
+
 template <class T>
 double dot(RowBlocks& rb, const T* a, const T* b) {
-  return rb.sum([&](const RowBlocks::Block& k) {
-    return reduce(k.size(), [&](std::size_t j) {
-      return static_cast<double>(a[k.k0 + j]) * static_cast<double>(b[k.k0 + j]);
-    });
-  });
+  return rb.sum([&](const RowBlocks::Block& k) { return dot_block(a + k.k0, b + k.k0, k.size()); });
 }
 
 template <class T>
@@ -52,11 +68,7 @@ template <class T, class Op>
 double residual(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r) {
   return std::sqrt(rb.sum([&](const RowBlocks::Block& k) {
     op.rows(x, r, k.i0, k.i1);
-    return reduce(k.size(), [&](std::size_t j) {
-      const std::size_t q = k.k0 + j;
-      r[q] = b[q] - r[q];
-      return static_cast<double>(r[q]) * static_cast<double>(r[q]);
-    });
+    return subtract_norm2(b + k.k0, r + k.k0, k.size());
   }));
 }
 
@@ -95,7 +107,8 @@ inline SolveInfo confirmed(SolveInfo info, double res) {
 
 // <a, b> and <b, b> in one pass over [0, n).
 template <class T>
-void dot2(const T* __restrict a, const T* __restrict b, std::size_t n, double& ab, double& bb) {
+PYSCALE_VECTOR_LOOP void dot2(const T* __restrict a, const T* __restrict b, std::size_t n,
+                              double& ab, double& bb) {
   double s1[kLanes] = {}, s2[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -132,8 +145,9 @@ void apply_dot(RowBlocks& rb, const Op& op, const T* x, T* out, const T* a, doub
 // arrays they run about 10 % faster (measured on the unpreconditioned BiCGSTAB step).
 // s = r - alpha v, x += alpha p; returns ||s||^2.
 template <class T>
-double update_s(T* __restrict s, const T* __restrict r, const T* __restrict v, T* __restrict x,
-                const T* __restrict p, T alpha, std::size_t n) {
+PYSCALE_VECTOR_LOOP double update_s(T* __restrict s, const T* __restrict r, const T* __restrict v,
+                                    T* __restrict x, const T* __restrict p, T alpha,
+                                    std::size_t n) {
   double acc[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -156,8 +170,8 @@ double update_s(T* __restrict s, const T* __restrict r, const T* __restrict v, T
 
 // x += alpha p, r -= alpha q; returns ||r||^2.
 template <class T>
-double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r, const T* __restrict q,
-                 T alpha, std::size_t n) {
+PYSCALE_VECTOR_LOOP double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r,
+                                     const T* __restrict q, T alpha, std::size_t n) {
   double acc[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -180,9 +194,10 @@ double update_cg(T* __restrict x, const T* __restrict p, T* __restrict r, const 
 
 // x += omega q, r = s - omega t; sets rr = ||r||^2 and r0r = <r0, r>.
 template <class T>
-void update_r(T* __restrict x, const T* __restrict q, T* __restrict r, const T* __restrict s,
-              const T* __restrict t, const T* __restrict r0, T omega, std::size_t n, double& rr,
-              double& r0r) {
+PYSCALE_VECTOR_LOOP void update_r(T* __restrict x, const T* __restrict q, T* __restrict r,
+                                  const T* __restrict s, const T* __restrict t,
+                                  const T* __restrict r0, T omega, std::size_t n, double& rr,
+                                  double& r0r) {
   double acc[kLanes] = {}, acc0[kLanes] = {};
   std::size_t k = 0;
   for (; k + kLanes <= n; k += kLanes)
@@ -210,8 +225,8 @@ void update_r(T* __restrict x, const T* __restrict q, T* __restrict r, const T* 
 
 // p = r + beta (p - omega v)
 template <class T>
-void update_p(T* __restrict p, const T* __restrict r, const T* __restrict v, T beta, T omega,
-              std::size_t n) {
+PYSCALE_VECTOR_LOOP void update_p(T* __restrict p, const T* __restrict r, const T* __restrict v,
+                                  T beta, T omega, std::size_t n) {
   for (std::size_t k = 0; k < n; ++k) p[k] = r[k] + beta * (p[k] - omega * v[k]);
 }
 
@@ -232,11 +247,19 @@ struct JacobiPrecond {
   const T* diag;
   double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
     return rb.sum([&](const RowBlocks::Block& k) {
-      return detail::reduce(k.size(), [&](std::size_t j) {
-        const std::size_t q = k.k0 + j;
-        out[q] = r[q] / diag[q];
-        return dot ? static_cast<double>(r[q]) * static_cast<double>(out[q]) : 0.0;
-      });
+      return divide(r + k.k0, diag + k.k0, out + k.k0, k.size(), dot);
+    });
+  }
+  // out = r / d over [0, n), returning <r, out> if dot.
+  static PYSCALE_VECTOR_LOOP double divide(const T* __restrict r, const T* __restrict d,
+                                           T* __restrict out, std::size_t n, bool dot) {
+    if (!dot) {
+      for (std::size_t j = 0; j < n; ++j) out[j] = r[j] / d[j];
+      return 0.0;
+    }
+    return detail::reduce(n, [&](std::size_t j) {
+      out[j] = r[j] / d[j];
+      return static_cast<double>(r[j]) * static_cast<double>(out[j]);
     });
   }
 };
@@ -384,9 +407,7 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
     ++info.iterations;
     const double pq = rb.sum([&](const Block& k) {
       op.rows(p, q, k.i0, k.i1);
-      return detail::reduce(k.size(), [&](std::size_t j) {
-        return static_cast<double>(p[k.k0 + j]) * static_cast<double>(q[k.k0 + j]);
-      });
+      return detail::dot_block(p + k.k0, q + k.k0, k.size());
     });
     if (!(pq > 0.0)) break;  // not SPD, or breakdown
     const double alpha = rz / pq;
@@ -405,9 +426,7 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
     if (!(rz_new > 0.0)) break;
     const T beta = static_cast<T>(refresh ? 0.0 : rz_new / rz);
     rz = rz_new;
-    rb.each([&](const Block& k) {
-      for (std::size_t j = k.k0; j < k.k1; ++j) p[j] = z[j] + beta * p[j];
-    });
+    rb.each([&](const Block& k) { detail::xpby(z + k.k0, beta, p + k.k0, k.size()); });
   }
   detail::end_solve(rb, op, b, x, r, bnorm, rtol, info);
   return info;

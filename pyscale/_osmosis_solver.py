@@ -230,33 +230,7 @@ class Stepper:
         self.maxiter = maxiter
         self.workers = workers
         self.breakdown = breakdown
-        b, ny, nx = self.dx.shape[0], self.dx.shape[1], self.dy.shape[2]
-        self.shape = (b, ny, nx)
-        if preconditioner in ("dct", "two-level", "auto"):
-            # S = diag(v) + tau K (cg) is preconditioned by P = mean(v) I + tau mean(c) L, L the
-            # Neumann Laplacian, inverted exactly through the DCT. P and S share the null vector
-            # of the large-tau limit (constant w = u / v). The step matrix M = S diag(1/v)
-            # (bicgstab, right preconditioning) gets diag(v) P^-1; a drift gets (I + tau L)^-1.
-            if self.v is None:
-                self.a = np.ones(b)
-                self.c = np.ones(b)
-                self.scale_out = None
-            else:
-                # mean edge weight: the harmonic means 2 v_p v_q / (v_p + v_q) = 2 / (w_p + w_q)
-                w = 1.0 / self.v
-                edge_sum = (2.0 / (w[:, :, 1:] + w[:, :, :-1])).sum(axis=(1, 2)) + (
-                    2.0 / (w[:, 1:, :] + w[:, :-1, :])
-                ).sum(axis=(1, 2))
-                edges = (ny * (nx - 1)) + (ny - 1) * nx
-                self.a = self.v.mean(axis=(1, 2))
-                self.c = edge_sum / edges if edges else np.ones(b)
-                self.scale_out = v if solver == "bicgstab" else None
-
-    def _dct_args(self, tau, pre):
-        """``(shift, weight)`` of ``P`` per image, and the scalings of the DCT preconditioner."""
-        coarse = np.stack([self.a, tau * self.c], axis=1)
-        # the two-level preconditioner applies diag(v) itself (BiCGSTAB)
-        return coarse, None, self.scale_out if pre == "dct" else None
+        self.shape = (self.dx.shape[0], self.dx.shape[1], self.dy.shape[2])
 
     def _preconditioner_for(self, tau):
         if self.preconditioner == "auto":
@@ -266,9 +240,6 @@ class Stepper:
     def step(self, u, tau):
         """One step from the float64 batch ``u``; returns ``(u_new, StepReport)``."""
         pre = self._preconditioner_for(tau)
-        coarse = s_in = s_out = None
-        if pre in ("dct", "two-level"):
-            coarse, s_in, s_out = self._dct_args(tau, pre)
         x, it, res, conv, rst = core.osmosis_solve(
             u,
             u,
@@ -278,9 +249,6 @@ class Stepper:
             float(tau),
             self.solver,
             pre or "none",
-            coarse,
-            s_in,
-            s_out,
             self.rtol,
             self.maxiter,
             self.breakdown,

@@ -183,7 +183,7 @@ def test_float32_kernel(dtype):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for method in ("bicgstab", "cg"):
         x, it, res, conv, rst = core.osmosis_solve(
-            f3, f3, dx, dy, v3, 2.0, method, "jacobi", None, None, None, rtol, 500, 1e-10, 1
+            f3, f3, dx, dy, v3, 2.0, method, "jacobi", rtol, 500, 1e-10, 1
         )
         assert x.dtype == dtype and conv.all() and res[0] <= rtol
         exact = spla.spsolve(

@@ -115,11 +115,8 @@ void solver_threads(const Problem& p) {
         Team team(members);
         RowBlocks rb(p.ny, p.nx, team);
         std::vector<double> x = p.f;
-        const DctArgs<double> dct{0.5, p.tau * 0.4, nullptr,
-                                  method == StepMethod::bicgstab ? p.v.data() : nullptr};
-        const SolveInfo info =
-            osmosis_step(rb, p.f.data(), x.data(), p.dx.data(), p.dy.data(), p.v.data(), p.tau,
-                         method, pre, dct, 1e-8, 10000, 1e-10);
+        const SolveInfo info = osmosis_step(rb, p.f.data(), x.data(), p.dx.data(), p.dy.data(),
+                                            p.v.data(), p.tau, method, pre, 1e-8, 10000, 1e-10);
         if (members == 1) {
           first = x;
           first_info = info;
