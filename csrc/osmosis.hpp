@@ -368,11 +368,11 @@ void osmosis_spd_matvec(const T* w, T* out, const T* v, std::size_t ny, std::siz
 // Exact mass conservation of an approximate step solution. The exact solution has the mass of
 // b (the columns of A sum to zero); an iterate misses it by the mass of its residual. For the
 // canonical drift of v, A v = 0, so M v = v and x + alpha v with alpha = (sum b - sum x) / sum v
-// has exactly the mass of b (up to rounding) and its residual changes by -alpha v, whose norm is
-// at most about ||r||. The reported residual is recomputed; a correction that would push a
-// converged iterate above rtol is not applied.
-template <class T, class Op>
-void conserve_mass(RowBlocks& rb, const Op& m, const T* b, T* x, const T* v, double rtol,
+// has exactly the mass of b (up to rounding) and the residual r - alpha v, r = b - M x the
+// residual of x (that of the SPD form, equal up to rounding, for cg). Its norm is at most about
+// ||r||; a correction that would push a converged iterate above rtol is not applied.
+template <class T>
+void conserve_mass(RowBlocks& rb, const T* b, T* x, const T* r, const T* v, double rtol,
                    SolveInfo& info) {
   using Block = RowBlocks::Block;
   if (!std::isfinite(info.residual)) return;
@@ -385,20 +385,16 @@ void conserve_mass(RowBlocks& rb, const Op& m, const T* b, T* x, const T* v, dou
   });
   const T alpha = static_cast<T>(defect / vsum);
   if (alpha == T(0)) return;
-  auto shift = [&](T a) {
-    rb.each([&](const Block& k) {
-      for (std::size_t q = k.k0; q < k.k1; ++q) x[q] += a * v[q];
-    });
-  };
-  shift(alpha);
   const double bnorm = std::sqrt(detail::dot(rb, b, b));
   if (!(bnorm > 0.0)) return;
-  Buffer<T> r(rb.size());
-  const double res = detail::residual(rb, m, b, x, r.data()) / bnorm;
-  if (info.converged && !(res <= rtol)) {  // keep the converged iterate
-    shift(-alpha);
-    return;
-  }
+  const double res = std::sqrt(rb.sum([&](const Block& k) {
+                       return detail::shifted_norm2(r + k.k0, v + k.k0, alpha, k.size());
+                     })) /
+                     bnorm;
+  if (info.converged && !(res <= rtol)) return;  // keep the converged iterate
+  rb.each([&](const Block& k) {
+    for (std::size_t q = k.k0; q < k.k1; ++q) x[q] += alpha * v[q];
+  });
   info.residual = res;
   info.converged = std::isfinite(res) && res <= rtol;
 }
@@ -436,54 +432,55 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
                        double breakdown) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
+  Buffer<T> r(n);  // the residual of the solution
   std::unique_ptr<DctSolve> coarse;
   if (pre == StepPrecond::dct || pre == StepPrecond::two_level) coarse = coarse_solve(rb, v, tau);
-  const OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
   if (method == StepMethod::cg) {
     const SymStencil5<T> m = osmosis_spd_stencil(rb, v, tau);
     rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), true); });
     SolveInfo info;
     if (pre == StepPrecond::none) {
       NoPrecond<T> pc;
-      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
+      info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter);
     } else if (pre == StepPrecond::jacobi) {
       JacobiPrecond<T> pc{m.c.data()};
-      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
+      info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
       TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr};
-      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
+      info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter);
     } else {
       DctPrecond<T> pc{*coarse, nullptr};
-      info = conjugate_gradient(rb, m, pc, b, x, rtol, maxiter);
+      info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter);
     }
     rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), false); });
-    conserve_mass(rb, mu, b, x, v, rtol, info);
+    conserve_mass(rb, b, x, r.data(), v, rtol, info);
     return info;
   }
+  const OsmosisStepOperator<T> mu{dx, dy, ny, nx, tau};
   SolveInfo info;
   if (pre == StepPrecond::none) {
     NoPrecond<T> pc;
-    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
+    info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::jacobi) {
     Buffer<T> diag(n);
     osmosis_step_diagonal(dx, dy, ny, nx, tau, diag.data());
     JacobiPrecond<T> pc{diag.data()};
-    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
+    info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::two_level && v) {
     // precondition M = S diag(1/v) through the SPD form: M^-1 = diag(v) S^-1
     const SymStencil5<float> s32(osmosis_spd_stencil(rb, v, tau));
     TwoLevelPrecond<T, SymStencil5<float>> pc{s32, *coarse, v};
-    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
+    info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::two_level) {
     const Stencil5<float> m32(osmosis_step_stencil(dx, dy, ny, nx, tau));
     TwoLevelPrecond<T, Stencil5<float>> pc{m32, *coarse, nullptr};
-    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
+    info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else {
     DctPrecond<T> pc{*coarse, v};
-    info = bicgstab(rb, mu, pc, b, x, rtol, maxiter, breakdown);
+    info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   }
-  if (v) conserve_mass(rb, mu, b, x, v, rtol, info);
+  if (v) conserve_mass(rb, b, x, r.data(), v, rtol, info);
   return info;
 }
 

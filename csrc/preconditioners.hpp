@@ -42,22 +42,13 @@ class DctSolve {
     for (auto& w : ws_) img_.reserve(w);
     for (auto& y : strip_) y.resize(ny * dct_detail::block_lines<float>());
     const double pi = 3.14159265358979323846;
-    float* inv = inv_.data();
-    std::vector<double> s(nx), e(nx);
-    // rows outer, frequencies inner: the divisions of different frequencies overlap
+    std::vector<double> sk(nx), e(nx);
     team.run(nx, [&](int, std::size_t k0, std::size_t k1) {
       for (std::size_t k = k0; k < k1; ++k) {
-        const double sk = std::sin(pi * static_cast<double>(k) / (2.0 * static_cast<double>(nx)));
-        s[k] = shift + weight * 4.0 * sk * sk;
-        e[k] = s[k];
+        const double h = std::sin(pi * static_cast<double>(k) / (2.0 * static_cast<double>(nx)));
+        sk[k] = shift + weight * 4.0 * h * h;
       }
-      for (std::size_t i = 0; i < ny; ++i) {
-        const bool last = i + 1 == ny;
-        for (std::size_t k = k0; k < k1; ++k) {
-          if (i > 0) e[k] = s[k] + weight * e[k] / (weight + e[k]);
-          inv[i * nx + k] = static_cast<float>(1.0 / (last ? e[k] : weight + e[k]));
-        }
-      }
+      pivots(sk.data(), e.data(), inv_.data(), k0, k1, ny, nx, weight);
     });
   }
 
@@ -91,6 +82,21 @@ class DctSolve {
   }
 
  private:
+  // 1 / d_i of the row frequencies [k0, k1) with s_k = sk[k]; rows outer, frequencies inner, so
+  // that the divisions of different frequencies overlap. e holds the recursion's e_i.
+  static PYSCALE_VECTOR_LOOP void pivots(const double* __restrict sk, double* __restrict e,
+                                         float* __restrict inv, std::size_t k0, std::size_t k1,
+                                         std::size_t ny, std::size_t nx, double weight) {
+    for (std::size_t k = k0; k < k1; ++k) e[k] = sk[k];
+    for (std::size_t i = 0; i < ny; ++i) {
+      float* row = inv + i * nx;
+      if (i > 0)
+        for (std::size_t k = k0; k < k1; ++k) e[k] = sk[k] + weight * e[k] / (weight + e[k]);
+      const double last = i + 1 == ny ? 0.0 : weight;
+      for (std::size_t k = k0; k < k1; ++k) row[k] = static_cast<float>(1.0 / (last + e[k]));
+    }
+  }
+
   // The tridiagonal solves of nv adjacent row frequencies, columns a[i * nx + j], j < nv, in
   // place; y holds ny x nv partial results.
   PYSCALE_VECTOR_LOOP void eliminate(float* a, float* __restrict y, std::size_t nv) const {

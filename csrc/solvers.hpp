@@ -6,8 +6,9 @@
 //   op.rows(const T* x, T* out, i0, i1)   rows [i0, i1) of out = M x
 //   precond(RowBlocks&, const T* r, T* out, bool dot)  out = P^{-1} r (out never aliases r);
 //                                                     returns <r, out> if dot, else 0
-// with a right-hand side b and a start vector x (overwritten by the solution). They stop when
-// the true relative residual ||b - M x|| / ||b|| is at most rtol or after maxiter iterations.
+// with a right-hand side b, a start vector x (overwritten by the solution) and an array r that
+// receives the true residual b - M x of the solution (unless ||b|| is 0 or not finite). They stop
+// when the true relative residual ||b - M x|| / ||b|| is at most rtol or after maxiter iterations.
 // BiCGSTAB is right-preconditioned, so the residual it monitors is the residual of the original
 // system. Inner products accumulate in double in a fixed order (RowBlocks), so a solve gives
 // bit-identical results whatever the number of threads.
@@ -45,6 +46,16 @@ PYSCALE_VECTOR_LOOP double subtract_norm2(const T* __restrict b, T* __restrict r
   return reduce(n, [&](std::size_t j) {
     r[j] = b[j] - r[j];
     return static_cast<double>(r[j]) * static_cast<double>(r[j]);
+  });
+}
+
+// ||r - alpha v||^2 over [0, n).
+template <class T>
+PYSCALE_VECTOR_LOOP double shifted_norm2(const T* __restrict r, const T* __restrict v, T alpha,
+                                         std::size_t n) {
+  return reduce(n, [&](std::size_t j) {
+    const double d = static_cast<double>(r[j] - alpha * v[j]);
+    return d * d;
   });
 }
 
@@ -273,14 +284,13 @@ struct JacobiPrecond {
 // residual; if that one misses rtol the solver restarts from it. Non-finite values end the solve
 // (not converged, residual NaN or inf).
 template <class T, class Op, class Precond>
-SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, double rtol,
-                   std::size_t maxiter, double breakdown = 1e-10) {
+SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, T* r,
+                   double rtol, std::size_t maxiter, double breakdown = 1e-10) {
   using Block = RowBlocks::Block;
   const std::size_t n = rb.size();
   SolveInfo info;
-  Buffer<T> buf(7 * n);
-  T* r = buf.data();
-  T* r0 = r + n;
+  Buffer<T> buf(6 * n);
+  T* r0 = buf.data();
   T* p = r0 + n;
   T* v = p + n;
   T* ph = v + n;  // preconditioned p, then preconditioned s
@@ -389,14 +399,13 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
 // Preconditioned conjugate gradients for a symmetric positive definite M and an SPD
 // preconditioner. Stops on the true relative residual like bicgstab.
 template <class T, class Op, class Precond>
-SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x,
+SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, T* r,
                              double rtol, std::size_t maxiter) {
   using Block = RowBlocks::Block;
   const std::size_t n = rb.size();
   SolveInfo info;
-  Buffer<T> buf(4 * n);
-  T* r = buf.data();
-  T* z = r + n;
+  Buffer<T> buf(3 * n);
+  T* z = buf.data();
   T* p = z + n;
   T* q = p + n;
   double bnorm = 0.0, rnorm = 0.0;
