@@ -289,7 +289,8 @@ PYSCALE_VECTOR_LOOP void guidance_sums(const T* __restrict v, std::size_t i0, st
 }
 
 // The couplings of the SPD form in rows [i0, i1): e_p = -tau w(p, p + 1), s_p = -tau w(p, p + nx)
-// with the edge weights w(p, q) = 2 v_p v_q / (v_p + v_q) (e and s start at zero).
+// with the edge weights w(p, q) = 2 v_p v_q / (v_p + v_q), and zero where the neighbour would lie
+// outside the image.
 template <class T>
 PYSCALE_VECTOR_LOOP void spd_couplings(const T* __restrict v, T* __restrict e, T* __restrict s,
                                        std::size_t i0, std::size_t i1, std::size_t ny,
@@ -299,9 +300,13 @@ PYSCALE_VECTOR_LOOP void spd_couplings(const T* __restrict v, T* __restrict e, T
     T* er = e + i * nx;
     for (std::size_t j = 0; j + 1 < nx; ++j)
       er[j] = -tau * T(2) * vr[j] * vr[j + 1] / (vr[j] + vr[j + 1]);
-    if (i + 1 == ny) continue;
-    const T* vd = vr + nx;
+    er[nx - 1] = T(0);
     T* sr = s + i * nx;
+    if (i + 1 == ny) {
+      for (std::size_t j = 0; j < nx; ++j) sr[j] = T(0);
+      continue;
+    }
+    const T* vd = vr + nx;
     for (std::size_t j = 0; j < nx; ++j) sr[j] = -tau * T(2) * vr[j] * vd[j] / (vr[j] + vd[j]);
   }
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 #if defined(__unix__)
@@ -98,6 +99,17 @@ struct ScratchAllocator {
     const std::size_t bytes = n * sizeof(T);
     if (bytes < scratch_detail::kMinBytes) return std::allocator<T>().deallocate(p, n);
     scratch_detail::Pool::instance().give(p, bytes);
+  }
+  // Elements made without a value are left uninitialised (default-initialised), as the solvers
+  // write their work arrays before reading them: zeroing them cost about 12 MB of stores per
+  // osmosis step of a 321 x 481 image.
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
   template <class U>
   bool operator==(const ScratchAllocator<U>&) const {
