@@ -254,18 +254,19 @@ def osmosis(
         diverge), BiCGSTAB with a drift.
     preconditioner : {"auto", "two-level", "dct", "jacobi", None}, optional
         ``"dct"``: ``P = mean(v) I + tau mean(c) L`` for the symmetric system ``diag(v) + tau K``
-        (``diag(v) P^-1`` for BiCGSTAB), ``L`` the Neumann Laplacian, inverted exactly with the
-        orthonormal DCT (eigenvalues ``4 sin^2(pi k / 2 nx) + 4 sin^2(pi l / 2 ny)``), ``c`` the
-        edge weights ``2 v_p v_q / (v_p + v_q)``; for a drift ``I + tau L``. It suits guidance
-        close to a constant. ``"jacobi"``: the diagonal. ``"two-level"``: a Jacobi sweep, a
-        ``"dct"`` correction and a second Jacobi sweep; the sweeps take care of what a constant
-        symbol misses, such as guidance pixels clipped to a tiny value. ``"auto"`` (default):
-        ``"two-level"`` for steps ``tau >= AUTO_TWO_LEVEL_TAU`` (3) and ``"jacobi"`` for
-        shorter ones, where a few cheap iterations beat the transforms. Measured at
-        ``tau = 1000``, rtol 1e-8,
-        on 321 x 481 BSDS500 channels with noise guidance (sd 0.1) around the channel mean
-        (CG iterations): a bright image, none 890, jacobi 840, dct 15, two-level 8; a dark one
-        (mean 0.15, 6 % of the guidance clipped to 1e-6), jacobi 800, dct 2300, two-level ~50.
+        (``diag(v) P^-1`` for BiCGSTAB), ``L`` the Neumann Laplacian, inverted exactly by a DCT
+        along the rows and tridiagonal elimination along the columns (the inverse of the
+        orthonormal 2-D DCT with eigenvalues ``4 sin^2(pi k / 2 nx) + 4 sin^2(pi l / 2 ny)``),
+        ``c`` the edge weights ``2 v_p v_q / (v_p + v_q)``; for a drift ``I + tau L``. It suits
+        guidance close to a constant. ``"jacobi"``: the diagonal. ``"two-level"``: a Jacobi
+        sweep damped by 0.8, a ``"dct"`` correction and a second damped sweep; the sweeps take
+        care of what a constant symbol misses, such as guidance pixels clipped to a tiny value.
+        ``"auto"`` (default): ``"two-level"`` for steps ``tau >= AUTO_TWO_LEVEL_TAU`` (3) and
+        ``"jacobi"`` for shorter ones, where a few cheap iterations beat the transforms.
+        Measured at ``tau = 1000``, rtol 1e-8, on a 321 x 481 BSDS500 channel with noise
+        guidance (sd 0.1) around the channel mean (CG iterations): a bright image, none 886,
+        jacobi 837, dct 18, two-level 8; a dark one (mean 0.15, 7 % of the guidance clipped to
+        1e-6), none more than 5000, jacobi 789, dct 3198, two-level 37.
         ``None``: unpreconditioned.
     offset : float, optional
         Added to ``f`` and ``guidance`` before filtering and subtracted afterwards, for images
