@@ -116,14 +116,16 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 }
 
 // Batched implicit osmosis steps (I - tau A) x = b.
-//   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab);
+//   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab; cg takes
+//   None);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" (see
 //   osmosis_step); workers: threads, over the images of the batch and inside them (see
 //   osmosis_steps).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
-py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, py::object v_obj,
+py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
+                        py::object v_obj,
                         double tau, const std::string& method, const std::string& precond,
                         double rtol, long long maxiter, double breakdown, int workers) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
@@ -133,8 +135,6 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   const std::size_t n = ny * nx;
   require(ny > 0 && nx > 0, "osmosis_solve: empty image");
   require_shape(x0, nb, ny, nx, "x0");
-  require_shape(dx, nb, ny, nx - 1, "dx");
-  require_shape(dy, nb, ny - 1, nx, "dy");
   require(maxiter >= 1, "osmosis_solve: maxiter must be >= 1");
   require(workers >= 1, "osmosis_solve: workers must be >= 1");
   require(tau > 0, "osmosis_solve: tau must be positive");
@@ -143,10 +143,13 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, carray<T> dx, carray<T> dy, p
   carray<T> v;
   const T* pv = optional_images(v_obj, v, nb, ny, nx, "v");
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
+  carray<T> dx, dy;
+  const T* pdx = optional_images(dx_obj, dx, nb, ny, nx - 1, "dx");
+  const T* pdy = optional_images(dy_obj, dy, nb, ny - 1, nx, "dy");
+  require(m == pyscale::StepMethod::cg || (pdx && pdy), "osmosis_solve: bicgstab needs dx and dy");
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
-  const pyscale::StepBatch<T> batch{nb,        ny,        nx, b.data(), x.mutable_data(),
-                                    dx.data(), dy.data(), pv};
+  const pyscale::StepBatch<T> batch{nb, ny, nx, b.data(), x.mutable_data(), pdx, pdy, pv};
   std::vector<pyscale::SolveInfo> info(nb);
   {
     py::gil_scoped_release release;

@@ -26,7 +26,8 @@ namespace pyscale {
 // d_i = weight + e_i (d = e in the last row) with
 //   e_0 = s_k,  e_i = s_k + weight e_(i-1) / (weight + e_(i-1)),  s_k = shift + weight lx_k,
 // are sums of positive terms, free of the cancellation of the textbook recursion
-// d_i = s_k + 2 weight - weight^2 / d_(i-1) that loses the low frequencies of long time steps.
+// d_i = s_k + 2 weight - weight^2 / d_(i-1) that loses the low frequencies of long time steps;
+// e_i = s_k + weight e_(i-1) / d_(i-1) reuses the division of the stored 1 / d_(i-1).
 // A team computes it in three phases: forward row transforms of the rows that load(i0, i1, a)
 // writes into a (row i at a + i * nx); for each strip of columns the elimination; inverse row
 // transforms, whose rows are handed to store(i0, i1, a).
@@ -88,13 +89,16 @@ class DctSolve {
                                          float* __restrict inv, std::size_t k0, std::size_t k1,
                                          std::size_t ny, std::size_t nx, double weight) {
     for (std::size_t k = k0; k < k1; ++k) e[k] = sk[k];
-    for (std::size_t i = 0; i < ny; ++i) {
+    for (std::size_t i = 0; i + 1 < ny; ++i) {
       float* row = inv + i * nx;
-      if (i > 0)
-        for (std::size_t k = k0; k < k1; ++k) e[k] = sk[k] + weight * e[k] / (weight + e[k]);
-      const double last = i + 1 == ny ? 0.0 : weight;
-      for (std::size_t k = k0; k < k1; ++k) row[k] = static_cast<float>(1.0 / (last + e[k]));
+      for (std::size_t k = k0; k < k1; ++k) {
+        const double d = 1.0 / (weight + e[k]);
+        row[k] = static_cast<float>(d);
+        e[k] = sk[k] + weight * e[k] * d;
+      }
     }
+    float* row = inv + (ny - 1) * nx;
+    for (std::size_t k = k0; k < k1; ++k) row[k] = static_cast<float>(1.0 / e[k]);
   }
 
   // The tridiagonal solves of nv adjacent row frequencies, columns a[i * nx + j], j < nv, in

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <vector>
 
@@ -66,7 +67,7 @@ class RowBlocks {
         rows_(std::max<std::size_t>(1, 4096 / std::max<std::size_t>(nx, 1))),
         count_((ny + rows_ - 1) / rows_),
         team_(team),
-        partial_(2 * count_) {}
+        partial_(kMaxSums * count_) {}
 
   std::size_t ny() const { return ny_; }
   std::size_t nx() const { return nx_; }
@@ -92,21 +93,22 @@ class RowBlocks {
     return s;
   }
 
-  // Two sums at once: f(block, a, c) sets the block's contributions a and c.
-  template <class F>
-  void sum2(double& a, double& c, F&& f) {
+  // K sums at once: f(block, out) sets the block's contributions out[0], ..., out[K - 1].
+  template <std::size_t K, class F>
+  std::array<double, K> sums(F&& f) {
+    static_assert(K <= kMaxSums, "RowBlocks::sums: too many sums");
     team_.run(count_, [&](int, std::size_t b0, std::size_t b1) {
-      for (std::size_t b = b0; b < b1; ++b) f(block(b), partial_[2 * b], partial_[2 * b + 1]);
+      for (std::size_t b = b0; b < b1; ++b) f(block(b), partial_.data() + kMaxSums * b);
     });
-    a = 0.0;
-    c = 0.0;
-    for (std::size_t b = 0; b < count_; ++b) {
-      a += partial_[2 * b];
-      c += partial_[2 * b + 1];
-    }
+    std::array<double, K> total{};
+    for (std::size_t b = 0; b < count_; ++b)
+      for (std::size_t i = 0; i < K; ++i) total[i] += partial_[kMaxSums * b + i];
+    return total;
   }
 
  private:
+  static constexpr std::size_t kMaxSums = 8;
+
   Block block(std::size_t b) const {
     const std::size_t i0 = b * rows_, i1 = std::min(ny_, i0 + rows_);
     return {i0, i1, i0 * nx_, i1 * nx_};

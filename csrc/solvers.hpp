@@ -83,19 +83,29 @@ double residual(RowBlocks& rb, const Op& op, const T* b, const T* x, T* r) {
   }));
 }
 
-// The start of a solve: bnorm = ||b||, r = b - M x, rnorm = ||r||. Returns true when the solve is
-// already over: b = 0 (or NaN), whose solution is 0, a non-finite residual, or one within rtol.
+}  // namespace detail
+
+// A start vector whose residual the caller has computed: r = b - M x, rnorm = ||r||, bnorm = ||b||.
+struct StartResidual {
+  double bnorm, rnorm;
+};
+
+namespace detail {
+
+// The start of a solve: bnorm = ||b||, r = b - M x, rnorm = ||r|| (taken from start if given).
+// Returns true when the solve is already over: b = 0 (or NaN), whose solution is 0, a non-finite
+// residual, or one within rtol.
 template <class T, class Op>
 bool begin_solve(RowBlocks& rb, const Op& op, const T* b, T* x, T* r, double rtol, SolveInfo& info,
-                 double& bnorm, double& rnorm) {
-  bnorm = std::sqrt(dot(rb, b, b));
+                 double& bnorm, double& rnorm, const StartResidual* start = nullptr) {
+  bnorm = start ? start->bnorm : std::sqrt(dot(rb, b, b));
   if (!(bnorm > 0.0)) {
     std::fill(x, x + rb.size(), T(0));
     info.residual = std::isfinite(bnorm) ? 0.0 : bnorm;
     info.converged = std::isfinite(bnorm);
     return true;
   }
-  rnorm = residual(rb, op, b, x, r);
+  rnorm = start ? start->rnorm : residual(rb, op, b, x, r);
   info.residual = rnorm / bnorm;
   info.converged = info.residual <= rtol;
   return info.converged || !std::isfinite(info.residual);
@@ -145,10 +155,12 @@ PYSCALE_VECTOR_LOOP void dot2(const T* __restrict a, const T* __restrict b, std:
 template <class T, class Op>
 void apply_dot(RowBlocks& rb, const Op& op, const T* x, T* out, const T* a, double& ab,
                double& oo) {
-  rb.sum2(ab, oo, [&](const RowBlocks::Block& k, double& s1, double& s2) {
+  const auto s = rb.sums<2>([&](const RowBlocks::Block& k, double* part) {
     op.rows(x, out, k.i0, k.i1);
-    dot2(a + k.k0, out + k.k0, k.size(), s1, s2);
+    dot2(a + k.k0, out + k.k0, k.size(), part[0], part[1]);
   });
+  ab = s[0];
+  oo = s[1];
 }
 
 // The fused vector updates of the solvers, on non-aliasing arrays of length n (one block). They
@@ -354,12 +366,12 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
       double ts = 0.0, tt = 0.0;
       detail::apply_dot(rb, op, shp, t, s, ts, tt);
       omega = tt > 0.0 ? ts / tt : 0.0;
-      double rn2 = 0.0;
-      rb.sum2(rn2, rho_new, [&](const Block& k, double& rr, double& r0r) {
+      const auto sums = rb.sums<2>([&](const Block& k, double* part) {
         detail::update_r(x + k.k0, shp + k.k0, r + k.k0, s + k.k0, t + k.k0, r0 + k.k0,
-                         static_cast<T>(omega), k.size(), rr, r0r);
+                         static_cast<T>(omega), k.size(), part[0], part[1]);
       });
-      rnorm = std::sqrt(rn2);
+      rnorm = std::sqrt(sums[0]);
+      rho_new = sums[1];
     } else {
       detail::copy(rb, s, r);
       rnorm = std::sqrt(snorm2);
@@ -397,10 +409,12 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
 }
 
 // Preconditioned conjugate gradients for a symmetric positive definite M and an SPD
-// preconditioner. Stops on the true relative residual like bicgstab.
+// preconditioner. Stops on the true relative residual like bicgstab. With start given, r holds
+// the residual of the start vector on entry.
 template <class T, class Op, class Precond>
 SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, T* r,
-                             double rtol, std::size_t maxiter) {
+                             double rtol, std::size_t maxiter,
+                             const StartResidual* start = nullptr) {
   using Block = RowBlocks::Block;
   const std::size_t n = rb.size();
   SolveInfo info;
@@ -409,9 +423,8 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
   T* p = z + n;
   T* q = p + n;
   double bnorm = 0.0, rnorm = 0.0;
-  if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm)) return info;
-  double rz = precond(rb, r, z, true);
-  detail::copy(rb, z, p);
+  if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm, start)) return info;
+  double rz = precond(rb, r, p, true);  // the first direction p is the first z
   while (info.iterations < maxiter) {
     ++info.iterations;
     const double pq = rb.sum([&](const Block& k) {

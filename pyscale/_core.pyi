@@ -51,8 +51,8 @@ def counter_normal(
 def osmosis_solve(
     b: _Array,
     x0: _Array,
-    dx: _Array,
-    dy: _Array,
+    dx: _Array | None,
+    dy: _Array | None,
     v: _Array | None,
     tau: float,
     method: Literal["bicgstab", "cg"],

@@ -204,6 +204,7 @@ class Stepper:
     """Implicit osmosis steps ``(I - tau A) u_new = u_old`` for a canonical batch (B, ny, nx).
 
     Everything is computed in float64; ``v`` (guidance) or ``(dx, dy)`` (drift) fix ``A``.
+    Conjugate gradients work on the symmetric form built from ``v`` and need no drift.
     """
 
     def __init__(
@@ -218,11 +219,12 @@ class Stepper:
         workers=1,
         breakdown=1e-10,
     ):
+        self.v = self.dx = self.dy = None
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
-            self.dx, self.dy = core.osmosis_drift(self.v)
+            if solver != "cg":
+                self.dx, self.dy = core.osmosis_drift(self.v)
         else:
-            self.v = None
             self.dx, self.dy = (np.ascontiguousarray(d, dtype=np.float64) for d in drift)
         self.solver = solver
         self.preconditioner = preconditioner
@@ -230,7 +232,6 @@ class Stepper:
         self.maxiter = maxiter
         self.workers = workers
         self.breakdown = breakdown
-        self.shape = (self.dx.shape[0], self.dx.shape[1], self.dy.shape[2])
 
     def _preconditioner_for(self, tau):
         if self.preconditioner == "auto":

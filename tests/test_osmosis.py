@@ -264,6 +264,27 @@ def test_dct_preconditioner_inverts_homogeneous_diffusion(shape, tau, iterations
     assert_allclose(u, ps.idct2(ps.dct2(f) / (1 + tau * mu)), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("pre", [None, "jacobi", "two-level"])
+@pytest.mark.parametrize("tau", [0.3, 50.0, 1e5])
+def test_conjugate_gradients_start_from_the_best_mix_of_image_and_steady_state(pre, tau):
+    """The start of conjugate gradients is the Galerkin projection onto u and the steady state.
+
+    With constant guidance the solution of a step from a cosine mode on a constant image lies in
+    the span of the two, so the start is already the solution: no iteration is needed (the image
+    alone or the steady state alone would take several).
+    """
+    ny, nx = 12, 17
+    mode = np.cos(np.pi * (np.arange(ny)[:, None] + 0.5) / ny) * np.cos(
+        2 * np.pi * (np.arange(nx) + 0.5) / nx
+    )
+    v = np.full((ny, nx), 0.37)
+    f = v * (1 + 0.5 * mode)
+    u, report = osmosis_step(f, v, tau=tau, solver="cg", preconditioner=pre, rtol=1e-10)
+    assert report.iterations[0] == 0 and report.converged[0]
+    mu = 4 * np.sin(np.pi / (2 * ny)) ** 2 + 4 * np.sin(np.pi / nx) ** 2
+    assert_allclose(u, v * (1 + 0.5 * mode / (1 + tau * mu)), rtol=0, atol=1e-12)
+
+
 def test_relative_entropy_increases_along_probabilistic_osmosis(grey):
     p = ps.ProbabilisticOsmosis(sigma=0.1)
     times = [0.5, 1, 2, 5, 10, 20, 50, 100, 1000, 1e4]
