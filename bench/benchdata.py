@@ -21,20 +21,24 @@ def median_time(fn, rounds):
     return statistics.median(times)
 
 
-def interleaved_medians(fns, rounds):
+def interleaved_medians(fns, rounds, calls=None):
     """Median wall time of each of ``fns``, their calls interleaved (after one warm-up call each).
 
     Interleaving exposes every function to the same load of a shared machine, so ratios of the
-    medians are steadier than from separate runs.
+    medians are steadier than from separate runs. ``calls[i]`` (default 1) consecutive calls of
+    ``fns[i]`` are made in each round and each is a sample: a fast function is then also timed
+    in its steady state, not only right after a slow peer has emptied the caches.
     """
+    calls = calls or [1] * len(fns)
     for fn in fns:
         fn()
     times = [[] for _ in fns]
     for _ in range(rounds):
-        for fn, ts in zip(fns, times, strict=True):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
+        for fn, ts, count in zip(fns, times, calls, strict=True):
+            for _ in range(count):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
     return [statistics.median(ts) for ts in times]
 
 
