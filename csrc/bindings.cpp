@@ -125,9 +125,9 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
-                        py::object v_obj,
-                        double tau, const std::string& method, const std::string& precond,
-                        double rtol, long long maxiter, double breakdown, int workers) {
+                        py::object v_obj, double tau, const std::string& method,
+                        const std::string& precond, double rtol, long long maxiter,
+                        double breakdown, int workers) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
   const auto ny = static_cast<std::size_t>(b.shape(1));

@@ -313,18 +313,16 @@ template <class T>
 PYSCALE_VECTOR_LOOP void stencil_sums(const T* __restrict v, const T* __restrict e,
                                       const T* __restrict s, std::size_t n, double* out) {
   out[0] = reduce(n, [&](std::size_t j) { return static_cast<double>(v[j]); });
-  out[1] = reduce(n, [&](std::size_t j) {
-    return static_cast<double>(e[j]) + static_cast<double>(s[j]);
-  });
+  out[1] = reduce(
+      n, [&](std::size_t j) { return static_cast<double>(e[j]) + static_cast<double>(s[j]); });
 }
 
 // Over [0, n): the sum of b - x into out[0] and the sum of v into out[1].
 template <class T>
 PYSCALE_VECTOR_LOOP void mass_sums(const T* __restrict b, const T* __restrict x,
                                    const T* __restrict v, std::size_t n, double* out) {
-  out[0] = reduce(n, [&](std::size_t j) {
-    return static_cast<double>(b[j]) - static_cast<double>(x[j]);
-  });
+  out[0] = reduce(
+      n, [&](std::size_t j) { return static_cast<double>(b[j]) - static_cast<double>(x[j]); });
   out[1] = reduce(n, [&](std::size_t j) { return static_cast<double>(v[j]); });
 }
 
@@ -429,8 +427,7 @@ struct GuidanceSums {
 // (I - tau A) u = S (u / v), so both systems have the same residual. sums, if given, receives
 // the sums of v and of the edge weights.
 template <class T>
-SymStencil5<T> osmosis_spd_stencil(RowBlocks& rb, const T* v, T tau,
-                                   GuidanceSums* sums = nullptr) {
+SymStencil5<T> osmosis_spd_stencil(RowBlocks& rb, const T* v, T tau, GuidanceSums* sums = nullptr) {
   const std::size_t ny = rb.ny(), nx = rb.nx();
   SymStencil5<T> m(ny, nx);
   rb.each([&](const RowBlocks::Block& k) {

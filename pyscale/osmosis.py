@@ -127,7 +127,7 @@ def run(
         frames = evolve(
             f, stepper, times, tau=tau, steps_per_decade=steps_per_decade, on_fail=on_fail
         )
-    if np.any(scale != 1.0):
+    if scale is not None:
         frames *= scale
     return frames
 
@@ -150,16 +150,17 @@ def _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1
 def _normalised(fc, op):
     """Images and guidance scaled to a largest value of 1 per image, and the scale of ``f``.
 
-    Osmosis is linear in ``f`` and depends on the guidance only through its relative
-    variations, so the result is the scaled-back solution of the normalised problem; this keeps
-    images of any positive scale (1e-200 or 1e200) away from underflow and overflow.
+    The scale is None when the images are solved as they are. Osmosis is linear in ``f`` and
+    depends on the guidance only through its relative variations, so the result is the
+    scaled-back solution of the normalised problem; this keeps images of any positive scale
+    (1e-200 or 1e200) away from underflow and overflow.
     """
     f = np.asarray(fc, dtype=np.float64)
     # with a guidance f was checked non-negative (check_mass)
     scale = np.max(f if "v" in op else np.abs(f), axis=(1, 2), keepdims=True)
     scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
     if np.all((scale > 1e-8) & (scale < 1e8)):
-        scale[...] = 1.0  # ordinary images are solved as they are, without rounding
+        scale = None  # ordinary images are solved as they are, without rounding
     else:
         f = f / scale
     if "v" in op:
@@ -265,9 +266,9 @@ def osmosis(
         ``"auto"`` (default): ``"two-level"`` for steps ``tau >= AUTO_TWO_LEVEL_TAU`` (3) and
         ``"jacobi"`` for shorter ones, where a few cheap iterations beat the transforms.
         Measured at ``tau = 1000``, rtol 1e-8, on a 321 x 481 BSDS500 channel with noise
-        guidance (sd 0.1) around the channel mean (CG iterations): a bright image, none 886,
-        jacobi 837, dct 18, two-level 8; a dark one (mean 0.15, 7 % of the guidance clipped to
-        1e-6), none more than 5000, jacobi 789, dct 3198, two-level 37.
+        guidance (sd 0.1) around the channel mean (CG iterations): a bright image, none 850,
+        jacobi 807, dct 14, two-level 7; a dark one (mean 0.15, 7 % of the guidance clipped to
+        1e-6), none 3991, jacobi 744, dct 2090, two-level 31.
         ``None``: unpreconditioned.
     offset : float, optional
         Added to ``f`` and ``guidance`` before filtering and subtracted afterwards, for images
@@ -412,7 +413,7 @@ def osmosis_step(
         uc, op, solver, preconditioner, rtol, maxiter, val.check_workers(workers), breakdown
     )
     x, report = stepper.step(np.ascontiguousarray(f), tau)
-    if np.any(scale != 1.0):
+    if scale is not None:
         x = x * scale
     return val.from_canonical(x.astype(uc.dtype, copy=False), info), report
 
