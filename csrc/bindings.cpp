@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -217,15 +218,33 @@ carray<T> osmosis_spd_matvec(carray<T> w, carray<T> v, double tau) {
 
 // ---- DCT ----------------------------------------------------------------------------------
 
-// A new C-contiguous array for a result; large ones in huge pages (see huge_pages.hpp).
+// A block of the scratch pool that a result array owns.
+struct PooledBlock {
+  void* ptr;
+  std::size_t bytes;
+};
+
+// A new C-contiguous array for a result: 2 MiB or more in huge pages (see huge_pages.hpp), from
+// pyscale::kPooledBytes on in memory of the scratch pool, which the array gives back when it is
+// freed (see scratch.hpp), smaller ones from numpy.
 template <class T>
 carray<T> new_array(const std::vector<py::ssize_t>& shape) {
   std::size_t count = 1;
   for (py::ssize_t s : shape) count *= static_cast<std::size_t>(s);
-  pyscale::HugeMemory mem = pyscale::huge_page_memory(count * sizeof(T));
-  if (!mem) return carray<T>(shape);
-  py::capsule owner(mem.get(), mem.get_deleter());
-  return carray<T>(shape, static_cast<T*>(mem.release()), owner);
+  const std::size_t bytes = count * sizeof(T);
+  pyscale::HugeMemory mem = pyscale::huge_page_memory(bytes);
+  if (mem) {
+    py::capsule owner(mem.get(), mem.get_deleter());
+    return carray<T>(shape, static_cast<T*>(mem.release()), owner);
+  }
+  if (bytes < pyscale::kPooledBytes) return carray<T>(shape);
+  std::unique_ptr<PooledBlock> block(new PooledBlock{pyscale::take_block(bytes), bytes});
+  py::capsule owner(block.get(), [](void* b) {
+    const std::unique_ptr<PooledBlock> held(static_cast<PooledBlock*>(b));
+    pyscale::give_block(held->ptr, held->bytes);
+  });
+  T* data = static_cast<T*>(block.release()->ptr);
+  return carray<T>(shape, data, owner);
 }
 
 // `out` given by the caller: a writable C-contiguous array of dtype T and the given shape.

@@ -80,15 +80,24 @@ PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt
   }
 }
 
+// The bits of x - x, which are all zero for a finite x and those of a NaN otherwise; OR-ed
+// together (a one-cycle chain), they say whether a block of values is finite.
+template <class T, int VB>
+PYSCALE_KERNEL void or_nan_bits(typename Vec<T, VB>::bits& acc, const typename Vec<T, VB>::v& x) {
+  acc |= reinterpret_cast<typename Vec<T, VB>::bits>(x - x);
+}
+
 // The reverse: line l position p of the row-major block receives buf[map(p) * M + l], l < cnt.
+// With acc, the NaN bits of every value written are OR-ed into it (see or_nan_bits).
 template <class T, int VB>
 PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n,
-                                  const std::size_t* map, T* rows, std::size_t ld,
-                                  std::size_t cnt) {
+                                  const std::size_t* map, T* rows, std::size_t ld, std::size_t cnt,
+                                  typename Vec<T, VB>::bits* acc = nullptr) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
   constexpr std::size_t W = VT::n;
+  T rest = T(0);  // x - x summed over the values written one by one: NaN if one is not finite
   std::size_t g = 0;
   for (; g + W <= cnt; g += W) {
     T* r0 = rows + g * ld;
@@ -98,18 +107,28 @@ PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n,
       v t[W];
       for (std::size_t c = 0; c < W; ++c) t[c] = PYSCALE_LD(b + (map ? map[p0 + c] : p0 + c) * M);
       transpose_tile<T, VB>(t);
-      for (std::size_t r = 0; r < W; ++r) PYSCALE_ST(r0 + r * ld + p0, t[r]);
+      for (std::size_t r = 0; r < W; ++r) {
+        PYSCALE_ST(r0 + r * ld + p0, t[r]);
+        if (acc) or_nan_bits<T, VB>(*acc, t[r]);
+      }
     }
     for (; p0 < n; ++p0) {
       const T* s = b + (map ? map[p0] : p0) * M;
-      for (std::size_t r = 0; r < W; ++r) r0[r * ld + p0] = s[r];
+      for (std::size_t r = 0; r < W; ++r) {
+        r0[r * ld + p0] = s[r];
+        rest += s[r] - s[r];
+      }
     }
   }
   for (; g < cnt; ++g) {
     T* row = rows + g * ld;
     const T* b = buf + g;
-    for (std::size_t p = 0; p < n; ++p) row[p] = b[(map ? map[p] : p) * M];
+    for (std::size_t p = 0; p < n; ++p) {
+      row[p] = b[(map ? map[p] : p) * M];
+      rest += row[p] - row[p];
+    }
   }
+  if (acc && !(rest == T(0))) (*acc)[0] |= 1;
 }
 
 // M values from src to dst, zeros beyond cnt.
@@ -125,32 +144,11 @@ PYSCALE_KERNEL void copy_lanes(const T* src, std::size_t cnt, T* dst, std::size_
   }
 }
 
-// The bits of x - x, which are all zero for a finite x and those of a NaN otherwise; OR-ed
-// together (a one-cycle chain), they say whether a block of values is finite.
-template <class T, int VB>
-PYSCALE_KERNEL void or_nan_bits(typename Vec<T, VB>::bits& acc, const typename Vec<T, VB>::v& x) {
-  acc |= reinterpret_cast<typename Vec<T, VB>::bits>(x - x);
-}
-
 template <class T, int VB>
 PYSCALE_KERNEL bool bits_zero(const typename Vec<T, VB>::bits& acc) {
   bool ok = true;
   for (std::size_t i = 0; i < Vec<T, VB>::n; ++i) ok = ok && acc[i] == 0;
   return ok;
-}
-
-// Whether the count values at p are all finite.
-template <class T, int VB>
-PYSCALE_KERNEL bool all_finite(const T* p, std::size_t count) {
-  using VT = Vec<T, VB>;
-  using vu = typename VT::vu;
-  constexpr std::size_t W = VT::n;
-  typename VT::bits acc{};
-  for (std::size_t i = 0; i < count; i += W) {
-    const typename VT::v x = PYSCALE_LD(p + i);
-    or_nan_bits<T, VB>(acc, x);
-  }
-  return bits_zero<T, VB>(acc);
 }
 
 // Lanes used for a block of nv <= 2 * full_lanes real lines: a multiple of the chunk width.
@@ -317,29 +315,35 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
   }
   dct3_twiddle<T, VB>(plan, ca, cb, cs, M, ws.b0r, ws.b0i);
   fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
-  if (!all_finite<T, VB>(ws.b0r, n * M) || !all_finite<T, VB>(ws.b0i, n * M)) ws.finite = false;
   const T* va = ws.b0i;  // real and imaginary parts swapped back
   const T* vb = ws.b0r;
   const std::size_t* src_row = plan.out_row.data();
+  typename VT::bits acc{};  // the values written are checked as they go
   if (ROWS) {
-    lanes_to_rows<T, VB>(va, M, n, src_row, d0, ld, na);
-    lanes_to_rows<T, VB>(vb, M, n, src_row, d0 + M * ld, ld, nb);
+    lanes_to_rows<T, VB>(va, M, n, src_row, d0, ld, na, &acc);
+    lanes_to_rows<T, VB>(vb, M, n, src_row, d0 + M * ld, ld, nb, &acc);
   } else {
+    T rest = T(0);
     for (std::size_t i = 0; i < n; ++i) {
       T* row = d0 + i * ld;
       const T* pa = va + src_row[i] * M;
       const T* pb = vb + src_row[i] * M;
       if (nv == 2 * M) {
         for (std::size_t l = 0; l < M; l += W) {
-          PYSCALE_ST(row + l, PYSCALE_LD(pa + l));
-          PYSCALE_ST(row + M + l, PYSCALE_LD(pb + l));
+          const typename VT::v a = PYSCALE_LD(pa + l), b = PYSCALE_LD(pb + l);
+          PYSCALE_ST(row + l, a);
+          PYSCALE_ST(row + M + l, b);
+          or_nan_bits<T, VB>(acc, a);
+          or_nan_bits<T, VB>(acc, b);
         }
       } else {
-        for (std::size_t l = 0; l < na; ++l) row[l] = pa[l];
-        for (std::size_t l = 0; l < nb; ++l) row[M + l] = pb[l];
+        for (std::size_t l = 0; l < na; ++l) rest += (row[l] = pa[l]) - pa[l];
+        for (std::size_t l = 0; l < nb; ++l) rest += (row[M + l] = pb[l]) - pb[l];
       }
     }
+    if (!(rest == T(0))) ws.finite = false;
   }
+  if (!bits_zero<T, VB>(acc)) ws.finite = false;
 }
 
 // One transform of a block of nv lines starting at line l0 (rows or columns of a row-major image
