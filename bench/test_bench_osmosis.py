@@ -10,7 +10,8 @@ BiCGSTAB spends much of an iteration in vector operations that OpenBLAS threads,
 shared 2-core machine can cost far more than it gains. Measured here: default threads 1.0-1.05 s
 on a quiet machine and 10-34 s under load, ``OPENBLAS_NUM_THREADS=1`` 1.0-1.8 s. pyscale with
 both cores inside the image: about 0.23 s without preconditioner (461 iterations; the iteration
-is memory-bound), 8-14 ms with the two-level preconditioner (CG, 8 iterations). So against a
+is memory-bound), 8-14 ms with the two-level preconditioner (CG, 8 iterations; 7 since CG
+starts from the Galerkin mix of image and steady state). So against a
 scipy that is not slowed down by its threads, the unpreconditioned speed-up is about 4.5x and the
 preconditioned one 75-125x. The targets (10x, 50x) are printed as met or missed; the assertions
 are floors that survive both BLAS configurations and the load of a shared machine.

@@ -1,5 +1,6 @@
 """The compiled orthonormal 2-D DCT and the fused DCT-domain trajectory kernel."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -331,8 +332,6 @@ def test_trajectory_without_noise_is_a_spectral_filter():
 @pytest.mark.parametrize("level", ["base", "avx2"])
 def test_other_instruction_sets_match_scipy(level):
     """The SSE2 or AVX2 kernels, forced with PYSCALE_SIMD, where wider ones would be chosen."""
-    import os
-
     code = (
         "import numpy as np, scipy.fft\n"
         "from pyscale._ext import core\n"
@@ -418,6 +417,9 @@ def test_results_of_a_freed_size_reuse_its_memory():
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="page faults are counted through getrusage")
+@pytest.mark.skipif(
+    "PYSCALE_SANITIZED" in os.environ, reason="the sanitizer's allocator faults pages of its own"
+)
 def test_round_trips_fault_no_fresh_pages():
     """Nested calls free their results at once; their memory is reused, not faulted in anew.
 
