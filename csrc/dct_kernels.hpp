@@ -20,8 +20,9 @@ using BlockFn = void (*)(const DctPlan<T>&, const T*, T*, std::size_t, std::size
                          bool, bool, Workspace<T>&);
 
 template <class T>
-void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch) {
-  fft_lanes_impl<T, 16>(plan, M, xr, xi, yr, yi, scratch);
+void fft_base(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi, T* scratch,
+              const Gather<T>* in) {
+  fft_lanes_impl<T, 16>(plan, M, xr, xi, yr, yi, scratch, in);
 }
 template <class T>
 void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, std::size_t l0,
@@ -32,13 +33,13 @@ void block_base(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld, st
 #ifdef PYSCALE_X86_DISPATCH
 template <class T>
 PYSCALE_AVX2 void fft_avx2(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
-                           T* scratch) {
-  fft_lanes_impl<T, 32>(plan, M, xr, xi, yr, yi, scratch);
+                           T* scratch, const Gather<T>* in) {
+  fft_lanes_impl<T, 32>(plan, M, xr, xi, yr, yi, scratch, in);
 }
 template <class T>
 PYSCALE_AVX512 void fft_avx512(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr, T* yi,
-                               T* scratch) {
-  fft_lanes_impl<T, 64>(plan, M, xr, xi, yr, yi, scratch);
+                               T* scratch, const Gather<T>* in) {
+  fft_lanes_impl<T, 64>(plan, M, xr, xi, yr, yi, scratch, in);
 }
 template <class T>
 PYSCALE_AVX512 void block_avx512(const DctPlan<T>& plan, const T* src, T* dst, std::size_t ld,

@@ -160,7 +160,7 @@ inline std::size_t lanes_for(std::size_t nv) {
 }
 
 template <class T>
-using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*);
+using FftFn = void (*)(const FftPlan<T>&, std::size_t, T*, T*, T*, T*, T*, const Gather<T>*);
 
 // Forward DCT-II of nv lines (nv <= 2 full_lanes) starting at line l0, read from src, written to
 // dst (which may equal src). ld is the row stride of the image.
@@ -177,11 +177,13 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
   const std::size_t nb = nv - na;          // lines in the imaginary part
   const T* s0 = ROWS ? src + l0 * ld : src + l0;
   T* d0 = ROWS ? dst + l0 * ld : dst + l0;
-  // Gather in Makhoul order.
+  // Gather in Makhoul order; a full block of columns is read straight from the image by the
+  // first pass of the FFT.
+  const bool full_cols = !ROWS && nv == 2 * M && reads_gather(plan.fft);
   if (ROWS) {
     rows_to_lanes<T, VB>(s0, ld, na, M, n, plan.iperm.data(), ws.b0r, M);
     rows_to_lanes<T, VB>(s0 + M * ld, ld, nb, M, n, plan.iperm.data(), ws.b0i, M);
-  } else {
+  } else if (!full_cols) {
     const std::size_t* perm = plan.perm.data();
     for (std::size_t j = 0; j < n; ++j) {
       const T* row = s0 + perm[j] * ld;
@@ -189,7 +191,12 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
       copy_lanes<T, VB>(row + M, nb, ws.b0i + j * M, M);
     }
   }
-  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  Gather<T> in;
+  in.base = s0;
+  in.ld = ld;
+  in.perm = plan.perm.data();
+  in.im = M;
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch, full_cols ? &in : nullptr);
   const T* zr = ws.b0r;
   const T* zi = ws.b0i;
   const std::size_t* row_of = plan.fft.row_of.data();
@@ -314,7 +321,7 @@ PYSCALE_KERNEL void dct3_block(const DctPlan<T>& plan, const T* src, T* dst, std
     cs = ld;
   }
   dct3_twiddle<T, VB>(plan, ca, cb, cs, M, ws.b0r, ws.b0i);
-  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch);
+  fft(plan.fft, M, ws.b0r, ws.b0i, ws.b1r, ws.b1i, ws.scratch, nullptr);
   const T* va = ws.b0i;  // real and imaginary parts swapped back
   const T* vb = ws.b0r;
   const std::size_t* src_row = plan.out_row.data();

@@ -22,11 +22,17 @@ namespace dct_detail {
 constexpr std::size_t kSmallFftBytes = 24 * 1024;
 
 // Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in digit-reversed
-// row order (plan.row_of). M must be a multiple of odd_chunk.
+// row order (plan.row_of). M must be a multiple of odd_chunk. With in, the input is read from
+// there by the first pass instead (gathers(plan.stages[0]) must hold) and (xr, xi) receive the
+// result.
 template <class T, int VB>
-PYSCALE_KERNEL void fft_direct(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch) {
+PYSCALE_KERNEL void fft_direct(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* scratch,
+                               const Gather<T>* in = nullptr) {
   const std::size_t nst = plan.stages.size();
   if (nst == 0) return;
+  // The first pass works on the whole transform, before any other.
+  const std::size_t first = in ? 1 : 0;
+  if (in) run_gather_pass<T, VB>(plan.stages[0], M, *in, xr, xi);
   // Passes 0 .. D-1 run on one transform at a time, depth first; passes D .. nst-1 run on every
   // sub-transform of length len_D ("leaf") before the next leaf is started.
   std::size_t D = 0;
@@ -36,11 +42,11 @@ PYSCALE_KERNEL void fft_direct(const FftPlan<T>& plan, std::size_t M, T* xr, T* 
   for (std::size_t l = 0; l < nleaf; ++l) {
     T* br = xr + l * leaf * M;
     T* bi = xi + l * leaf * M;
-    for (std::size_t i = 0; i < D; ++i) {
+    for (std::size_t i = first; i < D; ++i) {
       const Stage<T>& st = plan.stages[i];
       if (l % (st.len / leaf) == 0) run_pass<T, VB>(st, M, br, bi, 1, scratch);
     }
-    for (std::size_t i = D; i < nst; ++i) {
+    for (std::size_t i = std::max(D, first); i < nst; ++i) {
       const Stage<T>& st = plan.stages[i];
       run_pass<T, VB>(st, M, br, bi, leaf / st.len, scratch);
     }
@@ -100,13 +106,20 @@ PYSCALE_KERNEL void fft_bluestein(const FftPlan<T>& plan, std::size_t M, T* xr, 
 
 // Forward DFT, in place, of M lanes held in (xr, xi) as [n][M]; the result is in the row order
 // plan.row_of. (yr, yi) is a second buffer of plan.work_rows rows, used only by Bluestein plans.
+// With in (only where reads_gather(plan)), the input is read from there.
 template <class T, int VB>
 PYSCALE_KERNEL void fft_lanes_impl(const FftPlan<T>& plan, std::size_t M, T* xr, T* xi, T* yr,
-                                   T* yi, T* scratch) {
+                                   T* yi, T* scratch, const Gather<T>* in) {
   if (plan.inner)
     fft_bluestein<T, VB>(plan, M, xr, xi, yr, yi, scratch);
   else
-    fft_direct<T, VB>(plan, M, xr, xi, scratch);
+    fft_direct<T, VB>(plan, M, xr, xi, scratch, in);
+}
+
+// Whether fft_lanes_impl can read its input from a Gather.
+template <class T>
+bool reads_gather(const FftPlan<T>& plan) {
+  return !plan.inner && !plan.stages.empty() && gathers(plan.stages[0]);
 }
 
 // L >= m with no prime factor above 7.

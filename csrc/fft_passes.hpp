@@ -16,11 +16,38 @@ namespace dct_detail {
 // consecutive transforms of length len = p m (block b occupies rows b len .. b len + len - 1);
 // butterfly q of a block reads rows q + m j and writes the same rows, output k to row q + m k,
 // multiplied by the twiddle w_len^(q k).
+//
+// The radix 2, 4 and 8 passes can also read their input from elsewhere (a Gather, GATHER = true):
+// the first pass of a transform then takes its rows straight from an image instead of a copy.
 // ------------------------------------------------------------------------------------------------
 
-template <class T, int VB>
+// The input of a first pass read from an image: row r of the single transform is the row perm[r]
+// of the image (ld values apart) from base for the real parts, im values further on for the
+// imaginary ones.
+template <class T>
+struct Gather {
+  const T* base = nullptr;
+  std::size_t ld = 0;
+  const std::size_t* perm = nullptr;
+  std::size_t im = 0;
+  const T* re(std::size_t r) const { return base + perm[r] * ld; }
+};
+
+// Input j of butterfly q of a pass (row q + m j of the transform), real (x = ar) or imaginary
+// (x = ai) part: in place, rows step apart, or gathered.
+template <class T, bool GATHER, bool IMAG>
+PYSCALE_KERNEL const T* input(const Gather<T>* g, std::size_t q, std::size_t m, const T* x,
+                              std::size_t step, std::size_t j) {
+  if (GATHER) return g->re(q + m * j) + (IMAG ? g->im : 0);
+  return x + j * step;
+}
+
+// Value t of input j of butterfly q, in the passes below.
+#define PYSCALE_IN(part, x, j) (input<T, GATHER, part>(g, q, m, x, step, j) + t)
+
+template <class T, int VB, bool GATHER = false>
 PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
-                          std::size_t nblk) {
+                          std::size_t nblk, const Gather<T>* g = nullptr) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -33,8 +60,10 @@ PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, T* __restrict xr, T
       T* ar = xr + b * bstride + q * M;
       T* ai = xi + b * bstride + q * M;
       for (std::size_t t = 0; t < M; t += W) {
-        const v a_r = PYSCALE_LD(ar + t), a_i = PYSCALE_LD(ai + t);
-        const v b_r = PYSCALE_LD(ar + step + t), b_i = PYSCALE_LD(ai + step + t);
+        const v a_r = PYSCALE_LD(PYSCALE_IN(false, ar, 0)),
+                a_i = PYSCALE_LD(PYSCALE_IN(true, ai, 0));
+        const v b_r = PYSCALE_LD(PYSCALE_IN(false, ar, 1)),
+                b_i = PYSCALE_LD(PYSCALE_IN(true, ai, 1));
         PYSCALE_ST(ar + t, a_r + b_r);
         PYSCALE_ST(ai + t, a_i + b_i);
         const v dr = a_r - b_r, di = a_i - b_i;
@@ -50,9 +79,9 @@ PYSCALE_KERNEL void pass2(const Stage<T>& st, std::size_t M, T* __restrict xr, T
   }
 }
 
-template <class T, int VB>
+template <class T, int VB, bool GATHER = false>
 PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
-                          std::size_t nblk) {
+                          std::size_t nblk, const Gather<T>* g = nullptr) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -67,10 +96,14 @@ PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, T* __restrict xr, T
       T* ar = xr + b * bstride + q * M;
       T* ai = xi + b * bstride + q * M;
       for (std::size_t t = 0; t < M; t += W) {
-        const v x0r = PYSCALE_LD(ar + t), x0i = PYSCALE_LD(ai + t);
-        const v x1r = PYSCALE_LD(ar + step + t), x1i = PYSCALE_LD(ai + step + t);
-        const v x2r = PYSCALE_LD(ar + 2 * step + t), x2i = PYSCALE_LD(ai + 2 * step + t);
-        const v x3r = PYSCALE_LD(ar + 3 * step + t), x3i = PYSCALE_LD(ai + 3 * step + t);
+        const v x0r = PYSCALE_LD(PYSCALE_IN(false, ar, 0)),
+                x0i = PYSCALE_LD(PYSCALE_IN(true, ai, 0));
+        const v x1r = PYSCALE_LD(PYSCALE_IN(false, ar, 1)),
+                x1i = PYSCALE_LD(PYSCALE_IN(true, ai, 1));
+        const v x2r = PYSCALE_LD(PYSCALE_IN(false, ar, 2)),
+                x2i = PYSCALE_LD(PYSCALE_IN(true, ai, 2));
+        const v x3r = PYSCALE_LD(PYSCALE_IN(false, ar, 3)),
+                x3i = PYSCALE_LD(PYSCALE_IN(true, ai, 3));
         const v t0r = x0r + x2r, t0i = x0i + x2i;
         const v t1r = x0r - x2r, t1i = x0i - x2i;
         const v t2r = x1r + x3r, t2i = x1i + x3i;
@@ -100,9 +133,9 @@ PYSCALE_KERNEL void pass4(const Stage<T>& st, std::size_t M, T* __restrict xr, T
   }
 }
 
-template <class T, int VB>
+template <class T, int VB, bool GATHER = false>
 PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T* __restrict xi,
-                          std::size_t nblk) {
+                          std::size_t nblk, const Gather<T>* g = nullptr) {
   using VT = Vec<T, VB>;
   using v = typename VT::v;
   using vu = typename VT::vu;
@@ -122,9 +155,10 @@ PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T
       for (std::size_t t = 0; t < M; t += W) {
         v br[4], bi[4], cr[4], ci[4];
         for (std::size_t j = 0; j < 4; ++j) {
-          const v a0r = PYSCALE_LD(ar + j * step + t), a0i = PYSCALE_LD(ai + j * step + t);
-          const v a1r = PYSCALE_LD(ar + (j + 4) * step + t),
-                  a1i = PYSCALE_LD(ai + (j + 4) * step + t);
+          const v a0r = PYSCALE_LD(PYSCALE_IN(false, ar, j)),
+                  a0i = PYSCALE_LD(PYSCALE_IN(true, ai, j));
+          const v a1r = PYSCALE_LD(PYSCALE_IN(false, ar, j + 4));
+          const v a1i = PYSCALE_LD(PYSCALE_IN(true, ai, j + 4));
           br[j] = a0r + a1r;
           bi[j] = a0i + a1i;
           cr[j] = a0r - a1r;
@@ -174,6 +208,8 @@ PYSCALE_KERNEL void pass8(const Stage<T>& st, std::size_t M, T* __restrict xr, T
     }
   }
 }
+
+#undef PYSCALE_IN
 
 // Odd radix p (P = p when known at compile time, 0 otherwise). For k = 1..h, h = (p - 1) / 2:
 //   T_k = a_0 + sum_j (a_j + a_{p-j}) cos(2 pi j k / p),  U_k = sum_j (a_j - a_{p-j}) sin(2 pi j k
@@ -355,6 +391,24 @@ PYSCALE_KERNEL void run_pass(const Stage<T>& st, std::size_t M, T* xr, T* xi, st
       pass_odd<T, VB, 0>(st, M, xr, xi, nblk, scratch);
       break;
   }
+}
+
+// Whether a pass can read a Gather.
+template <class T>
+bool gathers(const Stage<T>& st) {
+  return st.p == 2 || st.p == 4 || st.p == 8;
+}
+
+// A radix 2, 4 or 8 pass on one transform whose input is read from g, output to (xr, xi).
+template <class T, int VB>
+PYSCALE_KERNEL void run_gather_pass(const Stage<T>& st, std::size_t M, const Gather<T>& g, T* xr,
+                                    T* xi) {
+  if (st.p == 2)
+    pass2<T, VB, true>(st, M, xr, xi, 1, &g);
+  else if (st.p == 4)
+    pass4<T, VB, true>(st, M, xr, xi, 1, &g);
+  else
+    pass8<T, VB, true>(st, M, xr, xi, 1, &g);
 }
 
 }  // namespace dct_detail
