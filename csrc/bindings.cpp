@@ -122,13 +122,15 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" (see
 //   osmosis_step); workers: threads, over the images of the batch and inside them (see
-//   osmosis_steps).
+//   osmosis_steps);
+//   islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or None, for the
+//   two-level preconditioner with v (see islands.hpp).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
                         py::object v_obj, double tau, const std::string& method,
                         const std::string& precond, double rtol, long long maxiter,
-                        double breakdown, int workers) {
+                        double breakdown, int workers, py::object islands_obj) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
   const auto ny = static_cast<std::size_t>(b.shape(1));
@@ -148,9 +150,11 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object
   const T* pdx = optional_images(dx_obj, dx, nb, ny, nx - 1, "dx");
   const T* pdy = optional_images(dy_obj, dy, nb, ny - 1, nx, "dy");
   require(m == pyscale::StepMethod::cg || (pdx && pdy), "osmosis_solve: bicgstab needs dx and dy");
+  carray<std::int32_t> islands;
+  const std::int32_t* pislands = optional_images(islands_obj, islands, nb, ny, nx, "islands");
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
-  const pyscale::StepBatch<T> batch{nb, ny, nx, b.data(), x.mutable_data(), pdx, pdy, pv};
+  const pyscale::StepBatch<T> batch{nb, ny, nx, b.data(), x.mutable_data(), pdx, pdy, pv, pislands};
   std::vector<pyscale::SolveInfo> info(nb);
   {
     py::gil_scoped_release release;
@@ -404,7 +408,8 @@ PYBIND11_MODULE(_core, m) {
 #define PYSCALE_DEF_SOLVE(T)                                                                \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \
-        py::arg("rtol"), py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"));     \
+        py::arg("rtol"), py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"),      \
+        py::arg("islands") = py::none());                                                   \
   m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),        \
         py::arg("dy"), py::arg("tau"));                                                     \
   m.def("osmosis_spd_matvec", &osmosis_spd_matvec<T>, py::arg("w"), py::arg("v"), py::arg("tau"));

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -508,10 +509,12 @@ inline std::unique_ptr<DctSolve> coarse_solve(RowBlocks& rb, double tau, const G
 // conserve_mass). The DCT preconditioner (StepPrecond::dct, and the coarse part of
 // StepPrecond::two_level) applies the inverse of coarse_solve's P: it approximates the inverse of
 // S (cg), of M = S diag(1/v) as diag(v) P^-1 (bicgstab with v), or of M (a drift alone).
+// islands (may be null): the island of each pixel, -1 for none, for the island deflation of the
+// two-level preconditioner of cg (islands.hpp).
 template <class T>
 SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v, T tau,
                        StepMethod method, StepPrecond pre, double rtol, std::size_t maxiter,
-                       double breakdown) {
+                       double breakdown, const std::int32_t* islands = nullptr) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
   Buffer<T> r(n);  // the residual of the solution
@@ -525,7 +528,17 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
   if (dct) coarse = coarse_solve(rb, tau, v ? &sums : nullptr);
   if (method == StepMethod::cg) {
     rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), true); });
-    const StartResidual start = galerkin_start(rb, m, b, v, x, r.data());
+    StartResidual start = galerkin_start(rb, m, b, v, x, r.data());
+    std::unique_ptr<IslandDeflation<T>> island;
+    if (pre == StepPrecond::two_level && islands) {
+      island.reset(new IslandDeflation<T>(islands, m));
+      if (island->empty()) {
+        island.reset();
+      } else {
+        island->correct_start(x, r.data());
+        start.rnorm = std::sqrt(detail::dot(rb, r.data(), r.data()));
+      }
+    }
     SolveInfo info;
     if (pre == StepPrecond::none) {
       NoPrecond<T> pc;
@@ -535,7 +548,7 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
       info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter, &start);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
-      TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr};
+      TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr, island.get()};
       info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter, &start);
     } else {
       DctPrecond<T> pc{*coarse, nullptr};
@@ -558,11 +571,11 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
   } else if (pre == StepPrecond::two_level && v) {
     // precondition M = S diag(1/v) through the SPD form: M^-1 = diag(v) S^-1
     const SymStencil5<float> s32(m);
-    TwoLevelPrecond<T, SymStencil5<float>> pc{s32, *coarse, v};
+    TwoLevelPrecond<T, SymStencil5<float>> pc{s32, *coarse, v, nullptr};
     info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else if (pre == StepPrecond::two_level) {
     const Stencil5<float> m32(osmosis_step_stencil(dx, dy, ny, nx, tau));
-    TwoLevelPrecond<T, Stencil5<float>> pc{m32, *coarse, nullptr};
+    TwoLevelPrecond<T, Stencil5<float>> pc{m32, *coarse, nullptr, nullptr};
     info = bicgstab(rb, mu, pc, b, x, r.data(), rtol, maxiter, breakdown);
   } else {
     DctPrecond<T> pc{*coarse, v};

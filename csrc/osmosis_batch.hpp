@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -15,7 +16,7 @@ namespace pyscale {
 
 // The arrays of a batch of nb images of ny x nx pixels, all C-contiguous: b, x (the start on entry,
 // the solution on return), v [nb, ny, nx]; dx [nb, ny, nx - 1]; dy [nb, ny - 1, nx]. v may be
-// null, and dx and dy with cg (see osmosis_step).
+// null, and dx and dy with cg (see osmosis_step); islands [nb, ny, nx] may be null.
 template <class T>
 struct StepBatch {
   std::size_t nb = 0, ny = 0, nx = 0;
@@ -24,6 +25,7 @@ struct StepBatch {
   const T* dx = nullptr;
   const T* dy = nullptr;
   const T* v = nullptr;
+  const std::int32_t* islands = nullptr;
 };
 
 // One implicit step (I - tau A) x = b per image (see osmosis_step); info[k] receives the outcome
@@ -38,7 +40,7 @@ void osmosis_steps(const StepBatch<T>& s, T tau, StepMethod method, StepPrecond 
   split_workers(s.nb, n, workers, batch_threads, members);
   Team outer(batch_threads);
   std::vector<std::unique_ptr<Team>> inner(static_cast<std::size_t>(outer.size()));
-  auto at = [](const T* p, std::size_t size, std::size_t k) { return p ? p + k * size : nullptr; };
+  auto at = [](auto* p, std::size_t size, std::size_t k) { return p ? p + k * size : nullptr; };
   outer.run(s.nb, [&](int m, std::size_t k0, std::size_t k1) {
     std::unique_ptr<Team>& team = inner[static_cast<std::size_t>(m)];
     if (!team) team.reset(new Team(members));
@@ -46,7 +48,7 @@ void osmosis_steps(const StepBatch<T>& s, T tau, StepMethod method, StepPrecond 
       RowBlocks rb(ny, nx, *team);
       info[k] = osmosis_step(rb, s.b + k * n, s.x + k * n, at(s.dx, ny * (nx - 1), k),
                              at(s.dy, (ny - 1) * nx, k), at(s.v, n, k), tau, method, pre, rtol,
-                             maxiter, breakdown);
+                             maxiter, breakdown, at(s.islands, n, k));
     }
   });
 }

@@ -11,6 +11,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.ndimage
 
 from . import _validation as val
 from ._ext import core
@@ -140,6 +141,40 @@ PRECONDITIONERS = (None, "jacobi", "dct", "two-level", "auto")
 AUTO_TWO_LEVEL_TAU = 3.0
 
 
+#: A pixel whose guidance is at most this fraction of the image's mean guidance cuts the SPD
+#: form (its edge weights are below twice its value); see :func:`island_labels`.
+ISLAND_CUT = 1e-3
+
+
+def island_labels(v):
+    """The islands of a canonical guidance batch ``v`` (B, ny, nx), or None if it has none.
+
+    The pixels whose guidance is above ``ISLAND_CUT`` times the image's mean fall into
+    4-connected components; every component but the largest is an island. Returns an int32
+    array with the island of each pixel (0, 1, ... within each image) and -1 elsewhere, for the
+    island correction of the two-level preconditioner (``csrc/islands.hpp``).
+    """
+    labels = np.full(v.shape, -1, dtype=np.int32)
+    found = False
+    for k, img in enumerate(v):
+        keep = img > ISLAND_CUT * img.mean()
+        if keep.all():
+            continue
+        comp, count = scipy.ndimage.label(keep)
+        if count < 2:
+            continue
+        sizes = np.bincount(comp.ravel(), minlength=count + 1)
+        sizes[0] = 0  # the cut pixels
+        ids = np.arange(-1, count, dtype=np.int32)  # component c becomes island c - 1 ...
+        largest = int(np.argmax(sizes))
+        ids[largest + 1 :] -= 1  # ... or c - 2 after the largest,
+        ids[largest] = -1  # which is in none
+        ids[0] = -1
+        labels[k] = ids[comp]
+        found = True
+    return labels if found else None
+
+
 class StepReport(NamedTuple):
     """Per-image statistics of one batched implicit osmosis step (arrays of length B)."""
 
@@ -219,9 +254,11 @@ class Stepper:
         workers=1,
         breakdown=1e-10,
     ):
-        self.v = self.dx = self.dy = None
+        self.v = self.dx = self.dy = self.islands = None
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
+            if solver == "cg" and preconditioner in ("two-level", "auto"):
+                self.islands = island_labels(self.v)
             if solver != "cg":
                 self.dx, self.dy = core.osmosis_drift(self.v)
         else:
@@ -254,6 +291,7 @@ class Stepper:
             self.maxiter,
             self.breakdown,
             self.workers,
+            self.islands if pre == "two-level" else None,
         )
         return x, StepReport(it, res, conv, rst)
 

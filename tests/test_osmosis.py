@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import pyscale as ps
 from pyscale import reference
 from pyscale._ext import core
+from pyscale._osmosis_solver import island_labels
 from pyscale.osmosis import (
     ConvergenceError,
     ConvergenceWarning,
@@ -218,6 +219,54 @@ def test_two_level_handles_clipped_guidance(solver):
         its[pre] = int(rep.iterations[0])
         assert_allclose(u.ravel(), expect, rtol=0, atol=1e-8 * np.abs(expect).max())
     assert its["two-level"] * 5 < its["jacobi"], its
+
+
+def test_island_labels():
+    """Components of the pixels above the cut; all but the largest are islands."""
+    v = np.full((7, 9), 0.5)
+    v[1:5, 1:5] = 1e-9  # a clipped square ...
+    v[2:4, 2:4] = 0.3  # ... around a 2 x 2 island
+    v[6, 7] = v[5, 8] = 1e-9  # a clipped corner cuts off a single pixel
+    labels = island_labels(v[None])
+    expect = np.full(v.shape, -1)
+    expect[2:4, 2:4] = 0
+    expect[6, 8] = 1
+    assert_array_equal(labels[0], expect)
+    assert labels.dtype == np.int32
+    # a clipped pixel that encloses nothing, or none at all: no islands
+    assert island_labels(np.full((1, 4, 5), 0.5)) is None
+    w = np.full((2, 4, 5), 0.5)
+    w[1, 2, 2] = 1e-9
+    assert island_labels(w) is None
+
+
+def test_islands_deflated_in_conjugate_gradients():
+    """Guidance with 30 % of its pixels clipped falls into many islands.
+
+    Deflating them keeps the solution (against scipy's direct solve) and cuts the iterations of
+    the two-level preconditioner by more than a third.
+    """
+    rng = np.random.default_rng(5)
+    f = rng.uniform(0.02, 0.3, (48, 64))
+    v = np.clip(0.05 + 0.1 * rng.standard_normal(f.shape), 1e-6, 1.0)
+    labels = island_labels(v[None])
+    assert labels is not None and labels.max() > 20
+    tau = 1e4
+    A = reference.osmosis_matrix(v)
+    expect = spla.spsolve((sp.identity(f.size) - tau * A).tocsc(), f.ravel())
+    its = []
+    for isl in (None, labels):
+        b = f[None].copy()
+        u, it, _, conv, _ = core.osmosis_solve(
+            b, b, None, None, v[None].copy(), tau, "cg", "two-level", 1e-10, 20000, 1e-10, 1, isl
+        )
+        assert conv[0]
+        assert_allclose(u.ravel(), expect, rtol=0, atol=1e-8 * np.abs(expect).max())
+        its.append(int(it[0]))
+    assert its[1] * 3 < its[0] * 2, its
+    # the public step deflates them
+    _, rep = osmosis_step(f, v, tau=tau, solver="cg", preconditioner="two-level", rtol=1e-10)
+    assert int(rep.iterations[0]) == its[1]
 
 
 def test_mass_preserved_over_100_steps():
