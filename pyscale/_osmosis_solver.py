@@ -145,6 +145,9 @@ AUTO_TWO_LEVEL_TAU = 3.0
 #: form (its edge weights are below twice its value); see :func:`island_labels`.
 ISLAND_CUT = 1e-3
 
+#: Islands of fewer pixels are left to the Jacobi sweeps.
+ISLAND_MIN_SIZE = 2
+
 
 def island_labels(v):
     """The islands of a canonical guidance batch ``v`` (B, ny, nx), or None if it has none.
@@ -165,11 +168,12 @@ def island_labels(v):
             continue
         sizes = np.bincount(comp.ravel(), minlength=count + 1)
         sizes[0] = 0  # the cut pixels
-        ids = np.arange(-1, count, dtype=np.int32)  # component c becomes island c - 1 ...
-        largest = int(np.argmax(sizes))
-        ids[largest + 1 :] -= 1  # ... or c - 2 after the largest,
-        ids[largest] = -1  # which is in none
-        ids[0] = -1
+        island = sizes >= ISLAND_MIN_SIZE
+        island[np.argmax(sizes)] = False
+        if not island.any():
+            continue
+        ids = np.full(count + 1, -1, dtype=np.int32)
+        ids[island] = np.arange(np.count_nonzero(island), dtype=np.int32)
         labels[k] = ids[comp]
         found = True
     return labels if found else None

@@ -222,26 +222,27 @@ def test_two_level_handles_clipped_guidance(solver):
 
 
 def test_island_labels():
-    """Components of the pixels above the cut; all but the largest are islands."""
+    """Components of the pixels above the cut; all but the largest and single pixels are islands."""
     v = np.full((7, 9), 0.5)
     v[1:5, 1:5] = 1e-9  # a clipped square ...
     v[2:4, 2:4] = 0.3  # ... around a 2 x 2 island
-    v[6, 7] = v[5, 8] = 1e-9  # a clipped corner cuts off a single pixel
+    v[5, 7] = v[5, 8] = v[6, 6] = 1e-9  # a clipped corner cuts off two pixels
+    v[0, 7] = v[1, 8] = 1e-9  # and another one a single pixel, which is left out
     labels = island_labels(v[None])
     expect = np.full(v.shape, -1)
     expect[2:4, 2:4] = 0
-    expect[6, 8] = 1
+    expect[6, 7:] = 1
     assert_array_equal(labels[0], expect)
     assert labels.dtype == np.int32
-    # a clipped pixel that encloses nothing, or none at all: no islands
+    # clipped pixels that enclose nothing, or none at all: no islands
     assert island_labels(np.full((1, 4, 5), 0.5)) is None
     w = np.full((2, 4, 5), 0.5)
-    w[1, 2, 2] = 1e-9
+    w[1, 2, 2] = w[1, 0, 3] = w[1, 1, 4] = 1e-9
     assert island_labels(w) is None
 
 
 def test_islands_deflated_in_conjugate_gradients():
-    """Guidance with 30 % of its pixels clipped falls into many islands.
+    """Guidance with 30 % of its pixels clipped falls into islands.
 
     Deflating them keeps the solution (against scipy's direct solve) and cuts the iterations of
     the two-level preconditioner by more than a third.
@@ -250,7 +251,7 @@ def test_islands_deflated_in_conjugate_gradients():
     f = rng.uniform(0.02, 0.3, (48, 64))
     v = np.clip(0.05 + 0.1 * rng.standard_normal(f.shape), 1e-6, 1.0)
     labels = island_labels(v[None])
-    assert labels is not None and labels.max() > 20
+    assert labels is not None and labels.max() >= 4
     tau = 1e4
     A = reference.osmosis_matrix(v)
     expect = spla.spsolve((sp.identity(f.size) - tau * A).tocsc(), f.ravel())
