@@ -123,8 +123,8 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 //   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" (see
 //   osmosis_step); workers: threads, over the images of the batch and inside them (see
 //   osmosis_steps);
-//   islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or None, for the
-//   two-level preconditioner with v (see islands.hpp).
+//   islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or None, deflated by cg
+//   with the two-level preconditioner (see islands.hpp).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,

@@ -5,11 +5,13 @@
 // cuts the SPD form S into pieces: the edge weight 2 v_p v_q / (v_p + v_q) of a clipped pixel is
 // about twice its tiny value. An island, a group of well-coupled pixels surrounded by clipped
 // ones, is then nearly decoupled from the rest, and the constant on it is a near-null vector of
-// S that neither the homogeneous coarse operator nor the Jacobi sweeps see: each island costs
-// conjugate gradients about one more iteration. The islands are the connected components of the
-// pixels that are not clipped, the largest left out (the coarse operator covers it). They are
-// disjoint and never adjacent, so with Z = [z_1, z_2, ...] their indicators, E = Z^T S Z is
-// diagonal and Q = Z E^-1 Z^T costs a sum and an update per island.
+// S that neither the homogeneous coarse operator nor the Jacobi sweeps see, and conjugate
+// gradients spend iterations on each (18 islands of 61 pixels in all cost a BSDS500 photo 140
+// iterations a step). The islands are the connected components of the pixels that are not
+// clipped, without the largest (the coarse operator covers it) and single pixels (the Jacobi
+// sweeps do); the caller finds them. They are disjoint and never adjacent, so with
+// Z = [z_1, z_2, ...] their indicators, E = Z^T S Z is diagonal and Q = Z E^-1 Z^T costs a sum
+// and an update per island.
 //
 // The deflation is A-DEF2 (Tang, Nabben, Vuik, Erlangga 2009): the preconditioner M becomes
 // z = M r + Q (r - S M r), with the start corrected once to x + Q (b - S x). Only pixels of
@@ -26,8 +28,7 @@
 namespace pyscale {
 
 // labels[p] = island of pixel p (0, 1, ... within the image), -1 for a pixel in none; m is the
-// SPD form as a symmetric five-point stencil (SymStencil5<T>: fields ny, nx, c, e, s), kept by
-// reference.
+// SPD form as a symmetric five-point stencil (SymStencil5<T>: fields ny, nx, c, e, s).
 template <class T>
 class IslandDeflation {
  public:
@@ -94,7 +95,8 @@ class IslandDeflation {
         energy[k] += static_cast<double>(g);
       }
     inv_energy_.resize(count);
-    for (std::size_t k = 0; k < count; ++k) inv_energy_[k] = energy[k] > 0.0 ? 1.0 / energy[k] : 0.0;
+    for (std::size_t k = 0; k < count; ++k)
+      inv_energy_[k] = energy[k] > 0.0 ? 1.0 / energy[k] : 0.0;
   }
 
   bool empty() const { return inv_energy_.empty(); }

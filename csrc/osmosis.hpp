@@ -486,6 +486,20 @@ void conserve_mass(RowBlocks& rb, const T* b, T* x, const T* r, const T* v, doub
   info.converged = std::isfinite(res) && res <= rtol;
 }
 
+// The island deflation of the SPD form m (null without islands), its start applied to x and its
+// residual r (see islands.hpp).
+template <class T>
+std::unique_ptr<IslandDeflation<T>> island_start(RowBlocks& rb, const SymStencil5<T>& m,
+                                                 const std::int32_t* islands, T* x, T* r,
+                                                 StartResidual& start) {
+  if (!islands) return nullptr;
+  std::unique_ptr<IslandDeflation<T>> island(new IslandDeflation<T>(islands, m));
+  if (island->empty()) return nullptr;
+  island->correct_start(x, r);
+  start.rnorm = std::sqrt(detail::dot(rb, r, r));
+  return island;
+}
+
 enum class StepMethod { bicgstab, cg };
 enum class StepPrecond { none, jacobi, dct, two_level };
 
@@ -529,16 +543,9 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
   if (method == StepMethod::cg) {
     rb.each([&](const Block& k) { detail::scale_by(x + k.k0, v + k.k0, k.size(), true); });
     StartResidual start = galerkin_start(rb, m, b, v, x, r.data());
-    std::unique_ptr<IslandDeflation<T>> island;
-    if (pre == StepPrecond::two_level && islands) {
-      island.reset(new IslandDeflation<T>(islands, m));
-      if (island->empty()) {
-        island.reset();
-      } else {
-        island->correct_start(x, r.data());
-        start.rnorm = std::sqrt(detail::dot(rb, r.data(), r.data()));
-      }
-    }
+    const auto island = pre == StepPrecond::two_level
+                            ? island_start(rb, m, islands, x, r.data(), start)
+                            : std::unique_ptr<IslandDeflation<T>>();
     SolveInfo info;
     if (pre == StepPrecond::none) {
       NoPrecond<T> pc;
