@@ -265,7 +265,7 @@ def test_step_with_islands_against_pyamg(benchmark):
     one step at tau = 1000 on one thread. The default deflates the islands; pyamg (smoothed
     aggregation, conjugate gradients on the symmetric form, setup included) is the peer. Beside
     it, the iterations of the same solver without the islands (the compiled call) show what the
-    deflation saves (measured 1.7x on the photo; asserted 1.4x). With
+    deflation saves (measured 2.2x on the photo; asserted 1.4x). With
     ``--benchmark-disable`` a 96x128 crop is used.
     """
     pyamg = pytest.importorskip("pyamg")

@@ -6,7 +6,7 @@
 // about twice its tiny value. An island, a group of well-coupled pixels surrounded by clipped
 // ones, is then nearly decoupled from the rest, and the constant on it is a near-null vector of
 // S that neither the homogeneous coarse operator nor the Jacobi sweeps see, and conjugate
-// gradients spend iterations on each (18 islands of 61 pixels in all cost a BSDS500 photo 140
+// gradients spend iterations on each (19 islands of 64 pixels in all cost a BSDS500 photo 150
 // iterations a step). The islands are the connected components of the pixels that are not
 // clipped, without the largest (the coarse operator covers it) and single pixels (the Jacobi
 // sweeps do); the caller finds them. They are disjoint and never adjacent, so with

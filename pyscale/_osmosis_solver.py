@@ -143,7 +143,7 @@ AUTO_TWO_LEVEL_TAU = 3.0
 
 #: A pixel whose guidance is at most this fraction of the image's mean guidance cuts the SPD
 #: form (its edge weights are below twice its value); see :func:`island_labels`.
-ISLAND_CUT = 1e-3
+ISLAND_CUT = 1e-2
 
 #: Islands of fewer pixels are left to the Jacobi sweeps.
 ISLAND_MIN_SIZE = 2
@@ -153,9 +153,10 @@ def island_labels(v):
     """The islands of a canonical guidance batch ``v`` (B, ny, nx), or None if it has none.
 
     The pixels whose guidance is above ``ISLAND_CUT`` times the image's mean fall into
-    4-connected components; every component but the largest is an island. Returns an int32
-    array with the island of each pixel (0, 1, ... within each image) and -1 elsewhere, for the
-    island correction of the two-level preconditioner (``csrc/islands.hpp``).
+    4-connected components; every component of at least ``ISLAND_MIN_SIZE`` pixels but the
+    largest is an island. Returns an int32 array with the island of each pixel (0, 1, ... within
+    each image) and -1 elsewhere, which conjugate gradients with the two-level preconditioner
+    deflate (``csrc/islands.hpp``).
     """
     labels = np.full(v.shape, -1, dtype=np.int32)
     found = False

@@ -234,6 +234,10 @@ def test_island_labels():
     expect[6, 7:] = 1
     assert_array_equal(labels[0], expect)
     assert labels.dtype == np.int32
+    # images of a batch are labelled apart
+    both = island_labels(np.stack([np.full(v.shape, 0.5), v]))
+    assert_array_equal(both[0], -1)
+    assert_array_equal(both[1], expect)
     # clipped pixels that enclose nothing, or none at all: no islands
     assert island_labels(np.full((1, 4, 5), 0.5)) is None
     w = np.full((2, 4, 5), 0.5)
