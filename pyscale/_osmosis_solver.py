@@ -161,10 +161,10 @@ def island_labels(v):
     labels = np.full(v.shape, -1, dtype=np.int32)
     found = False
     for k, img in enumerate(v):
-        keep = img > ISLAND_CUT * img.mean()
-        if keep.all():
+        cut = ISLAND_CUT * img.mean()
+        if img.min() > cut:
             continue
-        comp, count = scipy.ndimage.label(keep)
+        comp, count = scipy.ndimage.label(img > cut)
         if count < 2:
             continue
         sizes = np.bincount(comp.ravel(), minlength=count + 1)
