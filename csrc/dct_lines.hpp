@@ -28,7 +28,7 @@ struct Workspace {
   void reserve(std::size_t nmax, std::size_t half_max) {
     // The four buffers start 1, 3 and 5 lane rows away from multiples of their (often
     // power-of-two) size, so that rows of different buffers do not compete for cache sets. (A lane
-    // row of double is two cache lines: offsets of single lines put the real and imaginary rows
+    // row of double is four cache lines: offsets of single lines put the real and imaginary rows
     // that a butterfly reads 4 KiB apart into one set of the level-1 cache.)
     const std::size_t row = full_lanes<T>();
     const std::size_t buf = nmax * row;
@@ -209,24 +209,37 @@ PYSCALE_KERNEL void dct2_block(const DctPlan<T>& plan, const T* src, T* dst, std
   const T* fc = plan.fc.data();
   const T* fs = plan.fs.data();
   typename VT::bits acc{};
-  for (std::size_t k = 0; k < n; ++k) {
+  // Frequencies k and n - k together: both are made from the same two rows of the FFT output.
+  for (std::size_t k = 0; 2 * k <= n; ++k) {
     const std::size_t kk = k ? n - k : 0;
-    const T c = fc[k], s = fs[k];
+    const T c = fc[k], s = fs[k], cc = fc[kk], ss = fs[kk];
     const T* pr = zr + row_of[k] * M;
     const T* pi = zi + row_of[k] * M;
     const T* qr = zr + row_of[kk] * M;
     const T* qi = zi + row_of[kk] * M;
     T* oa = ya + k * ys;
     T* ob = yb + k * ys;
+    T* ona = ya + kk * ys;
+    T* onb = yb + kk * ys;
+    const bool pair = kk != k;
     for (std::size_t l = 0; l < M; l += W) {
       const v zpr = PYSCALE_LD(pr + l), zpi = PYSCALE_LD(pi + l);
       const v zqr = PYSCALE_LD(qr + l), zqi = PYSCALE_LD(qi + l);
-      const v ya_l = c * (zpr + zqr) + s * (zpi - zqi);
-      const v yb_l = c * (zpi + zqi) + s * (zqr - zpr);
+      const v sr = zpr + zqr, si = zpi + zqi, dr = zqr - zpr, di = zpi - zqi;
+      const v ya_l = c * sr + s * di;
+      const v yb_l = c * si + s * dr;
       PYSCALE_ST(oa + l, ya_l);
       PYSCALE_ST(ob + l, yb_l);
       or_nan_bits<T, VB>(acc, ya_l);
       or_nan_bits<T, VB>(acc, yb_l);
+      if (pair) {
+        const v yna = cc * sr - ss * di;
+        const v ynb = cc * si - ss * dr;
+        PYSCALE_ST(ona + l, yna);
+        PYSCALE_ST(onb + l, ynb);
+        or_nan_bits<T, VB>(acc, yna);
+        or_nan_bits<T, VB>(acc, ynb);
+      }
     }
   }
   if (!bits_zero<T, VB>(acc)) ws.finite = false;
