@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "dct.hpp"
-#include "huge_pages.hpp"
 #include "noise.hpp"
 #include "osmosis.hpp"
 #include "osmosis_batch.hpp"
@@ -228,19 +227,14 @@ struct PooledBlock {
   std::size_t bytes;
 };
 
-// A new C-contiguous array for a result: 2 MiB or more in huge pages (see huge_pages.hpp), from
-// pyscale::kPooledBytes on in memory of the scratch pool, which the array gives back when it is
-// freed (see scratch.hpp), smaller ones from numpy.
+// A new C-contiguous array for a result: from pyscale::kPooledBytes on in memory of the scratch
+// pool (huge pages from 2 MiB), which the array gives back when it is freed (see scratch.hpp),
+// smaller ones from numpy.
 template <class T>
 carray<T> new_array(const std::vector<py::ssize_t>& shape) {
   std::size_t count = 1;
   for (py::ssize_t s : shape) count *= static_cast<std::size_t>(s);
   const std::size_t bytes = count * sizeof(T);
-  pyscale::HugeMemory mem = pyscale::huge_page_memory(bytes);
-  if (mem) {
-    py::capsule owner(mem.get(), mem.get_deleter());
-    return carray<T>(shape, static_cast<T*>(mem.release()), owner);
-  }
   if (bytes < pyscale::kPooledBytes) return carray<T>(shape);
   std::unique_ptr<PooledBlock> block(new PooledBlock{pyscale::take_block(bytes), bytes});
   py::capsule owner(block.get(), [](void* b) {

@@ -10,6 +10,7 @@
 
 #include "dct_plan.hpp"
 #include "fft_plan.hpp"
+#include "scratch.hpp"
 #include "simd.hpp"
 
 namespace pyscale {
@@ -21,7 +22,7 @@ namespace dct_detail {
 
 template <class T>
 struct Workspace {
-  std::vector<T> mem;
+  Buffer<T> mem;  // from the scratch pool: no fresh pages for each call
   T *b0r = nullptr, *b0i = nullptr, *b1r = nullptr, *b1i = nullptr, *scratch = nullptr;
   // Cleared by a block whose output has a value that is not finite (set again by the caller).
   bool finite = true;

@@ -399,13 +399,14 @@ def test_more_lengths_than_the_plan_cache_holds():
         )
 
 
-def test_results_of_a_freed_size_reuse_its_memory():
-    """Results from 256 KiB to 2 MiB take their memory from the scratch pool and give it back.
+@pytest.mark.parametrize("shape", [(3, 128, 128), (2, 321, 481)], ids=["384KiB", "2.4MiB"])
+def test_results_of_a_freed_size_reuse_its_memory(shape):
+    """Results of 256 KiB or more take their memory from the scratch pool and give it back.
 
     A freed result's block goes to the next result of its size (no fresh pages, no page faults);
     results alive at the same time never share memory.
     """
-    x = np.random.default_rng(8).random((3, 128, 128))  # 384 KiB
+    x = np.random.default_rng(8).random(shape)
     a, b = ps.dct2(x), ps.dct2(2 * x)
     assert not np.shares_memory(a, b)
     block = a.__array_interface__["data"][0]
@@ -442,3 +443,28 @@ def test_round_trips_fault_no_fresh_pages():
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(run.stdout) < 20 * 100  # 15390 without the pool
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="page faults are counted through getrusage")
+@pytest.mark.skipif(
+    "PYSCALE_SANITIZED" in os.environ, reason="the sanitizer's allocator faults pages of its own"
+)
+def test_large_results_reuse_memory_when_the_pool_is_full():
+    """Results of 2 MiB or more come from the pool too, and the pool makes room for new sizes.
+
+    Three results of about 85 MiB fill the pool (256 MiB of freed blocks); round trips of a fourth
+    size then reuse their own blocks, as the blocks released longest ago leave. When results of
+    2 MiB or more took fresh huge pages, these three round trips took 1632 page faults.
+    """
+    code = (
+        "import resource, numpy as np, pyscale as ps\n"
+        "for n in (85, 86, 87): ps.dct2(np.ones((n, 512, 256)))\n"
+        "x = np.random.default_rng(9).random((84, 512, 256))\n"
+        "ps.idct2(ps.dct2(x))\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(3): ps.idct2(ps.dct2(x))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+        "assert np.abs(ps.idct2(ps.dct2(x)) - x).max() < 1e-12\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert int(run.stdout) < 43
