@@ -136,8 +136,8 @@ using Buffer = std::vector<T, ScratchAllocator<T>>;
 // kPooledBytes bytes from the pool, give_block(p, bytes) returns it when the result is freed.
 // A result of a size made before then costs no fresh pages (one page fault per 4 KiB otherwise,
 // which took 60 % of a round trip of 2-D DCTs of 3 x 256 x 256 float64 values; even in huge
-// pages, a fresh 20 MB result made a 2-thread DCT of 16 x 321 x 481 values 1.0-1.5x as fast as
-// one thread, against 1.6-1.9x into memory used before).
+// pages, a fresh 20 MB result let two threads run a DCT of 16 x 321 x 481 values 1.0-1.96x as
+// fast as one, depending on the process, against 1.68-1.76x in memory used before).
 constexpr std::size_t kPooledBytes = scratch_detail::kMinBytes;
 inline void* take_block(std::size_t bytes) { return scratch_detail::Pool::instance().take(bytes); }
 inline void give_block(void* p, std::size_t bytes) {
