@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "dct.hpp"
 #include "noise.hpp"
+#include "scratch.hpp"
 
 namespace pyscale {
 
@@ -31,24 +31,22 @@ struct Run {
   std::vector<char> noisy;             // frames with some non-zero coef_b
   std::vector<std::vector<double>> z;  // per member: the deviates of one row
 
-  // Row item i of frame k: the affine update of its rows of the state st (rows of the state are
-  // only touched by the item that transforms them), then their inverse row transform into frame.
-  void rows(std::size_t k, std::size_t i, T* st, T* frame, int member,
+  // Rows [r0, r0 + nv) of image b in frame k: the affine update of those rows of the image's
+  // state st (rows of the state are only touched by the work item that transforms them), then
+  // their inverse row transform into the image's frame fr.
+  void rows(std::size_t k, std::size_t b, std::size_t r0, std::size_t nv, T* st, T* fr, int member,
             dct_detail::Workspace<T>& ws) {
-    const std::size_t ny = img.ny, nx = img.nx, plane = ny * nx;
-    std::size_t b, r0, nv;
-    img.row_range(i, b, r0, nv);
+    const std::size_t nx = img.nx, plane = img.ny * nx;
     const std::size_t pk = k * nplanes + (plane_of ? static_cast<std::size_t>(plane_of[b]) : 0);
     const double* ak = coef_a + pk * plane;
     const double* bk = coef_b + pk * plane;
     double* zr = noisy[k] ? z[static_cast<std::size_t>(member)].data() : nullptr;
     for (std::size_t r = r0; r < r0 + nv; ++r) {
-      const std::size_t off = b * plane + r * nx;
-      T* srow = st + off;
+      T* srow = st + r * nx;
       const double* arow = ak + r * nx;
       const double* brow = bk + r * nx;
       if (zr) {
-        gen.fill(zr, nx, keys[k], start + off);
+        gen.fill(zr, nx, keys[k], start + b * plane + r * nx);
         for (std::size_t c = 0; c < nx; ++c)
           srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]) + brow[c] * zr[c]);
       } else {
@@ -56,7 +54,23 @@ struct Run {
           srow[c] = static_cast<T>(arow[c] * static_cast<double>(srow[c]));
       }
     }
-    img.row_item(i, st, frame, true, ws);
+    img.kernel(*img.px, st, fr, nx, r0, nv, true, true, ws);
+  }
+
+  // The whole trajectory of image b, its state in st (one image): the forward transform, then per
+  // frame the update and the inverse transform, while the image is in the cache.
+  void image(std::size_t b, const T* u0, T* out, T* st, int member, dct_detail::Workspace<T>& ws) {
+    const std::size_t plane = img.ny * img.nx, total = img.batch * plane;
+    img.image(0, u0 + b * plane, st, false, ws);
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      T* fr = out + k * total + b * plane;
+      for (std::size_t i = 0; i < img.row_blocks; ++i) {
+        std::size_t b0, r0, nv;
+        img.row_range(i, b0, r0, nv);
+        rows(k, b, r0, nv, st, fr, member, ws);
+      }
+      for (std::size_t i = 0; i < img.col_blocks; ++i) img.col_item(i, fr, true, ws);
+    }
   }
 };
 
@@ -72,7 +86,8 @@ struct Run {
 // slice of a larger batch gets the draws it has inside the whole batch). The update is evaluated
 // in double (z in double, the state converted from T) and rounded to T. gen(key, n) returns the
 // normal deviate of flat index n and gen.fill(out, count, key, first) a run of them.
-// The result does not depend on workers. A team does the work in nframes + 2 jobs: the forward
+// The result does not depend on workers. With enough images for the threads (as in dct2d), each
+// thread takes whole images; otherwise a team does the work in nframes + 2 jobs: the forward
 // rows, the forward columns, then per frame the update and the inverse rows together with the
 // inverse columns of the previous frame (they only touch that frame's output), and last the
 // columns of the last frame.
@@ -98,8 +113,19 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
       run.noisy[k] = std::any_of(bk, bk + nplanes * plane, [](double x) { return x != 0.0; });
   }
   if (add_noise) run.z.assign(ws.size(), std::vector<double>(nx));
-  std::unique_ptr<T[]> state(new T[total]);  // written by the forward transform
-  T* st = state.get();
+  if (batch > 1 && (team.size() == 1 || batch >= kImagesPerMember * team.size())) {
+    // Whole images as work items, each with a state of its own per member: the state and the
+    // frame stay in the cache between the steps, instead of the whole batch's passing through
+    // memory once per frame.
+    std::vector<Buffer<T>> states(ws.size(), Buffer<T>(plane));
+    team.run(batch, [&](int m, std::size_t b0, std::size_t b1) {
+      const auto mm = static_cast<std::size_t>(m);
+      for (std::size_t b = b0; b < b1; ++b) run.image(b, u0, out, states[mm].data(), m, ws[mm]);
+    });
+    return;
+  }
+  Buffer<T> state(total);  // written by the forward transform
+  T* st = state.data();
   img.rows(team, u0, st, false, ws);
   img.cols(team, st, false, ws);
   const std::size_t nr = img.row_items();
@@ -109,10 +135,13 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
     team.run(nc + nr, [&](int m, std::size_t i0, std::size_t i1) {
       Workspace<T>& w = ws[static_cast<std::size_t>(m)];
       for (std::size_t i = i0; i < i1; ++i) {
-        if (i < nc)
+        if (i < nc) {
           img.col_item(i, frame - total, true, w);
-        else
-          run.rows(k, i - nc, st, frame, m, w);
+        } else {
+          std::size_t b, r0, nv;
+          img.row_range(i - nc, b, r0, nv);
+          run.rows(k, b, r0, nv, st + b * plane, frame + b * plane, m, w);
+        }
       }
     });
   }

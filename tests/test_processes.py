@@ -45,6 +45,19 @@ def test_same_seed_same_output_any_thread_count(process, colour):
     assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_images_of_a_batch_do_not_depend_on_the_rest(process, workers):
+    """A batch's images get the same frames however the threads split the batch.
+
+    Nine images (a thread takes whole images) and the first five of them (two threads share the
+    blocks of every image) give those five the same frames, bitwise.
+    """
+    batch = np.random.default_rng(4).random((9, 64, 128))
+    nine = process.trajectory(batch, TIMES, seed=5, workers=workers, channel_axis=None)
+    five = process.trajectory(batch[:5], TIMES, seed=5, workers=2, channel_axis=None)
+    assert_array_equal(nine[:, :5], five)
+
+
 def test_different_seeds_differ_unless_deterministic(linear, grey):
     a = linear.trajectory(grey, [10], seed=1)
     b = linear.trajectory(grey, [10], seed=2)
