@@ -119,6 +119,11 @@ struct Image2D {
     for (std::size_t i = b * col_blocks; i < (b + 1) * col_blocks; ++i)
       col_item(i, dst, inverse, ws);
   }
+  // Whether a team of `members` threads takes whole images as work items (see kImagesPerMember).
+  bool by_images(int members) const {
+    return batch > 1 &&
+           (members == 1 || batch >= kImagesPerMember * static_cast<std::size_t>(members));
+  }
   // Threads worth starting for this transform.
   int threads(int workers) const {
     return clamp_workers(workers, std::max(row_items(), col_items()), batch * ny * nx);
@@ -161,7 +166,7 @@ bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
   const Image2D<T> img(batch, ny, nx);
   Team team(img.threads(workers));
   std::vector<Workspace<T>> ws = img.workspaces(team);
-  if (batch > 1 && (team.size() == 1 || batch >= kImagesPerMember * team.size())) {
+  if (img.by_images(team.size())) {
     // Whole images as work items: the columns of an image are read while its rows are still in
     // the cache.
     team.run(batch, [&](int m, std::size_t b0, std::size_t b1) {

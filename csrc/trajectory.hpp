@@ -113,11 +113,12 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
       run.noisy[k] = std::any_of(bk, bk + nplanes * plane, [](double x) { return x != 0.0; });
   }
   if (add_noise) run.z.assign(ws.size(), std::vector<double>(nx));
-  if (batch > 1 && (team.size() == 1 || batch >= kImagesPerMember * team.size())) {
+  if (img.by_images(team.size())) {
     // Whole images as work items, each with a state of its own per member: the state and the
     // frame stay in the cache between the steps, instead of the whole batch's passing through
     // memory once per frame.
-    std::vector<Buffer<T>> states(ws.size(), Buffer<T>(plane));
+    std::vector<Buffer<T>> states(ws.size());
+    for (Buffer<T>& state : states) state.resize(plane);
     team.run(batch, [&](int m, std::size_t b0, std::size_t b1) {
       const auto mm = static_cast<std::size_t>(m);
       for (std::size_t b = b0; b < b1; ++b) run.image(b, u0, out, states[mm].data(), m, ws[mm]);
