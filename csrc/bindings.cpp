@@ -317,7 +317,7 @@ template <class T>
 py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> coef_b,
                           std::uint64_t seed, bool add_noise, int workers, std::uint64_t start,
                           py::object zig_x, py::object zig_f, py::object out,
-                          py::object plane_of_obj) {
+                          py::object plane_of_obj, bool check) {
   require(u0.ndim() == 3, "dct_trajectory: u0 must be 3-D [batch, ny, nx]");
   require(workers >= 1, "dct_trajectory: workers must be >= 1");
   const auto b = static_cast<std::size_t>(u0.shape(0));
@@ -355,11 +355,13 @@ py::object dct_trajectory(carray<T> u0, carray<double> coef_a, carray<double> co
   const double* pb = coef_b.data();
   const double* px = X.data();
   const double* pf = F.data();
+  bool finite;
   {
     py::gil_scoped_release release;
-    pyscale::dct_trajectory(pu, po, b, ny, nx, nf, np_, pp, pa, pb, seed, add_noise, workers, px,
-                            pf, start);
+    finite = pyscale::dct_trajectory(pu, po, b, ny, nx, nf, np_, pp, pa, pb, seed, add_noise,
+                                     workers, px, pf, start);
   }
+  if (check) return py::make_tuple(result, finite);
   return result;
 }
 
@@ -392,11 +394,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("dct_trajectory", &dct_trajectory<double>, py::arg("u0"), py::arg("coef_a"),
         py::arg("coef_b"), py::arg("seed"), py::arg("add_noise"), py::arg("workers"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"), py::arg("out") = py::none(),
-        py::arg("plane_of") = py::none());
+        py::arg("plane_of") = py::none(), py::arg("check") = false);
   m.def("dct_trajectory", &dct_trajectory<float>, py::arg("u0"), py::arg("coef_a"),
         py::arg("coef_b"), py::arg("seed"), py::arg("add_noise"), py::arg("workers"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"), py::arg("out") = py::none(),
-        py::arg("plane_of") = py::none());
+        py::arg("plane_of") = py::none(), py::arg("check") = false);
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"));
 #define PYSCALE_DEF_SOLVE(T)                                                                \

@@ -150,6 +150,12 @@ struct Image2D {
   }
 };
 
+// Whether the kernels of every workspace wrote finite values only.
+template <class T>
+bool all_finite(const std::vector<Workspace<T>>& ws) {
+  return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
+}
+
 }  // namespace dct_detail
 
 // Orthonormal 2-D DCT-II (inverse = false) or its inverse, the orthonormal DCT-III (inverse =
@@ -173,14 +179,14 @@ bool dct2d(const T* in, T* out, std::size_t batch, std::size_t ny, std::size_t n
       for (std::size_t b = b0; b < b1; ++b)
         img.image(b, in, out, inverse, ws[static_cast<std::size_t>(m)]);
     });
-    return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
+    return all_finite(ws);
   }
   img.rows(team, in, out, inverse, ws);
   if (ny > 1) {  // the columns write the result (the rows do when ny = 1)
     for (Workspace<T>& w : ws) w.finite = true;
     img.cols(team, out, inverse, ws);
   }
-  return std::all_of(ws.begin(), ws.end(), [](const Workspace<T>& w) { return w.finite; });
+  return all_finite(ws);
 }
 
 }  // namespace pyscale

@@ -86,18 +86,19 @@ struct Run {
 // slice of a larger batch gets the draws it has inside the whole batch). The update is evaluated
 // in double (z in double, the state converted from T) and rounded to T. gen(key, n) returns the
 // normal deviate of flat index n and gen.fill(out, count, key, first) a run of them.
-// The result does not depend on workers. With enough images for the threads (as in dct2d), each
-// thread takes whole images; otherwise a team does the work in nframes + 2 jobs: the forward
-// rows, the forward columns, then per frame the update and the inverse rows together with the
-// inverse columns of the previous frame (they only touch that frame's output), and last the
-// columns of the last frame.
+// The result does not depend on workers. Returns false when a value the kernels wrote (a frame,
+// or an intermediate of one) was not finite, true when every frame is finite. With enough images
+// for the threads (as in dct2d), each thread takes whole images; otherwise a team does the work in
+// nframes + 2 jobs: the forward rows, the forward columns, then per frame the update and the
+// inverse rows together with the inverse columns of the previous frame (they only touch that
+// frame's output), and last the columns of the last frame.
 template <class T, class Gen>
-void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
+bool dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
                          std::size_t nframes, std::size_t nplanes, const std::int64_t* plane_of,
                          const double* coef_a, const double* coef_b, std::uint64_t seed,
                          bool add_noise, int workers, const Gen& gen, std::uint64_t start = 0) {
   using namespace dct_detail;
-  if (batch == 0 || ny == 0 || nx == 0 || nframes == 0) return;
+  if (batch == 0 || ny == 0 || nx == 0 || nframes == 0) return true;
   const Image2D<T> img(batch, ny, nx);
   const std::size_t plane = ny * nx, total = batch * plane;
   Team team(img.threads(workers));
@@ -123,7 +124,7 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
       const auto mm = static_cast<std::size_t>(m);
       for (std::size_t b = b0; b < b1; ++b) run.image(b, u0, out, states[mm].data(), m, ws[mm]);
     });
-    return;
+    return all_finite(ws);
   }
   Buffer<T> state(total);  // written by the forward transform
   T* st = state.data();
@@ -147,16 +148,17 @@ void dct_trajectory_with(const T* u0, T* out, std::size_t batch, std::size_t ny,
     });
   }
   img.cols(team, out + (nframes - 1) * total, true, ws);
+  return all_finite(ws);
 }
 
 // The trajectory with the ziggurat generator of pyscale.noise (tables X, F of 257 values each).
 template <class T>
-void dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
+bool dct_trajectory(const T* u0, T* out, std::size_t batch, std::size_t ny, std::size_t nx,
                     std::size_t nframes, std::size_t nplanes, const std::int64_t* plane_of,
                     const double* coef_a, const double* coef_b, std::uint64_t seed, bool add_noise,
                     int workers, const double* zig_x, const double* zig_f, std::uint64_t start) {
-  dct_trajectory_with(u0, out, batch, ny, nx, nframes, nplanes, plane_of, coef_a, coef_b, seed,
-                      add_noise, workers, noise::ZigguratNormal{zig_x, zig_f}, start);
+  return dct_trajectory_with(u0, out, batch, ny, nx, nframes, nplanes, plane_of, coef_a, coef_b,
+                             seed, add_noise, workers, noise::ZigguratNormal{zig_x, zig_f}, start);
 }
 
 }  // namespace pyscale

@@ -27,6 +27,7 @@ def dct2(
     *,
     check: Literal[True],
 ) -> tuple[_Array, bool]: ...
+@overload
 def dct_trajectory(
     u0: _Array,
     coef_a: npt.NDArray[np.float64],
@@ -39,7 +40,24 @@ def dct_trajectory(
     zig_f: npt.NDArray[np.float64] | None,
     out: _Array | None = None,
     plane_of: npt.NDArray[np.int64] | None = None,
+    check: Literal[False] = False,
 ) -> _Array: ...
+@overload
+def dct_trajectory(
+    u0: _Array,
+    coef_a: npt.NDArray[np.float64],
+    coef_b: npt.NDArray[np.float64],
+    seed: int,
+    add_noise: bool,
+    workers: int,
+    start: int,
+    zig_x: npt.NDArray[np.float64] | None,
+    zig_f: npt.NDArray[np.float64] | None,
+    out: _Array | None = None,
+    plane_of: npt.NDArray[np.int64] | None = None,
+    *,
+    check: Literal[True],
+) -> tuple[_Array, bool]: ...
 def counter_normal(
     seed: int,
     stream: int,

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as val
+from ._coefficient_cache import cached_coefficients
 from ._layout import Layout
 from ._torch import is_tensor, tensor_aware
 from .jumps import dct_frames, mode_jump, pixel_jump
@@ -43,8 +44,24 @@ class Sampler:
         def _coefficients(self, s: Any, t: np.ndarray, mu: Any) -> tuple[Any, Any]: ...
         def _check_t(self, t: Any, name: str = "t") -> Any: ...
 
+    def _coefficient_cache_key(self, mu):
+        """What fixes the coefficients of rates ``mu`` besides the times, or None (not cached)."""
+        return None
+
     def _trajectory_coefficients(self, times, mu):
-        """``(A, B)`` of shape ``(K, 1, *modes)``: the marginal to ``times[0]``, then jumps."""
+        """``(A, B)`` of shape ``(K, 1, *modes)``: the marginal to ``times[0]``, then jumps.
+
+        Read-only and shared between calls when the process can name what fixes them (see
+        :mod:`pyscale._coefficient_cache`).
+        """
+        key = self._coefficient_cache_key(mu)
+        if key is None:
+            return self._jump_coefficients(times, mu)
+        key = (key, times.dtype.str, times.tobytes())
+        return cached_coefficients(key, lambda: self._jump_coefficients(times, mu))
+
+    def _jump_coefficients(self, times, mu):
+        """The coefficients of :meth:`_trajectory_coefficients`, computed."""
         a, b = self._coefficients(None, times[:1], mu)
         if times.size > 1:
             a1, b1 = self._coefficients(times[:-1], times[1:], mu)
@@ -89,7 +106,7 @@ class Sampler:
         """All frames ``(K, B, ny, nx)``, in ``out`` when it is given (numpy layouts)."""
         if lay.compiled and z is None and self.basis == "dct":
             with np.errstate(over="ignore", invalid="ignore"):
-                dct_frames(
+                finite = dct_frames(
                     np.ascontiguousarray(lay.canon),
                     np.ascontiguousarray(A),
                     np.ascontiguousarray(B),
@@ -99,7 +116,8 @@ class Sampler:
                     plane_of,
                     start,
                 )
-            if not lay.finite(out):
+            # the kernels' note settles the common case; a non-finite intermediate is checked
+            if not finite and not lay.finite(out):
                 lay.overflowed()
             return out
         frames = list(

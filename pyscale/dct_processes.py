@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _validation as val
+from ._coefficient_cache import coefficient_key
 from .processes import LinearGaussianProcess
 from .schedules import cosine_logsnr
 from .spectral import eigenvalues, laplacian_eigenvalues
@@ -63,6 +64,13 @@ class _DCTProcess(LinearGaussianProcess):
         ny, nx = mu.shape
         key = (ny, nx, self.spectrum, self._scale(ny, nx))
         return key if mu is eigenvalues(*key) else None
+
+    def _coefficient_cache_key(self, mu):
+        """The class, the cached spectrum and the parameters, when all of them can be named."""
+        spectrum, params = self._cached_key(mu), coefficient_key(self._params())
+        if spectrum is None or params is None:
+            return None
+        return type(self), spectrum, params
 
     def _domain_params(self):
         return {} if self.domain == "pixel" else {"domain": self.domain}

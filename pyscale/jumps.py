@@ -119,8 +119,9 @@ def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0
 
     ``canon`` is ``(B, ny, nx)``; ``coef_a``, ``coef_b`` are ``(K, P, ny, nx)``; ``out`` is
     ``(K, B, ny, nx)`` of the dtype of ``canon``; draws have flat indices offset by ``start``.
+    Returns False when a value the kernels wrote was not finite, True when every frame is finite.
     """
-    core.dct_trajectory(
+    _, finite = core.dct_trajectory(
         canon,
         coef_a,
         coef_b,
@@ -132,5 +133,6 @@ def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0
         ZIGGURAT_F,
         out=out,
         plane_of=plane_of,
+        check=True,
     )
-    return out
+    return finite

@@ -389,6 +389,15 @@ def test_overflow_is_reported(fn):
         fn(x)
 
 
+@pytest.mark.parametrize("batch, workers", [(1, 1), (2, 2), (9, 2)])
+def test_trajectory_overflow_is_reported(batch, workers):
+    """Both ways of sharing the work (blocks or whole images) report a frame that overflowed."""
+    x = np.full((batch, 6, 6), 0.5, dtype=np.float32)
+    x[0] = 3e38  # its DC coefficient is 1.8e39
+    with pytest.raises(ValueError, match="overflowed float32"):
+        ps.HomogeneousDiffusion().trajectory(x, [1.0, 2.0], channel_axis=None, workers=workers)
+
+
 def test_more_lengths_than_the_plan_cache_holds():
     """The cache keeps at most 64 plans per type; emptying it never changes a transform."""
     rng = np.random.default_rng(21)
