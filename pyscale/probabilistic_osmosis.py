@@ -144,25 +144,35 @@ class ProbabilisticOsmosis(Process):
         workers = val.check_workers(workers)
         canon, info, v = self._canonical(u0, seed, noise, channel_axis)
         positive = times > 0
-        out = np.empty((times.size, *canon.shape), dtype=canon.dtype)
-        out[~positive] = canon
-        if np.any(positive):
-            shift = canon.dtype.type(self.offset)
-            f = canon + shift if self.offset else canon
-            check_mass(f)
-            frames = run(
-                f,
-                {"v": v + shift if self.offset else v},
-                times[positive],
-                tau=self.tau,
-                steps_per_decade=self.steps_per_decade,
-                solver=self.solver,
-                preconditioner=self.preconditioner,
-                rtol=self.rtol,
-                maxiter=self.maxiter,
-                on_fail=self.on_fail,
-                workers=workers,
-                integrator=self.integrator,
-            )
-            out[positive] = frames - self.offset if self.offset else frames
+        frames = self._evolve(canon, v, times[positive], workers) if np.any(positive) else None
+        if np.all(positive):  # the frames are the result (no copy in float64)
+            out = frames.astype(canon.dtype, copy=False)
+        else:
+            out = np.empty((times.size, *canon.shape), dtype=canon.dtype)
+            out[~positive] = canon
+            if frames is not None:
+                out[positive] = frames
         return val.from_canonical(out, info, leading=(times.size,))
+
+    def _evolve(self, canon, v, times, workers):
+        """Float64 frames ``(K, B, ny, nx)`` of the checked canonical images at positive times."""
+        shift = canon.dtype.type(self.offset)
+        f = canon + shift if self.offset else canon
+        check_mass(f)
+        frames = run(
+            f,
+            {"v": v + shift if self.offset else v},
+            times,
+            tau=self.tau,
+            steps_per_decade=self.steps_per_decade,
+            solver=self.solver,
+            preconditioner=self.preconditioner,
+            rtol=self.rtol,
+            maxiter=self.maxiter,
+            on_fail=self.on_fail,
+            workers=workers,
+            integrator=self.integrator,
+        )
+        if self.offset:
+            frames -= self.offset
+        return frames
