@@ -126,7 +126,7 @@ def dct_frames(canon, coef_a, coef_b, seed, workers, out, plane_of=None, start=0
         coef_a,
         coef_b,
         seed,
-        bool((coef_b > 0).any()),
+        True,  # the kernel skips the draws of frames whose coef_b is zero
         int(workers),
         int(start),
         ZIGGURAT_X,
