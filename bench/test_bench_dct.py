@@ -149,6 +149,28 @@ def test_blurring_trajectory(benchmark):
         assert per_frame <= 1.5
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.benchmark(group="dct2-threads-16x321x481")
+def test_batched_dct_threads(benchmark, dtype):
+    """``dct2`` of a batch on 2 threads against 1, through the public call (target 1.7x)."""
+    shape = (4, 21, 33) if benchmark.disabled else (16, 321, 481)
+    batch = np.random.default_rng(1).random(shape).astype(dtype)
+    two = benchmark(ps.dct2, batch, workers=2)
+    np.testing.assert_array_equal(two, ps.dct2(batch, workers=1))
+    if not benchmark.disabled:
+        t_one, t_two = interleaved_medians(
+            [lambda: ps.dct2(batch, workers=1), lambda: ps.dct2(batch, workers=2)], 15
+        )
+        speedup = t_one / t_two
+        benchmark.extra_info.update(speedup_2_threads=speedup)
+        status = "met" if speedup >= 1.7 else "missed"
+        print(
+            f"dct2 {np.dtype(dtype).name} with 2 threads: {speedup:.2f}x faster than with 1 "
+            f"({t_one * 1e3:.1f} ms against {t_two * 1e3:.1f} ms; target 1.7x {status})"
+        )
+        assert speedup >= 1.2  # a floor that catches lost parallelism on a noisy shared machine
+
+
 @pytest.mark.benchmark(group="trajectory-threads-16x321x481")
 def test_trajectory_threads(benchmark):
     """2 threads against 1 on the kernel, writing into a preallocated output.
