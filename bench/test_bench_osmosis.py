@@ -334,15 +334,17 @@ def _scaled_photo(n, mean):
 
 @pytest.mark.benchmark(group="osmosis-step-iterations")
 def test_step_iterations_by_size_and_tau(benchmark):
-    """Iterations of the default solver from 128x128 to 2048x2048 and tau from 1 to 1e6.
+    """Iterations from 128x128 to 2048x2048 and tau from 1 to 1e6.
 
     Guidance: the noise guidance of probabilistic osmosis (sd 0.1) of a bright photo, of the
     same photo darkened to mean 0.15, whose guidance is clipped to 1e-6 in about 7 % of the
-    pixels, and darkened to mean 0.05 (about 31 % clipped, with islands). Bright guidance: flat
-    (measured 6-8 for tau >= 10 at every size; asserted at most 9). Dark guidance: bounded
-    (measured 15-44, growing slowly with size and tau; asserted at most 60). Darker guidance:
-    bounded thanks to the island deflation (measured 24-367, growing with tau and size; asserted
-    at most 500). With ``--benchmark-disable`` the sizes stop at 128.
+    pixels, and darkened to mean 0.05 (about 31 % clipped, with islands). The two-level
+    preconditioner at every tau; bright guidance: flat (measured 5-8 at every size and tau;
+    asserted at most 9); dark: bounded (asserted at most 60); darker: bounded thanks to the
+    island deflation (asserted at most 500). The red-black reduced system, which the default
+    takes below tau = 20, at tau = 1 and 10: its counts grow with tau, not with the size
+    (asserted: within 20 % + 2 of the smallest size's). With ``--benchmark-disable`` the sizes
+    stop at 128.
     """
     sizes = (64, 128) if benchmark.disabled else (128, 256, 512, 1024, 2048)
     table = {}
@@ -352,19 +354,25 @@ def test_step_iterations_by_size_and_tau(benchmark):
             for n in sizes:
                 f = _scaled_photo(n, mean)
                 v = ps.ProbabilisticOsmosis(sigma=0.1).guidance(f, seed=0)
-                row = []
-                for tau in TAUS:
-                    u, rep = osmosis_step(f, v, tau=tau, workers=1, maxiter=3000)
-                    assert rep.converged.all()
-                    assert_allclose(u.sum(), f.sum(), rtol=1e-10)
-                    row.append(int(rep.iterations[0]))
-                table[label, n] = row
+                for pre, taus in (("two-level", TAUS), ("red-black", TAUS[:2])):
+                    row = []
+                    for tau in taus:
+                        u, rep = osmosis_step(
+                            f, v, tau=tau, workers=1, maxiter=3000, preconditioner=pre
+                        )
+                        assert rep.converged.all()
+                        assert_allclose(u.sum(), f.sum(), rtol=1e-10)
+                        row.append(int(rep.iterations[0]))
+                    table[label, pre, n] = row
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    for (label, n), row in table.items():
-        print(f"{label:6s} {n:5d}x{n:<5d} " + " ".join(f"{k:4d}" for k in row))
-        if label == "bright":
-            assert max(row[1:]) <= 9
+    for (label, pre, n), row in table.items():
+        print(f"{label:6s} {pre:9s} {n:5d}x{n:<5d} " + " ".join(f"{k:4d}" for k in row))
+        if pre == "red-black":
+            first = table[label, pre, sizes[0]]
+            assert all(k <= 1.2 * k0 + 2 for k, k0 in zip(row, first, strict=True)), (row, first)
+        elif label == "bright":
+            assert max(row) <= 9
         elif label == "dark":
             assert max(row) <= 60
         else:

@@ -101,6 +101,7 @@ pyscale::StepPrecond step_precond(const std::string& precond) {
   if (precond == "jacobi") return pyscale::StepPrecond::jacobi;
   if (precond == "dct") return pyscale::StepPrecond::dct;
   if (precond == "two-level") return pyscale::StepPrecond::two_level;
+  if (precond == "red-black") return pyscale::StepPrecond::red_black;
   throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 }
 
@@ -145,6 +146,8 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object
   carray<T> v;
   const T* pv = optional_images(v_obj, v, nb, ny, nx, "v");
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
+  require(pre != pyscale::StepPrecond::red_black || m == pyscale::StepMethod::cg,
+          "osmosis_solve: the red-black reduction needs cg");
   carray<T> dx, dy;
   const T* pdx = optional_images(dx_obj, dx, nb, ny, nx - 1, "dx");
   const T* pdy = optional_images(dy_obj, dy, nb, ny - 1, nx, "dy");

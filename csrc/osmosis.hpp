@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "preconditioners.hpp"
+#include "red_black.hpp"
 #include "row_blocks.hpp"
 #include "scratch.hpp"
 #include "solvers.hpp"
@@ -500,8 +501,36 @@ std::unique_ptr<IslandDeflation<T>> island_start(RowBlocks& rb, const SymStencil
   return island;
 }
 
+// Conjugate gradients on the red-black reduced form of S w = b (red_black.hpp), Jacobi-
+// preconditioned, from the black values of x; x receives the full solution and r its residual.
+// The reduced residual is the full one, so the solve stops on rtol ||b|| (bnorm = ||b||).
+template <class T>
+SolveInfo red_black_cg(RowBlocks& rb, const SymStencil5<T>& m, const T* b, T* x, T* r, double rtol,
+                       std::size_t maxiter, double bnorm) {
+  SolveInfo info;
+  if (!(bnorm > 0.0)) {  // b = 0 (solution 0) or not finite, as conjugate_gradient reports it
+    const StartResidual full{bnorm, 0.0};
+    double bn = 0.0, rn = 0.0;
+    detail::begin_solve(rb, m, b, x, r, rtol, info, bn, rn, &full);
+    return info;
+  }
+  const RedBlackSystem<T> sys(rb, m);
+  RowBlocks half(sys.ny, sys.w, rb.team());
+  const std::size_t nc = half.size();
+  Buffer<T> buf(3 * nc);
+  T *bc = buf.data(), *xc = bc + nc, *rc = xc + nc;
+  sys.reduce(half, b, bc);
+  sys.gather(half, x, xc);
+  const StartResidual start{bnorm, detail::residual(half, sys, bc, xc, rc)};
+  JacobiPrecond<T> pc{sys.c.data()};
+  info = conjugate_gradient(half, sys, pc, bc, xc, rc, rtol, maxiter, &start);
+  sys.expand(half, b, xc, x);
+  detail::end_solve(rb, m, b, x, r, bnorm, rtol, info);
+  return info;
+}
+
 enum class StepMethod { bicgstab, cg };
-enum class StepPrecond { none, jacobi, dct, two_level };
+enum class StepPrecond { none, jacobi, dct, two_level, red_black };
 
 // The homogeneous-diffusion operator P = shift I + weight L whose inverse the DCT
 // preconditioners apply (see DctSolve). For a guidance v with the sums g, P = mean(v) I +
@@ -523,6 +552,7 @@ inline std::unique_ptr<DctSolve> coarse_solve(RowBlocks& rb, double tau, const G
 // conserve_mass). The DCT preconditioner (StepPrecond::dct, and the coarse part of
 // StepPrecond::two_level) applies the inverse of coarse_solve's P: it approximates the inverse of
 // S (cg), of M = S diag(1/v) as diag(v) P^-1 (bicgstab with v), or of M (a drift alone).
+// StepPrecond::red_black (cg only) solves the red-black reduced form (red_black_cg).
 // islands (may be null): the island of each pixel, -1 for none, for the island deflation of the
 // two-level preconditioner of cg (islands.hpp).
 template <class T>
@@ -553,6 +583,8 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
     } else if (pre == StepPrecond::jacobi) {
       JacobiPrecond<T> pc{m.c.data()};
       info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter, &start);
+    } else if (pre == StepPrecond::red_black) {
+      info = red_black_cg(rb, m, b, x, r.data(), rtol, maxiter, start.bnorm);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
       TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr, island.get()};

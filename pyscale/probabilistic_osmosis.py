@@ -38,7 +38,7 @@ class ProbabilisticOsmosis(Process):
     solver : {"cg", "bicgstab"}, optional
         Linear solver of the implicit steps (see :func:`osmosis`); the benchmark pages of the
         documentation compare the solvers and preconditioners on bright and dark photos.
-    preconditioner : {"auto", "two-level", "dct", "jacobi", None}, optional
+    preconditioner : {"auto", "two-level", "dct", "red-black", "jacobi", None}, optional
         Preconditioner of the solves (see :func:`osmosis`).
     maxiter : int, optional
         Iteration cap of each solve.

@@ -18,8 +18,13 @@ from pyscale.osmosis import (
     osmosis_step,
 )
 
-PRECONDITIONERS = [None, "jacobi", "dct", "two-level", "auto"]
-SOLVERS = [(s, p) for s in ("bicgstab", "cg") for p in PRECONDITIONERS]
+PRECONDITIONERS = [None, "jacobi", "red-black", "dct", "two-level", "auto"]
+SOLVERS = [
+    (s, p)
+    for s in ("bicgstab", "cg")
+    for p in PRECONDITIONERS
+    if not (s == "bicgstab" and p == "red-black")
+]
 SOLVER_IDS = [f"{s}-{p}" for s, p in SOLVERS]
 
 
