@@ -131,13 +131,9 @@ struct SymStencil5 {
   Buffer<F> c, e, s;
   std::vector<F> zero;  // the coupling to the row above the first
 
+  // The coefficients are left unset: the caller writes every one of them.
   SymStencil5(std::size_t ny_, std::size_t nx_)
-      : ny(ny_),
-        nx(nx_),
-        c(ny_ * nx_, F(0)),
-        e(ny_ * nx_, F(0)),
-        s(ny_ * nx_, F(0)),
-        zero(nx_, F(0)) {}
+      : ny(ny_), nx(nx_), c(ny_ * nx_), e(ny_ * nx_), s(ny_ * nx_), zero(nx_, F(0)) {}
 
   template <class G>
   explicit SymStencil5(const SymStencil5<G>& o)
