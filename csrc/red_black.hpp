@@ -126,7 +126,7 @@ class RedBlackSystem {
       for (std::size_t i = k.i0; i < k.i1; ++i) {
         if (inner(i)) {
           const std::size_t j0 = i % 2, p0 = i * nx + j0;
-          expand_red_row(e_ + p0, s_ + p0, b + p0, rinv_.data() + i * w + 1, x + p0, x + p0,
+          expand_red_row(e_ + p0, s_ + p0, b + p0, rinv_.data() + i * w + 1, x + p0,
                          (nx - j0 + 1) / 2, nx);
           continue;
         }
@@ -229,17 +229,14 @@ class RedBlackSystem {
     }
   }
 
-  // x = (b - the couplings . x) / D over the red pixels of an inner row (first at x); the loop
-  // writes red values of x only and reads black ones only (through xb, the same array), which
-  // lets it be vectorised
+  // x = (b - the couplings . x) / D over the red pixels of an inner row (first at x)
   static PYSCALE_VECTOR_LOOP void expand_red_row(const T* __restrict e, const T* __restrict s,
                                                  const T* __restrict b, const T* __restrict inv,
-                                                 T* __restrict x, const T* __restrict xb,
-                                                 std::size_t count, std::size_t nx) {
+                                                 T* x, std::size_t count, std::size_t nx) {
     for (std::size_t k = 0; k < count; ++k) {
       const std::size_t p = 2 * k;
-      x[p] = (b[p] - (e[p - 1] * xb[p - 1] + e[p] * xb[p + 1] + s[p - nx] * xb[p - nx] +
-                      s[p] * xb[p + nx])) *
+      x[p] = (b[p] -
+              (e[p - 1] * x[p - 1] + e[p] * x[p + 1] + s[p - nx] * x[p - nx] + s[p] * x[p + nx])) *
              inv[k];
     }
   }
