@@ -339,7 +339,7 @@ def test_step_iterations_by_size_and_tau(benchmark):
     Guidance: the noise guidance of probabilistic osmosis (sd 0.1) of a bright photo, of the
     same photo darkened to mean 0.15, whose guidance is clipped to 1e-6 in about 7 % of the
     pixels, and darkened to mean 0.05 (about 31 % clipped, with islands). The two-level
-    preconditioner at every tau; bright guidance: flat (measured 5-8 at every size and tau;
+    preconditioner at every tau; bright guidance: flat (measured 6-8 at every size and tau;
     asserted at most 9); dark: bounded (asserted at most 60); darker: bounded thanks to the
     island deflation (asserted at most 500). The red-black reduced system, which the default
     takes below tau = 20, at tau = 1 and 10: its counts grow with tau, not with the size
