@@ -74,11 +74,12 @@ def osmosis_solve(
     v: _Array | None,
     tau: float,
     method: Literal["bicgstab", "cg"],
-    precond: Literal["none", "jacobi", "dct", "two-level"],
+    precond: Literal["none", "jacobi", "red-black", "dct", "two-level"],
     rtol: float,
     maxiter: int,
     breakdown: float,
     workers: int,
+    islands: npt.NDArray[np.int32] | None = None,
 ) -> tuple[
     _Array,
     npt.NDArray[np.int64],
