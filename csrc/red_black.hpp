@@ -246,6 +246,10 @@ class RedBlackSystem {
   struct Neighbours {
     std::size_t at[4];
     T weight[4];
+    void set(int side, std::size_t index, T w) {
+      at[side] = index;
+      weight[side] = w;
+    }
     template <class Fn>
     T sum(Fn&& fn) const {
       return weight[0] * fn(at[0]) + weight[1] * fn(at[1]) + weight[2] * fn(at[2]) +
@@ -257,15 +261,10 @@ class RedBlackSystem {
   Neighbours neighbours(std::size_t i, std::size_t j, std::size_t q) const {
     const std::size_t p = i * nx + j, o = black_offset(i), r = i * w;
     Neighbours nb{{p, p, p, p}, {T(0), T(0), T(0), T(0)}};
-    if (j >= 1) nb = with(nb, 0, p - 1, e_[p - 1] * rinv_[r + q + o - 1]);
-    if (j + 1 < nx) nb = with(nb, 1, p + 1, e_[p] * rinv_[r + q + o]);
-    if (i >= 1) nb = with(nb, 2, p - nx, s_[p - nx] * rinv_[r - w + q]);
-    if (i + 1 < ny) nb = with(nb, 3, p + nx, s_[p] * rinv_[r + w + q]);
-    return nb;
-  }
-  static Neighbours with(Neighbours nb, int side, std::size_t at, T weight) {
-    nb.at[side] = at;
-    nb.weight[side] = weight;
+    if (j >= 1) nb.set(0, p - 1, e_[p - 1] * rinv_[r + q + o - 1]);
+    if (j + 1 < nx) nb.set(1, p + 1, e_[p] * rinv_[r + q + o]);
+    if (i >= 1) nb.set(2, p - nx, s_[p - nx] * rinv_[r - w + q]);
+    if (i + 1 < ny) nb.set(3, p + nx, s_[p] * rinv_[r + w + q]);
     return nb;
   }
 
