@@ -102,6 +102,7 @@ pyscale::StepPrecond step_precond(const std::string& precond) {
   if (precond == "dct") return pyscale::StepPrecond::dct;
   if (precond == "two-level") return pyscale::StepPrecond::two_level;
   if (precond == "red-black") return pyscale::StepPrecond::red_black;
+  if (precond == "aggregation") return pyscale::StepPrecond::aggregation;
   throw std::invalid_argument("osmosis_solve: unknown preconditioner " + precond);
 }
 
@@ -120,11 +121,10 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab; cg takes
 //   None);
 //   v: [batch, ny, nx] positive guidance or None (required by cg);
-//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" (see
-//   osmosis_step); workers: threads, over the images of the batch and inside them (see
-//   osmosis_steps);
-//   islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or None, deflated by cg
-//   with the two-level preconditioner (see islands.hpp).
+//   method: "bicgstab" | "cg"; precond: "none" | "jacobi" | "dct" | "two-level" | "red-black" |
+//   "aggregation" (see osmosis_step); workers: threads, over the images of the batch and inside
+//   them (see osmosis_steps); islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or
+//   None, deflated by cg with the two-level preconditioner (see islands.hpp).
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
@@ -148,6 +148,8 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object
   require(m != pyscale::StepMethod::cg || pv != nullptr, "osmosis_solve: cg needs the guidance v");
   require(pre != pyscale::StepPrecond::red_black || m == pyscale::StepMethod::cg,
           "osmosis_solve: the red-black reduction needs cg");
+  require(pre != pyscale::StepPrecond::aggregation || m == pyscale::StepMethod::cg,
+          "osmosis_solve: the aggregation multigrid needs cg");
   carray<T> dx, dy;
   const T* pdx = optional_images(dx_obj, dx, nb, ny, nx - 1, "dx");
   const T* pdy = optional_images(dy_obj, dy, nb, ny - 1, nx, "dy");

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "aggregation_cycle.hpp"
 #include "preconditioners.hpp"
 #include "red_black.hpp"
 #include "row_blocks.hpp"
@@ -526,7 +527,7 @@ SolveInfo red_black_cg(RowBlocks& rb, const SymStencil5<T>& m, const T* b, T* x,
 }
 
 enum class StepMethod { bicgstab, cg };
-enum class StepPrecond { none, jacobi, dct, two_level, red_black };
+enum class StepPrecond { none, jacobi, dct, two_level, red_black, aggregation };
 
 // The homogeneous-diffusion operator P = shift I + weight L whose inverse the DCT
 // preconditioners apply (see DctSolve). For a guidance v with the sums g, P = mean(v) I +
@@ -581,6 +582,10 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
       info = conjugate_gradient(rb, m, pc, b, x, r.data(), rtol, maxiter, &start);
     } else if (pre == StepPrecond::red_black) {
       info = red_black_cg(rb, m, b, x, r.data(), rtol, maxiter, start.bnorm);
+    } else if (pre == StepPrecond::aggregation) {
+      const AggHierarchy h(v, ny, nx);
+      info =
+          aggregation_cg(rb, m, h, static_cast<double>(tau), b, x, r.data(), rtol, maxiter, start);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
       TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr, island.get()};

@@ -134,7 +134,7 @@ def osmosis_time_grid(times, *, tau=None, steps_per_decade=4):
 
 
 SOLVERS = ("auto", "cg", "bicgstab")
-PRECONDITIONERS = (None, "jacobi", "red-black", "dct", "two-level", "auto")
+PRECONDITIONERS = (None, "jacobi", "red-black", "dct", "two-level", "aggregation", "auto")
 
 #: With ``preconditioner="auto"``, conjugate gradients take the red-black reduced system for
 #: shorter steps than this and the two-level preconditioner from it on: their cheap iterations
@@ -216,10 +216,12 @@ def check_method(solver, preconditioner, *, have_guidance):
             "solver='cg' needs a guidance image (the symmetric form exists only for the canonical "
             "drift of a guidance); use solver='bicgstab' with drift=..."
         )
-    if preconditioner == "red-black" and (solver == "bicgstab" or not have_guidance):
+    if preconditioner in ("red-black", "aggregation") and (
+        solver == "bicgstab" or not have_guidance
+    ):
         raise ValueError(
-            "preconditioner='red-black' reduces the symmetric form, so it needs solver='cg' "
-            "(or 'auto') and a guidance image"
+            f"preconditioner={preconditioner!r} works on the symmetric form, so it needs "
+            "solver='cg' (or 'auto') and a guidance image"
         )
 
 

@@ -18,12 +18,12 @@ from pyscale.osmosis import (
     osmosis_step,
 )
 
-PRECONDITIONERS = [None, "jacobi", "red-black", "dct", "two-level", "auto"]
+PRECONDITIONERS = [None, "jacobi", "red-black", "dct", "two-level", "aggregation", "auto"]
 SOLVERS = [
     (s, p)
     for s in ("bicgstab", "cg")
     for p in PRECONDITIONERS
-    if not (s == "bicgstab" and p == "red-black")
+    if not (s == "bicgstab" and p in ("red-black", "aggregation"))
 ]
 SOLVER_IDS = [f"{s}-{p}" for s, p in SOLVERS]
 

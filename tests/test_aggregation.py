@@ -1,0 +1,152 @@
+"""Conjugate gradients with the aggregation multigrid on the symmetric form of the step."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.testing import assert_allclose
+
+import pyscale as ps
+from pyscale import reference
+from pyscale._ext import core
+from pyscale.osmosis import osmosis_step
+
+
+def _direct(f, v, tau):
+    """The exact step (I - tau A)^-1 f from the assembled matrix."""
+    A = reference.osmosis_matrix(v)
+    return spla.spsolve((sp.identity(f.size) - tau * A).tocsc(), f.ravel()).reshape(f.shape)
+
+
+def _clipped(shape, mean, seed):
+    """Noise guidance of a dark image, clipped to 1e-6 as probabilistic osmosis clips it."""
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(0.5, 1.5, shape) * mean
+    return f, np.clip(f + 0.1 * rng.standard_normal(shape), 1e-6, None)
+
+
+# a single pixel, thin images, images below and above the size solved directly (200 pixels)
+SHAPES = [(1, 1), (1, 2), (2, 1), (3, 5), (1, 300), (300, 1), (14, 15), (31, 40), (64, 47)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("tau", [0.5, 100.0, 1e5])
+def test_matches_the_direct_solve(shape, tau):
+    """The step to rtol 1e-10 (at tau = 1e5 on this guidance no solver gets below 2e-11)."""
+    f, v = _clipped(shape, 0.1, sum(shape))
+    u, report = osmosis_step(f, v, tau=tau, preconditioner="aggregation", rtol=1e-10)
+    assert report.converged.all()
+    assert report.residual[0] <= 1e-10
+    expect = _direct(f, v, tau)
+    assert_allclose(u, expect, rtol=0, atol=1e-7 * np.abs(expect).max())
+    assert u.sum() == pytest.approx(f.sum(), rel=1e-12)
+
+
+def test_small_images_are_solved_exactly_by_the_coarsest_level():
+    f, v = _clipped((10, 20), 0.2, 1)
+    u, report = osmosis_step(f, v, tau=1e3, preconditioner="aggregation", rtol=1e-10)
+    assert report.converged[0] and report.iterations[0] <= 2
+
+
+def test_counts_flat_in_size_on_clipped_guidance():
+    """Counts on dark noise guidance, about a third of it clipped.
+
+    The two-level counts are several times higher, and the aggregation counts stay within a few
+    iterations of each other over the sizes.
+    """
+    its = {"aggregation": [], "two-level": []}
+    for n in (48, 96, 192):
+        f, v = _clipped((n, n), 0.06, 2)
+        assert (v == 1e-6).mean() > 0.25
+        for pre in its:
+            u, report = osmosis_step(f, v, tau=1e5, preconditioner=pre, maxiter=3000)
+            assert report.converged.all()
+            its[pre].append(int(report.iterations[0]))
+    agg, two = its["aggregation"], its["two-level"]
+    assert max(agg) <= 40 and max(agg) - min(agg) <= 5, its
+    assert min(two) > 2 * max(agg), its
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_threads_give_the_same_bits(workers):
+    f, v = _clipped((3, 70, 90), 0.1, 3)
+    one, r1 = osmosis_step(f, v, tau=300.0, preconditioner="aggregation", channel_axis=0)
+    many, rm = osmosis_step(
+        f, v, tau=300.0, preconditioner="aggregation", channel_axis=0, workers=workers
+    )
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(r1.iterations, rm.iterations)
+
+
+def test_trajectory_matches_the_two_level_preconditioner():
+    f, v = _clipped((2, 40, 52), 0.1, 4)
+    times = [1.0, 30.0, 1e3]
+    kw = dict(t=times, rtol=1e-11, channel_axis=0)
+    a = ps.osmosis(f, v, preconditioner="aggregation", **kw)
+    b = ps.osmosis(f, v, preconditioner="two-level", **kw)
+    assert_allclose(a, b, rtol=0, atol=1e-8 * np.abs(b).max())
+    model = ps.ProbabilisticOsmosis(sigma=0.1, preconditioner="aggregation")
+    frames = model.trajectory(f[0], [0.5, 5.0], seed=0)
+    same = ps.ProbabilisticOsmosis(sigma=0.1, preconditioner="two-level")
+    assert_allclose(frames, same.trajectory(f[0], [0.5, 5.0], seed=0), rtol=0, atol=1e-6)
+
+
+def test_reports_a_solve_that_stops_early():
+    f, v = _clipped((40, 41), 0.1, 5)
+    u, report = osmosis_step(f, v, tau=1e3, preconditioner="aggregation", rtol=1e-13, maxiter=2)
+    assert not report.converged[0] and report.iterations[0] == 2
+    A = reference.osmosis_matrix(v)
+    res = np.linalg.norm(f.ravel() - (u.ravel() - 1e3 * (A @ u.ravel()))) / np.linalg.norm(f)
+    assert report.residual[0] == pytest.approx(res, rel=1e-5, abs=1e-14)
+    assert res > 1e-13
+
+
+def test_zero_right_hand_side():
+    v = np.random.default_rng(6).uniform(0.1, 1.0, (1, 30, 17))
+    b = np.zeros_like(v)
+    x, it, res, conv, _ = core.osmosis_solve(
+        b, b + 1.0, None, None, v, 3.0, "cg", "aggregation", 1e-8, 100, 1e-10, 1, None
+    )
+    assert conv[0] and it[0] == 0 and res[0] == 0.0
+    assert not x.any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernel_in_both_precisions(dtype):
+    rng = np.random.default_rng(7)
+    f = rng.uniform(0.1, 1.0, (1, 23, 29)).astype(dtype)
+    v = rng.uniform(0.05, 1.0, f.shape).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    x, it, res, conv, _ = core.osmosis_solve(
+        f, f, None, None, v, 50.0, "cg", "aggregation", rtol, 500, 1e-10, 1, None
+    )
+    assert x.dtype == dtype and conv[0] and res[0] <= rtol
+    expect = _direct(f[0].astype(np.float64), v[0].astype(np.float64), 50.0)
+    assert_allclose(x[0], expect, rtol=0, atol=50 * rtol * np.abs(expect).max())
+
+
+def test_needs_conjugate_gradients_and_a_guidance():
+    f = np.full((4, 5), 0.5)
+    v = np.full((4, 5), 0.4)
+    with pytest.raises(ValueError, match="aggregation"):
+        osmosis_step(f, v, tau=1.0, solver="bicgstab", preconditioner="aggregation")
+    dx, dy = np.zeros((4, 4)), np.zeros((3, 5))
+    with pytest.raises(ValueError, match="aggregation"):
+        ps.osmosis(f, drift=(dx, dy), t=1.0, preconditioner="aggregation")
+    dxv, dyv = core.osmosis_drift(v[None])
+    with pytest.raises(ValueError, match="aggregation"):
+        core.osmosis_solve(
+            f[None],
+            f[None],
+            dxv,
+            dyv,
+            v[None],
+            1.0,
+            "bicgstab",
+            "aggregation",
+            1e-8,
+            10,
+            1e-10,
+            1,
+            None,
+        )
