@@ -343,7 +343,9 @@ def test_step_iterations_by_size_and_tau(benchmark):
     asserted at most 9); dark: bounded (asserted at most 60); darker: bounded thanks to the
     island deflation (asserted at most 500). The red-black reduced system, which the default
     takes below tau = 20, at tau = 1 and 10: its counts grow with tau, not with the size
-    (asserted: within 20 % + 2 of the smallest size's). With ``--benchmark-disable`` the sizes
+    (asserted: within 20 % + 2 of the smallest size's). The aggregation multigrid at every tau:
+    nearly flat in the size, tau and the guidance (asserted: within 25 % + 3 of the smallest
+    size's, and at most 45). With ``--benchmark-disable`` the sizes
     stop at 128.
     """
     sizes = (64, 128) if benchmark.disabled else (128, 256, 512, 1024, 2048)
@@ -354,7 +356,11 @@ def test_step_iterations_by_size_and_tau(benchmark):
             for n in sizes:
                 f = _scaled_photo(n, mean)
                 v = ps.ProbabilisticOsmosis(sigma=0.1).guidance(f, seed=0)
-                for pre, taus in (("two-level", TAUS), ("red-black", TAUS[:2])):
+                for pre, taus in (
+                    ("two-level", TAUS),
+                    ("red-black", TAUS[:2]),
+                    ("aggregation", TAUS),
+                ):
                     row = []
                     for tau in taus:
                         u, rep = osmosis_step(
@@ -367,10 +373,13 @@ def test_step_iterations_by_size_and_tau(benchmark):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     for (label, pre, n), row in table.items():
-        print(f"{label:6s} {pre:9s} {n:5d}x{n:<5d} " + " ".join(f"{k:4d}" for k in row))
+        print(f"{label:6s} {pre:11s} {n:5d}x{n:<5d} " + " ".join(f"{k:4d}" for k in row))
+        first = table[label, pre, sizes[0]]
         if pre == "red-black":
-            first = table[label, pre, sizes[0]]
             assert all(k <= 1.2 * k0 + 2 for k, k0 in zip(row, first, strict=True)), (row, first)
+        elif pre == "aggregation":
+            assert all(k <= 1.25 * k0 + 3 for k, k0 in zip(row, first, strict=True)), (row, first)
+            assert max(row) <= 45
         elif label == "bright":
             assert max(row) <= 9
         elif label == "dark":

@@ -74,7 +74,7 @@ def osmosis_solve(
     v: _Array | None,
     tau: float,
     method: Literal["bicgstab", "cg"],
-    precond: Literal["none", "jacobi", "red-black", "dct", "two-level"],
+    precond: Literal["none", "jacobi", "red-black", "dct", "two-level", "aggregation"],
     rtol: float,
     maxiter: int,
     breakdown: float,

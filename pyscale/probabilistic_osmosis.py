@@ -38,7 +38,9 @@ class ProbabilisticOsmosis(Process):
     solver : {"cg", "bicgstab"}, optional
         Linear solver of the implicit steps (see :func:`osmosis`); the benchmark pages of the
         documentation compare the solvers and preconditioners on bright and dark photos.
-    preconditioner : {"auto", "two-level", "dct", "red-black", "jacobi", None}, optional
+    preconditioner : str or None, optional
+        One of ``"auto"``, ``"two-level"``, ``"aggregation"``, ``"dct"``, ``"red-black"``,
+        ``"jacobi"`` and None.
         Preconditioner of the solves (see :func:`osmosis`).
     maxiter : int, optional
         Iteration cap of each solve.
