@@ -108,8 +108,9 @@ struct Problem {
 void solver_threads(const Problem& p) {
   for (auto method : {StepMethod::cg, StepMethod::bicgstab})
     for (auto pre : {StepPrecond::none, StepPrecond::jacobi, StepPrecond::dct,
-                     StepPrecond::two_level, StepPrecond::red_black}) {
-      if (pre == StepPrecond::red_black && method != StepMethod::cg) continue;
+                     StepPrecond::two_level, StepPrecond::red_black, StepPrecond::aggregation}) {
+      const bool cg_only = pre == StepPrecond::red_black || pre == StepPrecond::aggregation;
+      if (cg_only && method != StepMethod::cg) continue;
       std::vector<double> first;
       SolveInfo first_info;
       for (int members : {1, 2, 3}) {
