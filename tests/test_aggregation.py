@@ -8,7 +8,6 @@ from numpy.testing import assert_allclose
 
 import pyscale as ps
 from pyscale import reference
-from pyscale._ext import core
 from pyscale.osmosis import osmosis_step
 
 
@@ -89,64 +88,3 @@ def test_trajectory_matches_the_two_level_preconditioner():
     frames = model.trajectory(f[0], [0.5, 5.0], seed=0)
     same = ps.ProbabilisticOsmosis(sigma=0.1, preconditioner="two-level")
     assert_allclose(frames, same.trajectory(f[0], [0.5, 5.0], seed=0), rtol=0, atol=1e-6)
-
-
-def test_reports_a_solve_that_stops_early():
-    f, v = _clipped((40, 41), 0.1, 5)
-    u, report = osmosis_step(f, v, tau=1e3, preconditioner="aggregation", rtol=1e-13, maxiter=2)
-    assert not report.converged[0] and report.iterations[0] == 2
-    A = reference.osmosis_matrix(v)
-    res = np.linalg.norm(f.ravel() - (u.ravel() - 1e3 * (A @ u.ravel()))) / np.linalg.norm(f)
-    assert report.residual[0] == pytest.approx(res, rel=1e-5, abs=1e-14)
-    assert res > 1e-13
-
-
-def test_zero_right_hand_side():
-    v = np.random.default_rng(6).uniform(0.1, 1.0, (1, 30, 17))
-    b = np.zeros_like(v)
-    x, it, res, conv, _ = core.osmosis_solve(
-        b, b + 1.0, None, None, v, 3.0, "cg", "aggregation", 1e-8, 100, 1e-10, 1, None
-    )
-    assert conv[0] and it[0] == 0 and res[0] == 0.0
-    assert not x.any()
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_kernel_in_both_precisions(dtype):
-    rng = np.random.default_rng(7)
-    f = rng.uniform(0.1, 1.0, (1, 23, 29)).astype(dtype)
-    v = rng.uniform(0.05, 1.0, f.shape).astype(dtype)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    x, it, res, conv, _ = core.osmosis_solve(
-        f, f, None, None, v, 50.0, "cg", "aggregation", rtol, 500, 1e-10, 1, None
-    )
-    assert x.dtype == dtype and conv[0] and res[0] <= rtol
-    expect = _direct(f[0].astype(np.float64), v[0].astype(np.float64), 50.0)
-    assert_allclose(x[0], expect, rtol=0, atol=50 * rtol * np.abs(expect).max())
-
-
-def test_needs_conjugate_gradients_and_a_guidance():
-    f = np.full((4, 5), 0.5)
-    v = np.full((4, 5), 0.4)
-    with pytest.raises(ValueError, match="aggregation"):
-        osmosis_step(f, v, tau=1.0, solver="bicgstab", preconditioner="aggregation")
-    dx, dy = np.zeros((4, 4)), np.zeros((3, 5))
-    with pytest.raises(ValueError, match="aggregation"):
-        ps.osmosis(f, drift=(dx, dy), t=1.0, preconditioner="aggregation")
-    dxv, dyv = core.osmosis_drift(v[None])
-    with pytest.raises(ValueError, match="aggregation"):
-        core.osmosis_solve(
-            f[None],
-            f[None],
-            dxv,
-            dyv,
-            v[None],
-            1.0,
-            "bicgstab",
-            "aggregation",
-            1e-8,
-            10,
-            1e-10,
-            1,
-            None,
-        )

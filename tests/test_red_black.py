@@ -1,4 +1,8 @@
-"""Conjugate gradients on the red-black reduced form of the implicit osmosis step."""
+"""Conjugate gradients on the red-black reduced form of the implicit osmosis step.
+
+The last tests also cover the other preconditioner of the symmetric form alone, the aggregation
+multigrid (``test_aggregation.py``).
+"""
 
 import numpy as np
 import pytest
@@ -11,6 +15,8 @@ from pyscale import reference
 from pyscale._ext import core
 from pyscale._osmosis_solver import AUTO_RED_BLACK_TAU
 from pyscale.osmosis import osmosis_step
+
+SYMMETRIC_ONLY = ["red-black", "aggregation"]
 
 
 def _direct(f, v, tau):
@@ -85,11 +91,12 @@ def test_trajectory_matches_jacobi():
     assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
-def test_reports_a_solve_that_stops_early():
+@pytest.mark.parametrize("pre", SYMMETRIC_ONLY)
+def test_reports_a_solve_that_stops_early(pre):
     rng = np.random.default_rng(7)
     f = rng.uniform(0.1, 1.0, (30, 31))
     v = rng.uniform(0.01, 1.0, f.shape)
-    u, report = osmosis_step(f, v, tau=15.0, preconditioner="red-black", rtol=1e-12, maxiter=2)
+    u, report = osmosis_step(f, v, tau=15.0, preconditioner=pre, rtol=1e-12, maxiter=2)
     assert not report.converged[0] and report.iterations[0] == 2
     # the reported residual is that of the full system, for the result returned
     A = reference.osmosis_matrix(v)
@@ -98,52 +105,42 @@ def test_reports_a_solve_that_stops_early():
     assert res > 1e-12
 
 
-def test_zero_right_hand_side():
-    v = np.random.default_rng(8).uniform(0.1, 1.0, (1, 6, 7))
+@pytest.mark.parametrize("pre", SYMMETRIC_ONLY)
+def test_zero_right_hand_side(pre):
+    v = np.random.default_rng(8).uniform(0.1, 1.0, (1, 16, 17))
     b = np.zeros_like(v)
     x, it, res, conv, _ = core.osmosis_solve(
-        b, b + 1.0, None, None, v, 3.0, "cg", "red-black", 1e-8, 100, 1e-10, 1, None
+        b, b + 1.0, None, None, v, 3.0, "cg", pre, 1e-8, 100, 1e-10, 1, None
     )
     assert conv[0] and it[0] == 0 and res[0] == 0.0
     assert not x.any()
 
 
+@pytest.mark.parametrize("pre", SYMMETRIC_ONLY)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_kernel_in_both_precisions(dtype):
+def test_compiled_kernel_in_both_precisions(dtype, pre):
     rng = np.random.default_rng(9)
-    f = rng.uniform(0.1, 1.0, (1, 11, 13)).astype(dtype)
+    f = rng.uniform(0.1, 1.0, (1, 19, 23)).astype(dtype)
     v = rng.uniform(0.1, 1.0, f.shape).astype(dtype)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     x, it, res, conv, _ = core.osmosis_solve(
-        f, f, None, None, v, 2.0, "cg", "red-black", rtol, 500, 1e-10, 1, None
+        f, f, None, None, v, 2.0, "cg", pre, rtol, 500, 1e-10, 1, None
     )
     assert x.dtype == dtype and conv[0] and res[0] <= rtol
     expect = _direct(f[0].astype(np.float64), v[0].astype(np.float64), 2.0)
     assert_allclose(x[0], expect, rtol=0, atol=50 * rtol)
 
 
-def test_needs_conjugate_gradients_and_a_guidance():
+@pytest.mark.parametrize("pre", SYMMETRIC_ONLY)
+def test_needs_conjugate_gradients_and_a_guidance(pre):
     f = np.full((4, 5), 0.5)
     v = np.full((4, 5), 0.4)
-    with pytest.raises(ValueError, match="red-black"):
-        osmosis_step(f, v, tau=1.0, solver="bicgstab", preconditioner="red-black")
+    with pytest.raises(ValueError, match=pre):
+        osmosis_step(f, v, tau=1.0, solver="bicgstab", preconditioner=pre)
     dx, dy = np.zeros((4, 4)), np.zeros((3, 5))
-    with pytest.raises(ValueError, match="red-black"):
-        ps.osmosis(f, drift=(dx, dy), t=1.0, preconditioner="red-black")
+    with pytest.raises(ValueError, match=pre):
+        ps.osmosis(f, drift=(dx, dy), t=1.0, preconditioner=pre)
     dxv, dyv = core.osmosis_drift(v[None])
-    with pytest.raises(ValueError, match="red-black"):
-        core.osmosis_solve(
-            f[None],
-            f[None],
-            dxv,
-            dyv,
-            v[None],
-            1.0,
-            "bicgstab",
-            "red-black",
-            1e-8,
-            10,
-            1e-10,
-            1,
-            None,
-        )
+    args = (1.0, "bicgstab", pre, 1e-8, 10, 1e-10, 1, None)
+    with pytest.raises(ValueError, match=pre):
+        core.osmosis_solve(f[None], f[None], dxv, dyv, v[None], *args)
