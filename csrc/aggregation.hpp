@@ -36,19 +36,43 @@ struct AggLevel {
   std::vector<double> deg;             // the weighted degree: the diagonal of K_l
   std::vector<double> mass;            // m_l
   std::vector<std::int32_t> agg;       // the aggregate of each node (empty on the coarsest level)
-  std::vector<std::int32_t> order;     // the nodes colour by colour (no edge inside a colour)
+  std::vector<std::int32_t> colours;   // coarse levels: colour k holds [colours[k], colours[k+1])
   // The finest level is also an ny x nx five-point grid: the weights of the edge from each pixel
   // to its east and its south neighbour (0 past the border).
   std::size_t ny = 0, nx = 0;
   std::vector<double> east, south;
+  // The weights in single precision, for the cycle: on the grid, and on the coarser levels the
+  // first kPadded edges of every row, padded with zero weights to the node itself so that a
+  // product runs without a branch per row (a row's further edges follow in w32).
+  static constexpr std::size_t kPadded = 8;
+  std::vector<float> w32, east32, south32, padded_w;
+  std::vector<std::int32_t> padded_col;
   std::size_t size() const { return mass.size(); }
 
   // sum over the edges (i, j) of w_ij x_j
-  double neighbours(std::size_t i, const double* x) const {
-    double s = 0.0;
-    for (std::int32_t e = ptr[i]; e < ptr[i + 1]; ++e)
-      s += w[static_cast<std::size_t>(e)] * x[col[static_cast<std::size_t>(e)]];
+  float neighbours(std::size_t i, const float* x) const {
+    const std::int32_t* c = padded_col.data() + kPadded * i;
+    const float* wi = padded_w.data() + kPadded * i;
+    float s = 0.0f;
+    for (std::size_t t = 0; t < kPadded; ++t) s += wi[t] * x[c[t]];
+    for (std::int32_t e = ptr[i] + static_cast<std::int32_t>(kPadded); e < ptr[i + 1]; ++e)
+      s += w32[static_cast<std::size_t>(e)] * x[col[static_cast<std::size_t>(e)]];
     return s;
+  }
+
+  void single_precision() {
+    w32.assign(w.begin(), w.end());
+    east32.assign(east.begin(), east.end());
+    south32.assign(south.begin(), south.end());
+    padded_col.assign(kPadded * size(), 0);
+    padded_w.assign(kPadded * size(), 0.0f);
+    for (std::size_t i = 0; i < size(); ++i)
+      for (std::size_t t = 0; t < kPadded; ++t) {
+        const std::size_t e = static_cast<std::size_t>(ptr[i]) + t;
+        const bool edge = e < static_cast<std::size_t>(ptr[i + 1]);
+        padded_col[kPadded * i + t] = edge ? col[e] : static_cast<std::int32_t>(i);
+        padded_w[kPadded * i + t] = edge ? w32[e] : 0.0f;
+      }
   }
 };
 
@@ -132,10 +156,10 @@ inline AggLevel contract(const AggLevel& a, const std::vector<std::int32_t>& agg
   return c;
 }
 
-// The nodes of a ordered by a greedy colouring: a Gauss-Seidel sweep in this order updates the
-// nodes of one colour independently of each other, so it pipelines instead of waiting for the
-// update of the node before.
-inline std::vector<std::int32_t> colour_order(const AggLevel& a) {
+// The nodes of a ordered by a greedy colouring (no edge inside a colour), and where each colour
+// starts in that order.
+inline std::vector<std::int32_t> colour_order(const AggLevel& a,
+                                              std::vector<std::int32_t>& starts) {
   const std::size_t n = a.size();
   std::vector<std::int32_t> colour(n, -1), count;
   std::vector<char> used;
@@ -151,12 +175,44 @@ inline std::vector<std::int32_t> colour_order(const AggLevel& a) {
     colour[i] = static_cast<std::int32_t>(c);
     ++count[c];
   }
-  std::vector<std::int32_t> first(count.size() + 1, 0), order(n);
-  std::partial_sum(count.begin(), count.end(), first.begin() + 1);
+  starts.assign(count.size() + 1, 0);
+  std::partial_sum(count.begin(), count.end(), starts.begin() + 1);
+  std::vector<std::int32_t> fill(starts.begin(), starts.end() - 1), order(n);
   for (std::size_t i = 0; i < n; ++i)
-    order[static_cast<std::size_t>(first[static_cast<std::size_t>(colour[i])]++)] =
+    order[static_cast<std::size_t>(fill[static_cast<std::size_t>(colour[i])]++)] =
         static_cast<std::int32_t>(i);
   return order;
+}
+
+// Level a with its nodes numbered colour by colour, so that a Gauss-Seidel sweep in index order
+// updates the nodes of one colour independently of each other and reads and writes its arrays
+// in order; the aggregates of the level above (agg_above) and of a follow.
+inline AggLevel colour_numbered(const AggLevel& a, std::vector<std::int32_t>& agg_above) {
+  AggLevel b;
+  const std::vector<std::int32_t> order = colour_order(a, b.colours);
+  const std::size_t n = a.size();
+  std::vector<std::int32_t> id(n);
+  for (std::size_t k = 0; k < n; ++k)
+    id[static_cast<std::size_t>(order[k])] = static_cast<std::int32_t>(k);
+  for (std::int32_t& g : agg_above) g = id[static_cast<std::size_t>(g)];
+  b.ptr.assign(n + 1, 0);
+  b.col.reserve(a.col.size());
+  b.w.reserve(a.w.size());
+  b.deg.resize(n);
+  b.mass.resize(n);
+  if (!a.agg.empty()) b.agg.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = static_cast<std::size_t>(order[k]);
+    for (std::int32_t e = a.ptr[i]; e < a.ptr[i + 1]; ++e) {
+      b.col.push_back(id[static_cast<std::size_t>(a.col[static_cast<std::size_t>(e)])]);
+      b.w.push_back(a.w[static_cast<std::size_t>(e)]);
+    }
+    b.ptr[k + 1] = static_cast<std::int32_t>(b.col.size());
+    b.deg[k] = a.deg[i];
+    b.mass[k] = a.mass[i];
+    if (!a.agg.empty()) b.agg[k] = a.agg[i];
+  }
+  return b;
 }
 
 // Pairs of the nodes of a: each node in turn, if not yet taken, joins its free neighbour of the
@@ -291,7 +347,8 @@ class AggHierarchy {
       levels_.push_back(std::move(c));
     }
     for (std::size_t l = 1; l < levels_.size(); ++l)
-      levels_[l].order = agg_detail::colour_order(levels_[l]);
+      levels_[l] = agg_detail::colour_numbered(levels_[l], levels_[l - 1].agg);
+    for (AggLevel& a : levels_) a.single_precision();
   }
 
   const std::vector<AggLevel>& levels() const { return levels_; }

@@ -117,6 +117,38 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
   return keep.data();
 }
 
+// The aggregation hierarchies of a guidance batch v [batch, ny, nx] (see aggregation.hpp), built
+// once and passed to every osmosis_solve of a trajectory with that guidance.
+struct AggHierarchies {
+  std::size_t nb = 0, ny = 0, nx = 0;
+  std::vector<std::unique_ptr<pyscale::AggHierarchy>> images;
+  std::vector<const pyscale::AggHierarchy*> pointers;
+};
+
+std::shared_ptr<AggHierarchies> make_hierarchies(carray<double> v, int workers) {
+  require(v.ndim() == 3, "AggregationHierarchies: v must be 3-D");
+  require(workers >= 1, "AggregationHierarchies: workers must be >= 1");
+  auto h = std::make_shared<AggHierarchies>();
+  h->nb = static_cast<std::size_t>(v.shape(0));
+  h->ny = static_cast<std::size_t>(v.shape(1));
+  h->nx = static_cast<std::size_t>(v.shape(2));
+  require(h->ny > 0 && h->nx > 0, "AggregationHierarchies: empty image");
+  h->images.resize(h->nb);
+  const double* pv = v.data();
+  const std::size_t n = h->ny * h->nx;
+  {
+    py::gil_scoped_release release;
+    pyscale::Team team(static_cast<int>(
+        std::min<std::size_t>(static_cast<std::size_t>(workers), std::max<std::size_t>(h->nb, 1))));
+    team.run(h->nb, [&](int, std::size_t k0, std::size_t k1) {
+      for (std::size_t k = k0; k < k1; ++k)
+        h->images[k].reset(new pyscale::AggHierarchy(pv + k * n, h->ny, h->nx));
+    });
+  }
+  for (const auto& p : h->images) h->pointers.push_back(p.get());
+  return h;
+}
+
 // Batched implicit osmosis steps (I - tau A) x = b.
 //   b, x0: [batch, ny, nx]; dx: [batch, ny, nx-1]; dy: [batch, ny-1, nx] (bicgstab; cg takes
 //   None);
@@ -125,12 +157,14 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 //   "aggregation" (see osmosis_step); workers: threads, over the images of the batch and inside
 //   them (see osmosis_steps); islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or
 //   None, deflated by cg with the two-level preconditioner (see islands.hpp).
+//   hierarchies: AggregationHierarchies of v or None, for the aggregation preconditioner.
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
                         py::object v_obj, double tau, const std::string& method,
                         const std::string& precond, double rtol, long long maxiter,
-                        double breakdown, int workers, py::object islands_obj) {
+                        double breakdown, int workers, py::object islands_obj,
+                        py::object hierarchies_obj) {
   require(b.ndim() == 3, "osmosis_solve: b must be 3-D");
   const auto nb = static_cast<std::size_t>(b.shape(0));
   const auto ny = static_cast<std::size_t>(b.shape(1));
@@ -158,7 +192,15 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object
   const std::int32_t* pislands = optional_images(islands_obj, islands, nb, ny, nx, "islands");
   carray<T> x({nb, ny, nx});
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
-  const pyscale::StepBatch<T> batch{nb, ny, nx, b.data(), x.mutable_data(), pdx, pdy, pv, pislands};
+  const pyscale::AggHierarchy* const* phier = nullptr;
+  if (!hierarchies_obj.is_none()) {
+    const auto& h = hierarchies_obj.cast<const AggHierarchies&>();
+    require(h.nb == nb && h.ny == ny && h.nx == nx,
+            "osmosis_solve: the hierarchies were built for another shape");
+    phier = h.pointers.data();
+  }
+  const pyscale::StepBatch<T> batch{nb,  ny,  nx, b.data(), x.mutable_data(),
+                                    pdx, pdy, pv, pislands, phier};
   std::vector<pyscale::SolveInfo> info(nb);
   {
     py::gil_scoped_release release;
@@ -406,11 +448,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("plane_of") = py::none(), py::arg("check") = false);
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"));
+  py::class_<AggHierarchies, std::shared_ptr<AggHierarchies>>(m, "AggregationHierarchies")
+      .def(py::init(&make_hierarchies), py::arg("v"), py::arg("workers") = 1);
 #define PYSCALE_DEF_SOLVE(T)                                                                \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \
         py::arg("rtol"), py::arg("maxiter"), py::arg("breakdown"), py::arg("workers"),      \
-        py::arg("islands") = py::none());                                                   \
+        py::arg("islands") = py::none(), py::arg("hierarchies") = py::none());              \
   m.def("osmosis_step_matvec", &osmosis_step_matvec<T>, py::arg("x"), py::arg("dx"),        \
         py::arg("dy"), py::arg("tau"));                                                     \
   m.def("osmosis_spd_matvec", &osmosis_spd_matvec<T>, py::arg("w"), py::arg("v"), py::arg("tau"));

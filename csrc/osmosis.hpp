@@ -552,10 +552,13 @@ inline std::unique_ptr<DctSolve> coarse_solve(RowBlocks& rb, double tau, const G
 // StepPrecond::red_black (cg only) solves the red-black reduced form (red_black_cg).
 // islands (may be null): the island of each pixel, -1 for none, for the island deflation of the
 // two-level preconditioner of cg (islands.hpp).
+// hierarchy (may be null): the aggregation hierarchy of v for StepPrecond::aggregation (cg only;
+// built here when null), which serves every tau.
 template <class T>
 SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy, const T* v, T tau,
                        StepMethod method, StepPrecond pre, double rtol, std::size_t maxiter,
-                       double breakdown, const std::int32_t* islands = nullptr) {
+                       double breakdown, const std::int32_t* islands = nullptr,
+                       const AggHierarchy* hierarchy = nullptr) {
   using Block = RowBlocks::Block;
   const std::size_t ny = rb.ny(), nx = rb.nx(), n = rb.size();
   Buffer<T> r(n);  // the residual of the solution
@@ -583,9 +586,10 @@ SolveInfo osmosis_step(RowBlocks& rb, const T* b, T* x, const T* dx, const T* dy
     } else if (pre == StepPrecond::red_black) {
       info = red_black_cg(rb, m, b, x, r.data(), rtol, maxiter, start.bnorm);
     } else if (pre == StepPrecond::aggregation) {
-      const AggHierarchy h(v, ny, nx);
-      info =
-          aggregation_cg(rb, m, h, static_cast<double>(tau), b, x, r.data(), rtol, maxiter, start);
+      std::unique_ptr<AggHierarchy> own;
+      if (!hierarchy) own.reset(new AggHierarchy(v, ny, nx));
+      info = aggregation_cg(rb, m, hierarchy ? *hierarchy : *own, static_cast<double>(tau), b, x,
+                            r.data(), rtol, maxiter, start);
     } else if (pre == StepPrecond::two_level) {
       const SymStencil5<float> m32(m);
       TwoLevelPrecond<T, SymStencil5<float>> pc{m32, *coarse, nullptr, island.get()};

@@ -16,7 +16,8 @@ namespace pyscale {
 
 // The arrays of a batch of nb images of ny x nx pixels, all C-contiguous: b, x (the start on entry,
 // the solution on return), v [nb, ny, nx]; dx [nb, ny, nx - 1]; dy [nb, ny - 1, nx]. v may be
-// null, and dx and dy with cg (see osmosis_step); islands [nb, ny, nx] may be null.
+// null, and dx and dy with cg (see osmosis_step); islands [nb, ny, nx] may be null, and so may
+// hierarchies, the aggregation hierarchy of each guidance image.
 template <class T>
 struct StepBatch {
   std::size_t nb = 0, ny = 0, nx = 0;
@@ -26,6 +27,7 @@ struct StepBatch {
   const T* dy = nullptr;
   const T* v = nullptr;
   const std::int32_t* islands = nullptr;
+  const AggHierarchy* const* hierarchies = nullptr;  // [nb] of the guidance, or null
 };
 
 // One implicit step (I - tau A) x = b per image (see osmosis_step); info[k] receives the outcome
@@ -46,9 +48,10 @@ void osmosis_steps(const StepBatch<T>& s, T tau, StepMethod method, StepPrecond 
     if (!team) team.reset(new Team(members));
     for (std::size_t k = k0; k < k1; ++k) {
       RowBlocks rb(ny, nx, *team);
-      info[k] = osmosis_step(rb, s.b + k * n, s.x + k * n, at(s.dx, ny * (nx - 1), k),
-                             at(s.dy, (ny - 1) * nx, k), at(s.v, n, k), tau, method, pre, rtol,
-                             maxiter, breakdown, at(s.islands, n, k));
+      info[k] =
+          osmosis_step(rb, s.b + k * n, s.x + k * n, at(s.dx, ny * (nx - 1), k),
+                       at(s.dy, (ny - 1) * nx, k), at(s.v, n, k), tau, method, pre, rtol, maxiter,
+                       breakdown, at(s.islands, n, k), s.hierarchies ? s.hierarchies[k] : nullptr);
     }
   });
 }

@@ -272,7 +272,7 @@ class Stepper:
         workers=1,
         breakdown=1e-10,
     ):
-        self.v = self.dx = self.dy = self.islands = None
+        self.v = self.dx = self.dy = self.islands = self.hierarchies = None
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
             if solver == "cg" and preconditioner in ("two-level", "auto"):
@@ -312,8 +312,18 @@ class Stepper:
             self.breakdown,
             self.workers,
             self.islands if pre == "two-level" else None,
+            self._hierarchies() if pre == "aggregation" else None,
         )
         return x, StepReport(it, res, conv, rst)
+
+    def _hierarchies(self):
+        """The aggregation hierarchies of the guidance, built at the first step that needs them.
+
+        They depend on the guidance only, so every step of a trajectory shares them.
+        """
+        if self.hierarchies is None:
+            self.hierarchies = core.AggregationHierarchies(self.v, self.workers)
+        return self.hierarchies
 
 
 def residual_floor(tau):

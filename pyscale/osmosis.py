@@ -271,8 +271,8 @@ def osmosis(
         ``"aggregation"`` (conjugate gradients only): algebraic multigrid whose aggregates of
         up to four pixels are chosen by their quality on the edge weights, with a K-cycle; its
         iteration counts hardly depend on the size, on tau or on clipped guidance, but each
-        iteration costs several two-level ones, so it pays only on heavily clipped guidance at
-        long steps.
+        iteration costs about four two-level ones, so it pays only on heavily clipped guidance
+        at long steps.
         ``"auto"`` (default): ``"two-level"`` for steps ``tau >= 20`` and ``"red-black"`` for
         shorter ones with conjugate gradients; ``"two-level"`` for ``tau >= 3`` and ``"jacobi"``
         for shorter ones with BiCGSTAB. Their cheap iterations beat the transforms there.

@@ -8,6 +8,8 @@ from numpy.testing import assert_allclose
 
 import pyscale as ps
 from pyscale import reference
+from pyscale._ext import core
+from pyscale._osmosis_solver import Stepper
 from pyscale.osmosis import osmosis_step
 
 
@@ -88,3 +90,32 @@ def test_trajectory_matches_the_two_level_preconditioner():
     frames = model.trajectory(f[0], [0.5, 5.0], seed=0)
     same = ps.ProbabilisticOsmosis(sigma=0.1, preconditioner="two-level")
     assert_allclose(frames, same.trajectory(f[0], [0.5, 5.0], seed=0), rtol=0, atol=1e-6)
+
+
+def test_hierarchies_built_once_serve_every_step():
+    """The hierarchy of a guidance serves every tau.
+
+    Passing it gives the same bits as building it inside the solve, and the steps of a
+    trajectory build it once.
+    """
+    f, v = _clipped((2, 33, 41), 0.1, 8)
+    h = core.AggregationHierarchies(v, 2)
+    for tau in (0.7, 40.0, 3e4):
+        args = (f, f, None, None, v, tau, "cg", "aggregation", 1e-9, 500, 1e-10, 1)
+        built = core.osmosis_solve(*args, None)
+        shared = core.osmosis_solve(*args, None, h)
+        for a, b in zip(built, shared, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="another shape"):
+        core.osmosis_solve(
+            f[:1], f[:1], None, None, v[:1], 1.0, "cg", "aggregation", 1e-8, 10, 1e-10, 1, None, h
+        )
+    with pytest.raises(ValueError, match="3-D"):
+        core.AggregationHierarchies(v[0])
+    stepper = Stepper(v=v, solver="cg", preconditioner="aggregation")
+    assert stepper.hierarchies is None
+    stepper.step(f, 1.0)
+    first = stepper.hierarchies
+    assert isinstance(first, core.AggregationHierarchies)
+    stepper.step(f, 100.0)
+    assert stepper.hierarchies is first
