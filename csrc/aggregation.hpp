@@ -36,16 +36,15 @@ struct AggLevel {
   std::vector<double> deg;             // the weighted degree: the diagonal of K_l
   std::vector<double> mass;            // m_l
   std::vector<std::int32_t> agg;       // the aggregate of each node (empty on the coarsest level)
-  std::vector<std::int32_t> colours;   // coarse levels: colour k holds [colours[k], colours[k+1])
   // The finest level is also an ny x nx five-point grid: the weights of the edge from each pixel
-  // to its east and its south neighbour (0 past the border).
+  // to its east and its south neighbour (0 past the border), in single precision for the cycle.
   std::size_t ny = 0, nx = 0;
-  std::vector<double> east, south;
-  // The weights in single precision, for the cycle: on the grid, and on the coarser levels the
-  // first kPadded edges of every row, padded with zero weights to the node itself so that a
-  // product runs without a branch per row (a row's further edges follow in w32).
+  std::vector<float> east32, south32;
+  // The weights of the coarser levels in single precision, for the cycle: the first kPadded
+  // edges of every row, padded with zero weights to the node itself so that a product runs
+  // without a branch per row; a row's further edges follow in w32.
   static constexpr std::size_t kPadded = 8;
-  std::vector<float> w32, east32, south32, padded_w;
+  std::vector<float> w32, padded_w;
   std::vector<std::int32_t> padded_col;
   std::size_t size() const { return mass.size(); }
 
@@ -60,10 +59,9 @@ struct AggLevel {
     return s;
   }
 
-  void single_precision() {
+  // The single-precision weights of a coarse level.
+  void pad_rows() {
     w32.assign(w.begin(), w.end());
-    east32.assign(east.begin(), east.end());
-    south32.assign(south.begin(), south.end());
     padded_col.assign(kPadded * size(), 0);
     padded_w.assign(kPadded * size(), 0.0f);
     for (std::size_t i = 0; i < size(); ++i)
@@ -86,8 +84,8 @@ AggLevel image_level(const T* v, std::size_t ny, std::size_t nx) {
   const std::size_t n = ny * nx;
   a.ny = ny;
   a.nx = nx;
-  a.east.assign(n, 0.0);
-  a.south.assign(n, 0.0);
+  a.east32.assign(n, 0.0f);
+  a.south32.assign(n, 0.0f);
   a.ptr.assign(n + 1, 0);
   a.col.reserve(4 * n);
   a.w.reserve(4 * n);
@@ -105,8 +103,8 @@ AggLevel image_level(const T* v, std::size_t ny, std::size_t nx) {
       for (std::size_t q : nb) {
         if (q == n) continue;
         const double wq = weight(p, q);
-        if (q == p + 1) a.east[p] = wq;
-        if (q == p + nx) a.south[p] = wq;
+        if (q == p + 1) a.east32[p] = static_cast<float>(wq);
+        if (q == p + nx) a.south32[p] = static_cast<float>(wq);
         a.col.push_back(static_cast<std::int32_t>(q));
         a.w.push_back(wq);
         a.deg[p] += wq;
@@ -124,7 +122,8 @@ inline AggLevel contract(const AggLevel& a, const std::vector<std::int32_t>& agg
   for (std::int32_t g : agg) ++first[static_cast<std::size_t>(g) + 1];
   std::partial_sum(first.begin(), first.end(), first.begin());
   std::vector<std::int32_t> fill(first.begin(), first.end() - 1);
-  for (std::size_t i = 0; i < a.size(); ++i) members[static_cast<std::size_t>(fill[agg[i]]++)] = i;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    members[static_cast<std::size_t>(fill[agg[i]]++)] = static_cast<std::int32_t>(i);
   AggLevel c;
   c.ptr.assign(nc + 1, 0);
   c.mass.assign(nc, 0.0);
@@ -156,10 +155,8 @@ inline AggLevel contract(const AggLevel& a, const std::vector<std::int32_t>& agg
   return c;
 }
 
-// The nodes of a ordered by a greedy colouring (no edge inside a colour), and where each colour
-// starts in that order.
-inline std::vector<std::int32_t> colour_order(const AggLevel& a,
-                                              std::vector<std::int32_t>& starts) {
+// The nodes of a ordered by a greedy colouring: no edge joins two nodes of one colour.
+inline std::vector<std::int32_t> colour_order(const AggLevel& a) {
   const std::size_t n = a.size();
   std::vector<std::int32_t> colour(n, -1), count;
   std::vector<char> used;
@@ -175,9 +172,8 @@ inline std::vector<std::int32_t> colour_order(const AggLevel& a,
     colour[i] = static_cast<std::int32_t>(c);
     ++count[c];
   }
-  starts.assign(count.size() + 1, 0);
-  std::partial_sum(count.begin(), count.end(), starts.begin() + 1);
-  std::vector<std::int32_t> fill(starts.begin(), starts.end() - 1), order(n);
+  std::vector<std::int32_t> fill(count.size(), 0), order(n);
+  std::partial_sum(count.begin(), count.end() - 1, fill.begin() + 1);
   for (std::size_t i = 0; i < n; ++i)
     order[static_cast<std::size_t>(fill[static_cast<std::size_t>(colour[i])]++)] =
         static_cast<std::int32_t>(i);
@@ -189,7 +185,7 @@ inline std::vector<std::int32_t> colour_order(const AggLevel& a,
 // in order; the aggregates of the level above (agg_above) and of a follow.
 inline AggLevel colour_numbered(const AggLevel& a, std::vector<std::int32_t>& agg_above) {
   AggLevel b;
-  const std::vector<std::int32_t> order = colour_order(a, b.colours);
+  const std::vector<std::int32_t> order = colour_order(a);
   const std::size_t n = a.size();
   std::vector<std::int32_t> id(n);
   for (std::size_t k = 0; k < n; ++k)
@@ -346,9 +342,10 @@ class AggHierarchy {
       a.agg = std::move(agg);
       levels_.push_back(std::move(c));
     }
-    for (std::size_t l = 1; l < levels_.size(); ++l)
+    for (std::size_t l = 1; l < levels_.size(); ++l) {
       levels_[l] = agg_detail::colour_numbered(levels_[l], levels_[l - 1].agg);
-    for (AggLevel& a : levels_) a.single_precision();
+      levels_[l].pad_rows();
+    }
   }
 
   const std::vector<AggLevel>& levels() const { return levels_; }
