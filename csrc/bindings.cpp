@@ -118,21 +118,23 @@ const T* optional_images(const py::object& obj, carray<T>& keep, std::size_t nb,
 }
 
 // The aggregation hierarchies of a guidance batch v [batch, ny, nx] (see aggregation.hpp), built
-// once and passed to every osmosis_solve of a trajectory with that guidance.
+// once and passed to every osmosis_solve of a trajectory with that guidance, as a capsule.
 struct AggHierarchies {
   std::size_t nb = 0, ny = 0, nx = 0;
   std::vector<std::unique_ptr<pyscale::AggHierarchy>> images;
   std::vector<const pyscale::AggHierarchy*> pointers;
 };
 
-std::shared_ptr<AggHierarchies> make_hierarchies(carray<double> v, int workers) {
-  require(v.ndim() == 3, "AggregationHierarchies: v must be 3-D");
-  require(workers >= 1, "AggregationHierarchies: workers must be >= 1");
-  auto h = std::make_shared<AggHierarchies>();
+constexpr const char* kHierarchiesName = "pyscale.aggregation_hierarchies";
+
+py::capsule aggregation_hierarchies(carray<double> v, int workers) {
+  require(v.ndim() == 3, "aggregation_hierarchies: v must be 3-D");
+  require(workers >= 1, "aggregation_hierarchies: workers must be >= 1");
+  std::unique_ptr<AggHierarchies> h(new AggHierarchies);
   h->nb = static_cast<std::size_t>(v.shape(0));
   h->ny = static_cast<std::size_t>(v.shape(1));
   h->nx = static_cast<std::size_t>(v.shape(2));
-  require(h->ny > 0 && h->nx > 0, "AggregationHierarchies: empty image");
+  require(h->ny > 0 && h->nx > 0, "aggregation_hierarchies: empty image");
   h->images.resize(h->nb);
   const double* pv = v.data();
   const std::size_t n = h->ny * h->nx;
@@ -146,7 +148,8 @@ std::shared_ptr<AggHierarchies> make_hierarchies(carray<double> v, int workers) 
     });
   }
   for (const auto& p : h->images) h->pointers.push_back(p.get());
-  return h;
+  return py::capsule(h.release(), kHierarchiesName,
+                     [](void* p) { delete static_cast<AggHierarchies*>(p); });
 }
 
 // Batched implicit osmosis steps (I - tau A) x = b.
@@ -157,7 +160,7 @@ std::shared_ptr<AggHierarchies> make_hierarchies(carray<double> v, int workers) 
 //   "aggregation" (see osmosis_step); workers: threads, over the images of the batch and inside
 //   them (see osmosis_steps); islands: [batch, ny, nx] int32 island of each pixel (-1 for none) or
 //   None, deflated by cg with the two-level preconditioner (see islands.hpp).
-//   hierarchies: AggregationHierarchies of v or None, for the aggregation preconditioner.
+//   hierarchies: aggregation_hierarchies(v) or None, for the aggregation preconditioner.
 // Returns (x, iterations, residual, converged, restarts).
 template <class T>
 py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object dy_obj,
@@ -194,10 +197,14 @@ py::tuple osmosis_solve(carray<T> b, carray<T> x0, py::object dx_obj, py::object
   std::copy(x0.data(), x0.data() + nb * n, x.mutable_data());
   const pyscale::AggHierarchy* const* phier = nullptr;
   if (!hierarchies_obj.is_none()) {
-    const auto& h = hierarchies_obj.cast<const AggHierarchies&>();
-    require(h.nb == nb && h.ny == ny && h.nx == nx,
+    const auto cap = py::reinterpret_borrow<py::capsule>(hierarchies_obj);
+    require(PyCapsule_CheckExact(hierarchies_obj.ptr()) &&
+                std::string(cap.name() ? cap.name() : "") == kHierarchiesName,
+            "osmosis_solve: hierarchies must come from aggregation_hierarchies");
+    const auto* h = cap.get_pointer<AggHierarchies>();
+    require(h->nb == nb && h->ny == ny && h->nx == nx,
             "osmosis_solve: the hierarchies were built for another shape");
-    phier = h.pointers.data();
+    phier = h->pointers.data();
   }
   const pyscale::StepBatch<T> batch{nb,  ny,  nx, b.data(), x.mutable_data(),
                                     pdx, pdy, pv, pislands, phier};
@@ -448,8 +455,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("plane_of") = py::none(), py::arg("check") = false);
   m.def("counter_normal", &counter_normal, py::arg("seed"), py::arg("stream"), py::arg("n"),
         py::arg("start"), py::arg("zig_x"), py::arg("zig_f"));
-  py::class_<AggHierarchies, std::shared_ptr<AggHierarchies>>(m, "AggregationHierarchies")
-      .def(py::init(&make_hierarchies), py::arg("v"), py::arg("workers") = 1);
+  m.def("aggregation_hierarchies", &aggregation_hierarchies, py::arg("v"), py::arg("workers") = 1);
 #define PYSCALE_DEF_SOLVE(T)                                                                \
   m.def("osmosis_solve", &osmosis_solve<T>, py::arg("b"), py::arg("x0"), py::arg("dx"),     \
         py::arg("dy"), py::arg("v"), py::arg("tau"), py::arg("method"), py::arg("precond"), \

@@ -66,12 +66,7 @@ def counter_normal(
     zig_x: npt.NDArray[np.float64] | None,
     zig_f: npt.NDArray[np.float64] | None,
 ) -> npt.NDArray[np.float64]: ...
-
-class AggregationHierarchies:
-    """The aggregation multigrid hierarchy of each image of a float64 guidance batch."""
-
-    def __init__(self, v: npt.NDArray[np.float64], workers: int = 1) -> None: ...
-
+def aggregation_hierarchies(v: npt.NDArray[np.float64], workers: int = 1) -> object: ...
 def osmosis_solve(
     b: _Array,
     x0: _Array,
@@ -86,7 +81,7 @@ def osmosis_solve(
     breakdown: float,
     workers: int,
     islands: npt.NDArray[np.int32] | None = None,
-    hierarchies: AggregationHierarchies | None = None,
+    hierarchies: object | None = None,
 ) -> tuple[
     _Array,
     npt.NDArray[np.int64],

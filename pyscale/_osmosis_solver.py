@@ -322,7 +322,7 @@ class Stepper:
         They depend on the guidance only, so every step of a trajectory shares them.
         """
         if self.hierarchies is None:
-            self.hierarchies = core.AggregationHierarchies(self.v, self.workers)
+            self.hierarchies = core.aggregation_hierarchies(self.v, self.workers)
         return self.hierarchies
 
 

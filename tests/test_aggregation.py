@@ -99,7 +99,7 @@ def test_hierarchies_built_once_serve_every_step():
     trajectory build it once.
     """
     f, v = _clipped((2, 33, 41), 0.1, 8)
-    h = core.AggregationHierarchies(v, 2)
+    h = core.aggregation_hierarchies(v, 2)
     for tau in (0.7, 40.0, 3e4):
         args = (f, f, None, None, v, tau, "cg", "aggregation", 1e-9, 500, 1e-10, 1)
         built = core.osmosis_solve(*args, None)
@@ -110,12 +110,16 @@ def test_hierarchies_built_once_serve_every_step():
         core.osmosis_solve(
             f[:1], f[:1], None, None, v[:1], 1.0, "cg", "aggregation", 1e-8, 10, 1e-10, 1, None, h
         )
+    with pytest.raises(ValueError, match="aggregation_hierarchies"):
+        core.osmosis_solve(
+            f, f, None, None, v, 1.0, "cg", "aggregation", 1e-8, 10, 1e-10, 1, None, 3
+        )
     with pytest.raises(ValueError, match="3-D"):
-        core.AggregationHierarchies(v[0])
+        core.aggregation_hierarchies(v[0])
     stepper = Stepper(v=v, solver="cg", preconditioner="aggregation")
     assert stepper.hierarchies is None
     stepper.step(f, 1.0)
     first = stepper.hierarchies
-    assert isinstance(first, core.AggregationHierarchies)
+    assert first is not None
     stepper.step(f, 100.0)
     assert stepper.hierarchies is first
