@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 import pyscale as ps
 from pyscale import reference
 from pyscale._ext import core
-from pyscale._osmosis_solver import Stepper
+from pyscale._osmosis_solver import AUTO_AGGREGATION_ISLANDS, Stepper, island_labels
 from pyscale.osmosis import osmosis_step
 
 
@@ -123,3 +123,25 @@ def test_hierarchies_built_once_serve_every_step():
     assert first is not None
     stepper.step(f, 100.0)
     assert stepper.hierarchies is first
+
+
+def test_auto_takes_it_where_the_guidance_falls_apart():
+    """Auto: aggregation for an image with a quarter of its pixels in islands, per image."""
+    scattered, v0 = _clipped((40, 50), 0.02, 9)
+    connected, v1 = _clipped((40, 50), 0.05, 9)
+    f, v = np.stack([scattered, connected]), np.stack([v0, v1])
+    share = (island_labels(v) >= 0).mean(axis=(1, 2))
+    assert share[0] >= AUTO_AGGREGATION_ISLANDS > share[1]
+    kw = dict(tau=100.0, rtol=1e-10)
+    auto, ra = osmosis_step(f, v, preconditioner="auto", channel_axis=0, **kw)
+    for k, pre in enumerate(("aggregation", "two-level")):
+        same, rs = osmosis_step(f[k], v[k], preconditioner=pre, **kw)
+        np.testing.assert_array_equal(auto[k], same)
+        assert ra.iterations[k] == rs.iterations[0]
+    # short steps still take the red-black system, and guidance that holds together two-level
+    short, _ = osmosis_step(f, v, tau=5.0, channel_axis=0, rtol=1e-10)
+    red_black, _ = osmosis_step(
+        f, v, tau=5.0, channel_axis=0, rtol=1e-10, preconditioner="red-black"
+    )
+    np.testing.assert_array_equal(short, red_black)
+    assert Stepper(v=v[1:], solver="cg", preconditioner="auto").scattered is None
