@@ -275,31 +275,34 @@ SolveInfo aggregation_cg(RowBlocks& rb, const Op& op, const AggHierarchy& h, dou
   if (detail::begin_solve(rb, op, b, x, r, rtol, info, bnorm, rnorm, &start)) return info;
   const std::size_t n = rb.size();
   AggCycle cycle(h, tau);
+  using Block = RowBlocks::Block;
   Buffer<T> p(n), q(n), z(n);
   double pq = 0.0;
   bool fresh = true;  // the first direction, or the first after a restart
   for (;;) {
     cycle.apply(r, z.data());
-    if (!fresh) {  // conjugate to the previous direction
-      const double beta = -detail::dot(rb, z.data(), q.data()) / pq;
-      for (std::size_t i = 0; i < n; ++i) p[i] = z[i] + static_cast<T>(beta) * p[i];
-    } else {
-      std::copy(z.data(), z.data() + n, p.data());
+    if (fresh) {  // the first direction is z (p may hold anything)
+      detail::copy(rb, z.data(), p.data());
       fresh = false;
+    } else {  // conjugate to the previous direction
+      const auto beta = static_cast<T>(-detail::dot(rb, z.data(), q.data()) / pq);
+      rb.each(
+          [&](const Block& k) { detail::xpby(z.data() + k.k0, beta, p.data() + k.k0, k.size()); });
     }
-    rb.each([&](const RowBlocks::Block& k) { op.rows(p.data(), q.data(), k.i0, k.i1); });
-    pq = detail::dot(rb, p.data(), q.data());
+    pq = rb.sum([&](const Block& k) {
+      op.rows(p.data(), q.data(), k.i0, k.i1);
+      return detail::dot_block(p.data() + k.k0, q.data() + k.k0, k.size());
+    });
     const double alpha = detail::dot(rb, p.data(), r) / pq;
     if (!std::isfinite(alpha) || !(pq > 0.0)) {
       detail::end_solve(rb, op, b, x, r, bnorm, rtol, info);
       break;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      x[i] += static_cast<T>(alpha) * p[i];
-      r[i] -= static_cast<T>(alpha) * q[i];
-    }
+    rnorm = std::sqrt(rb.sum([&](const Block& k) {
+      return detail::update_cg(x + k.k0, p.data() + k.k0, r + k.k0, q.data() + k.k0,
+                               static_cast<T>(alpha), k.size());
+    }));
     ++info.iterations;
-    rnorm = std::sqrt(detail::dot(rb, r, r));
     if (rnorm <= rtol * bnorm || info.iterations >= maxiter) {
       detail::end_solve(rb, op, b, x, r, bnorm, rtol, info);
       if (info.converged || info.iterations >= maxiter || !std::isfinite(info.residual)) break;

@@ -333,9 +333,10 @@ class Stepper:
         def take(a):
             return None if a is None else np.ascontiguousarray(a[images])
 
+        b = take(u)
         x, it, res, conv, rst = core.osmosis_solve(
-            take(u),
-            take(u),
+            b,
+            b,
             take(self.dx),
             take(self.dy),
             take(self.v),
