@@ -40,37 +40,41 @@ struct AggLevel {
   // to its east and its south neighbour (0 past the border), in single precision for the cycle.
   std::size_t ny = 0, nx = 0;
   std::vector<float> east32, south32;
-  // The weights of the coarser levels in single precision, for the cycle: the first kPadded
-  // edges of every row, padded with zero weights to the node itself so that a product runs
-  // without a branch per row; a row's further edges follow in w32.
+  // The coarser levels for the cycle: the nodes are numbered colour by colour (colour c holds
+  // nodes colours[c] to colours[c + 1] - 1, no two of them joined by an edge), and the first
+  // kPadded edges of every row are stored column by column in single precision (edge t of node i
+  // at t * size() + i), padded with zero weights to the node itself, so that a product or a sweep
+  // runs over the nodes in vector lanes. The rows with more edges (about one in a hundred) are
+  // listed in long_rows; their further edges follow in w32.
   static constexpr std::size_t kPadded = 8;
-  std::vector<float> w32, padded_w;
-  std::vector<std::int32_t> padded_col;
+  std::vector<std::int32_t> colours, ell_col, long_rows;
+  std::vector<float> ell_w, w32;
   std::size_t size() const { return mass.size(); }
-
-  // sum over the edges (i, j) of w_ij x_j
-  float neighbours(std::size_t i, const float* x) const {
-    const std::int32_t* c = padded_col.data() + kPadded * i;
-    const float* wi = padded_w.data() + kPadded * i;
-    float s = 0.0f;
-    for (std::size_t t = 0; t < kPadded; ++t) s += wi[t] * x[c[t]];
-    for (std::int32_t e = ptr[i] + static_cast<std::int32_t>(kPadded); e < ptr[i + 1]; ++e)
-      s += w32[static_cast<std::size_t>(e)] * x[col[static_cast<std::size_t>(e)]];
-    return s;
-  }
 
   // The single-precision weights of a coarse level.
   void pad_rows() {
+    const std::size_t n = size();
     w32.assign(w.begin(), w.end());
-    padded_col.assign(kPadded * size(), 0);
-    padded_w.assign(kPadded * size(), 0.0f);
-    for (std::size_t i = 0; i < size(); ++i)
+    ell_col.assign(kPadded * n, 0);
+    ell_w.assign(kPadded * n, 0.0f);
+    long_rows.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto e0 = static_cast<std::size_t>(ptr[i]), e1 = static_cast<std::size_t>(ptr[i + 1]);
+      if (e1 - e0 > kPadded) long_rows.push_back(static_cast<std::int32_t>(i));
       for (std::size_t t = 0; t < kPadded; ++t) {
-        const std::size_t e = static_cast<std::size_t>(ptr[i]) + t;
-        const bool edge = e < static_cast<std::size_t>(ptr[i + 1]);
-        padded_col[kPadded * i + t] = edge ? col[e] : static_cast<std::int32_t>(i);
-        padded_w[kPadded * i + t] = edge ? w32[e] : 0.0f;
+        const bool edge = e0 + t < e1;
+        ell_col[t * n + i] = edge ? col[e0 + t] : static_cast<std::int32_t>(i);
+        ell_w[t * n + i] = edge ? w32[e0 + t] : 0.0f;
       }
+    }
+  }
+
+  // sum over the edges of node i past the first kPadded of w_ij x_j
+  float further_neighbours(std::size_t i, const float* x) const {
+    float s = 0.0f;
+    for (std::int32_t e = ptr[i] + static_cast<std::int32_t>(kPadded); e < ptr[i + 1]; ++e)
+      s += w32[static_cast<std::size_t>(e)] * x[col[static_cast<std::size_t>(e)]];
+    return s;
   }
 };
 
@@ -126,37 +130,53 @@ inline AggLevel contract(const AggLevel& a, const std::vector<std::int32_t>& agg
     members[static_cast<std::size_t>(fill[agg[i]]++)] = static_cast<std::int32_t>(i);
   AggLevel c;
   c.ptr.assign(nc + 1, 0);
+  c.col.resize(a.col.size() + 1);  // room for every edge and one scratch entry
+  c.w.resize(a.col.size() + 1);
   c.mass.assign(nc, 0.0);
   c.deg.assign(nc, 0.0);
-  std::vector<std::int32_t> slot(nc, -1);  // where aggregate h sits in the current row
+  // The row of aggregate g gathers its members' edges by target aggregate h (slot[h]: where h
+  // sits in the row), g itself included and dropped at the end. The loop has no branch on the
+  // data: each edge writes a scratch entry, which becomes h's if h is new to the row.
+  std::vector<std::int32_t> slot(nc, -1);
+  std::size_t pos = 0;
   for (std::size_t g = 0; g < nc; ++g) {
-    const std::size_t row0 = c.col.size();
+    const std::size_t row0 = pos;
     for (std::int32_t k = first[g]; k < first[g + 1]; ++k) {
       const std::size_t i = static_cast<std::size_t>(members[static_cast<std::size_t>(k)]);
       c.mass[g] += a.mass[i];
       for (std::int32_t e = a.ptr[i]; e < a.ptr[i + 1]; ++e) {
         const std::int32_t h = agg[static_cast<std::size_t>(a.col[static_cast<std::size_t>(e)])];
-        if (static_cast<std::size_t>(h) == g) continue;
         std::int32_t& s = slot[static_cast<std::size_t>(h)];
-        if (s < 0) {
-          s = static_cast<std::int32_t>(c.col.size());
-          c.col.push_back(h);
-          c.w.push_back(0.0);
-        }
+        const bool fresh = s < 0;
+        c.col[pos] = h;
+        c.w[pos] = 0.0;
+        s = fresh ? static_cast<std::int32_t>(pos) : s;
+        pos += fresh;
         c.w[static_cast<std::size_t>(s)] += a.w[static_cast<std::size_t>(e)];
       }
     }
-    for (std::size_t e = row0; e < c.col.size(); ++e) {
-      slot[static_cast<std::size_t>(c.col[e])] = -1;
+    std::size_t out = row0;
+    for (std::size_t e = row0; e < pos; ++e) {
+      const auto h = static_cast<std::size_t>(c.col[e]);
+      slot[h] = -1;
+      if (h == g) continue;
+      c.col[out] = c.col[e];
+      c.w[out] = c.w[e];
       c.deg[g] += c.w[e];
+      ++out;
     }
-    c.ptr[g + 1] = static_cast<std::int32_t>(c.col.size());
+    pos = out;
+    c.ptr[g + 1] = static_cast<std::int32_t>(pos);
   }
+  c.col.resize(pos);
+  c.w.resize(pos);
   return c;
 }
 
-// The nodes of a ordered by a greedy colouring: no edge joins two nodes of one colour.
-inline std::vector<std::int32_t> colour_order(const AggLevel& a) {
+// The nodes of a ordered by a greedy colouring: no edge joins two nodes of one colour. starts
+// receives where each colour begins in the order, and the end.
+inline std::vector<std::int32_t> colour_order(const AggLevel& a,
+                                              std::vector<std::int32_t>& starts) {
   const std::size_t n = a.size();
   std::vector<std::int32_t> colour(n, -1), count;
   std::vector<char> used;
@@ -172,20 +192,21 @@ inline std::vector<std::int32_t> colour_order(const AggLevel& a) {
     colour[i] = static_cast<std::int32_t>(c);
     ++count[c];
   }
-  std::vector<std::int32_t> fill(count.size(), 0), order(n);
-  std::partial_sum(count.begin(), count.end() - 1, fill.begin() + 1);
+  starts.assign(count.size() + 1, 0);
+  std::partial_sum(count.begin(), count.end(), starts.begin() + 1);
+  std::vector<std::int32_t> fill(starts.begin(), starts.end() - 1), order(n);
   for (std::size_t i = 0; i < n; ++i)
     order[static_cast<std::size_t>(fill[static_cast<std::size_t>(colour[i])]++)] =
         static_cast<std::int32_t>(i);
   return order;
 }
 
-// Level a with its nodes numbered colour by colour, so that a Gauss-Seidel sweep in index order
-// updates the nodes of one colour independently of each other and reads and writes its arrays
-// in order; the aggregates of the level above (agg_above) and of a follow.
+// Level a with its nodes numbered colour by colour (AggLevel::colours), so that a Gauss-Seidel
+// sweep updates the nodes of one colour independently of each other and reads and writes its
+// arrays in order; the aggregates of the level above (agg_above) and of a follow.
 inline AggLevel colour_numbered(const AggLevel& a, std::vector<std::int32_t>& agg_above) {
   AggLevel b;
-  const std::vector<std::int32_t> order = colour_order(a);
+  const std::vector<std::int32_t> order = colour_order(a, b.colours);
   const std::size_t n = a.size();
   std::vector<std::int32_t> id(n);
   for (std::size_t k = 0; k < n; ++k)
@@ -274,8 +295,8 @@ inline bool good_aggregate(const AggLevel& a, const std::int32_t* g, int m, doub
   return true;
 }
 
-// Pairs of the pairs pairs (count1 of them) of the nodes of a, on their graph a1, each union
-// checked on a; returns the aggregate of each node of a.
+// Pairs of the pairs pairs of the nodes of a, on their graph a1, each union checked on a;
+// returns the aggregate of each pair.
 inline std::vector<std::int32_t> pair_pairs(const AggLevel& a,
                                             const std::vector<std::int32_t>& pairs,
                                             const AggLevel& a1, double kappa, std::int32_t& count) {
@@ -314,9 +335,7 @@ inline std::vector<std::int32_t> pair_pairs(const AggLevel& a,
     }
     ++count;
   }
-  std::vector<std::int32_t> agg(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) agg[i] = agg1[static_cast<std::size_t>(pairs[i])];
-  return agg;
+  return agg1;
 }
 
 }  // namespace agg_detail
@@ -336,10 +355,12 @@ class AggHierarchy {
       std::int32_t n1 = 0, nc = 0;
       const std::vector<std::int32_t> pairs = agg_detail::pair_nodes(a, kKappa, n1);
       const AggLevel a1 = agg_detail::contract(a, pairs, n1);
-      std::vector<std::int32_t> agg = agg_detail::pair_pairs(a, pairs, a1, kKappa, nc);
+      const std::vector<std::int32_t> agg1 = agg_detail::pair_pairs(a, pairs, a1, kKappa, nc);
       if (static_cast<double>(nc) > 0.9 * static_cast<double>(a.size())) break;
-      AggLevel c = agg_detail::contract(a, agg, nc);
-      a.agg = std::move(agg);
+      AggLevel c = agg_detail::contract(a1, agg1, nc);  // the graph of the aggregates
+      a.agg.resize(a.size());
+      for (std::size_t i = 0; i < a.size(); ++i)
+        a.agg[i] = agg1[static_cast<std::size_t>(pairs[i])];
       levels_.push_back(std::move(c));
     }
     for (std::size_t l = 1; l < levels_.size(); ++l) {

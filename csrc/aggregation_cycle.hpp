@@ -49,18 +49,84 @@ PYSCALE_VECTOR_LOOP inline void grid_matvec_row(const GridRow& g, const float* _
   y[n - 1] = d[n - 1] * x[n - 1] - tau * (we[n - 2] * x[n - 2] + vert(n - 1));
 }
 
-// x_j = inv_j (r_j + tau (sum of the neighbours)) for j = j0, j0 + 2, ... of one row: the
-// pixels of one colour, whose neighbours all have the other.
-inline void grid_sweep_row(const GridRow& g, float* x, const float* inv, const float* r, float tau,
-                           std::size_t j0) {
+// x_j = inv_j (r_j + tau (sum of the neighbours)) for the pixels j of one row with j % 2 ==
+// parity: one colour, whose neighbours all have the other, so the loop runs in vector lanes.
+PYSCALE_VECTOR_LOOP inline void grid_colour_row(const GridRow& g, float* x,
+                                                const float* __restrict inv,
+                                                const float* __restrict r, float tau,
+                                                std::size_t parity) {
   const std::size_t n = g.n;
   const float *up = g.up, *wup = g.wup, *dn = g.dn, *wdn = g.wdn, *we = g.we;
-  for (std::size_t j = j0; j < n; j += 2) {
-    float s = wup[j] * up[j] + wdn[j] * dn[j];
-    if (j > 0) s += we[j - 1] * x[j - 1];
-    if (j + 1 < n) s += we[j] * x[j + 1];
-    x[j] = (r[j] + tau * s) * inv[j];
+  auto vert = [&](std::size_t j) { return wup[j] * up[j] + wdn[j] * dn[j]; };
+  if (n == 1) {
+    if (parity == 0) x[0] = (r[0] + tau * vert(0)) * inv[0];
+    return;
   }
+  if (parity == 0) x[0] = (r[0] + tau * (vert(0) + we[0] * x[1])) * inv[0];
+  const std::size_t j0 = parity == 0 ? 2 : 1, inner = n > j0 ? (n - j0) / 2 : 0;
+#pragma GCC ivdep
+  for (std::size_t k = 0; k < inner; ++k) {  // j = j0, j0 + 2, ... < n - 1
+    const std::size_t j = j0 + 2 * k;
+    x[j] = (r[j] + tau * (vert(j) + we[j - 1] * x[j - 1] + we[j] * x[j + 1])) * inv[j];
+  }
+  const std::size_t j = n - 1;
+  if (j % 2 == parity) x[j] = (r[j] + tau * (vert(j) + we[j - 1] * x[j - 1])) * inv[j];
+}
+
+// The first colour of a sweep from zero: x_j = inv_j r_j where j % 2 == parity, 0 elsewhere.
+PYSCALE_VECTOR_LOOP inline void grid_first_colour_row(float* __restrict x,
+                                                      const float* __restrict inv,
+                                                      const float* __restrict r, std::size_t n,
+                                                      std::size_t parity) {
+  for (std::size_t k = 0; k < (n + 1 - parity) / 2; ++k)
+    x[parity + 2 * k] = r[parity + 2 * k] * inv[parity + 2 * k];
+  for (std::size_t k = 0; k < (n + parity) / 2; ++k) x[1 - parity + 2 * k] = 0.0f;
+}
+
+// The sum over the first kPadded edges of node i of a coarse level (AggLevel::ell_col, ell_w,
+// with n nodes) of w_ij x_j.
+PYSCALE_INLINE float ell_neighbours(const std::int32_t* __restrict col, const float* __restrict w,
+                                    std::size_t n, std::size_t i, const float* x) {
+  float s = 0.0f;
+  for (std::size_t t = 0; t < AggLevel::kPadded; ++t) s += w[t * n + i] * x[col[t * n + i]];
+  return s;
+}
+
+// x_i = inv_i (r_i + tau (sum of the first kPadded neighbours)) for the nodes i0..i1-1 of one
+// colour of a coarse level: no two of them are neighbours, so the loop runs in vector lanes.
+PYSCALE_VECTOR_LOOP inline void ell_colour(const std::int32_t* __restrict col,
+                                           const float* __restrict w, std::size_t n, std::size_t i0,
+                                           std::size_t i1, float* x, const float* __restrict inv,
+                                           const float* __restrict r, float tau) {
+#pragma GCC ivdep
+  for (std::size_t i = i0; i < i1; ++i)
+    x[i] = (r[i] + tau * ell_neighbours(col, w, n, i, x)) * inv[i];
+}
+
+// y_i = d_i x_i - tau (sum of the first kPadded neighbours) for the nodes i0..i1-1.
+PYSCALE_VECTOR_LOOP inline void ell_matvec(const std::int32_t* __restrict col,
+                                           const float* __restrict w, std::size_t n, std::size_t i0,
+                                           std::size_t i1, const float* __restrict x,
+                                           const float* __restrict d, float tau,
+                                           float* __restrict y) {
+  for (std::size_t i = i0; i < i1; ++i) y[i] = d[i] * x[i] - tau * ell_neighbours(col, w, n, i, x);
+}
+
+// x_i += c_agg(i): the prolonged coarse correction.
+PYSCALE_VECTOR_LOOP inline void prolong(const std::int32_t* __restrict agg,
+                                        const float* __restrict c, float* __restrict x,
+                                        std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) x[i] += c[agg[i]];
+}
+
+// rt = r - s q, returning ||rt||^2.
+PYSCALE_VECTOR_LOOP inline double shifted_copy_norm2(const float* __restrict r, float s,
+                                                     const float* __restrict q,
+                                                     float* __restrict rt, std::size_t n) {
+  return detail::reduce(n, [&](std::size_t i) {
+    rt[i] = r[i] - s * q[i];
+    return static_cast<double>(rt[i]) * rt[i];
+  });
 }
 
 }  // namespace agg_detail
@@ -115,6 +181,11 @@ class AggCycle {
 
   // y = A_l x
   void matvec(std::size_t l, const float* x, float* y) const {
+    matvec_part(l, x, y, lv_[l].size());
+  }
+
+  // y_i = (A_l x)_i for the nodes i < end of a coarse level, or the whole grid.
+  void matvec_part(std::size_t l, const float* x, float* y, std::size_t end) const {
     const AggLevel& a = lv_[l];
     const float* diag = work_[l].diag.data();
     if (l == 0) {
@@ -123,29 +194,65 @@ class AggCycle {
                                     y + i * a.nx);
       return;
     }
-    for (std::size_t i = 0; i < a.size(); ++i) y[i] = diag[i] * x[i] - tau_ * a.neighbours(i, x);
+    agg_detail::ell_matvec(a.ell_col.data(), a.ell_w.data(), a.size(), 0, end, x, diag, tau_, y);
+    for (std::int32_t i : a.long_rows) {
+      if (static_cast<std::size_t>(i) >= end) break;
+      y[i] -= tau_ * a.further_neighbours(static_cast<std::size_t>(i), x);
+    }
   }
 
-  // One Gauss-Seidel sweep on A_l x = r, forward or backward, colour by colour: red (i + j even)
-  // and black on the grid, the colours of the numbering on the coarser levels.
+  // One Gauss-Seidel pass over colour c of coarse level l.
+  void colour_pass(std::size_t l, std::size_t c, const float* r, float* x) const {
+    const AggLevel& a = lv_[l];
+    const float* inv = work_[l].inv.data();
+    const auto i0 = static_cast<std::size_t>(a.colours[c]);
+    const auto i1 = static_cast<std::size_t>(a.colours[c + 1]);
+    agg_detail::ell_colour(a.ell_col.data(), a.ell_w.data(), a.size(), i0, i1, x, inv, r, tau_);
+    auto k =
+        std::lower_bound(a.long_rows.begin(), a.long_rows.end(), static_cast<std::int32_t>(i0));
+    for (; k != a.long_rows.end() && static_cast<std::size_t>(*k) < i1; ++k) {
+      const auto i = static_cast<std::size_t>(*k);
+      x[i] += tau_ * a.further_neighbours(i, x) * inv[i];
+    }
+  }
+
+  // x = the forward Gauss-Seidel sweep on A_l x = r from x = 0, colour by colour: red (i + j
+  // even) and black on the grid, the colours of the numbering on the coarser levels. The first
+  // colour sees only zeros, so it is r / diag.
+  void forward_sweep(std::size_t l, const float* r, float* x) const {
+    const AggLevel& a = lv_[l];
+    const float* inv = work_[l].inv.data();
+    if (l == 0) {
+      for (std::size_t i = 0; i < a.ny; ++i)
+        agg_detail::grid_first_colour_row(x + i * a.nx, inv + i * a.nx, r + i * a.nx, a.nx, i % 2);
+      for (std::size_t i = 0; i < a.ny; ++i) {
+        const std::size_t o = i * a.nx;
+        agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_, (i + 1) % 2);
+      }
+      return;
+    }
+    const auto c1 = static_cast<std::size_t>(a.colours[1]);
+    for (std::size_t i = 0; i < c1; ++i) x[i] = r[i] * inv[i];
+    std::fill(x + c1, x + a.size(), 0.0f);
+    for (std::size_t c = 1; c + 1 < a.colours.size(); ++c) colour_pass(l, c, r, x);
+  }
+
+  // One Gauss-Seidel sweep on A_l x = r from x, colour by colour: forward, or backward (the
+  // colours in the reverse order).
   void sweep(std::size_t l, const float* r, float* x, bool forward) const {
     const AggLevel& a = lv_[l];
     const float* inv = work_[l].inv.data();
     if (l == 0) {
-      for (std::size_t c = 0; c < 2; ++c) {
-        const std::size_t colour = forward ? c : 1 - c;
+      for (std::size_t parity : {forward ? 0 : 1, forward ? 1 : 0})
         for (std::size_t i = 0; i < a.ny; ++i) {
           const std::size_t o = i * a.nx;
-          agg_detail::grid_sweep_row(grid_row(x, i), x + o, inv + o, r + o, tau_, (i + colour) % 2);
+          agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_,
+                                      (i + parity) % 2);
         }
-      }
       return;
     }
-    const std::size_t n = a.size();
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t i = forward ? k : n - 1 - k;
-      x[i] = (r[i] + tau_ * a.neighbours(i, x)) * inv[i];
-    }
+    const std::size_t colours = a.colours.size() - 1;
+    for (std::size_t k = 0; k < colours; ++k) colour_pass(l, forward ? k : colours - 1 - k, r, x);
   }
 
   // Coarsening stalls only on unusual graphs; a coarsest level too large to factor densely is
@@ -204,17 +311,26 @@ class AggCycle {
     const AggLevel& a = lv_[l];
     Work& w = work_[l];
     Work& c = work_[l + 1];
-    std::fill(x, x + a.size(), 0.0f);
-    sweep(l, r, x, true);
-    matvec(l, x, w.res.data());
+    forward_sweep(l, r, x);
+    // The sweep leaves no residual on its last colour (up to rounding): restrict the others'.
     std::fill(c.in.begin(), c.in.end(), 0.0f);
-    for (std::size_t i = 0; i < a.size(); ++i)
-      c.in[static_cast<std::size_t>(a.agg[i])] += r[i] - w.res[i];
+    float* in = c.in.data();
+    const float* res = w.res.data();
+    if (l == 0) {
+      matvec(0, x, w.res.data());
+      for (std::size_t i = 0; i < a.ny; ++i)
+        for (std::size_t p = i * a.nx + i % 2; p < (i + 1) * a.nx; p += 2)
+          in[static_cast<std::size_t>(a.agg[p])] += r[p] - res[p];
+    } else {
+      const auto end = static_cast<std::size_t>(a.colours[a.colours.size() - 2]);
+      matvec_part(l, x, w.res.data(), end);
+      for (std::size_t i = 0; i < end; ++i) in[static_cast<std::size_t>(a.agg[i])] += r[i] - res[i];
+    }
     if (l + 1 == last())
       solve_coarsest(c.in.data(), c.out.data());
     else
       k_step(l + 1, c.in.data(), c.out.data());
-    for (std::size_t i = 0; i < a.size(); ++i) x[i] += c.out[static_cast<std::size_t>(a.agg[i])];
+    agg_detail::prolong(a.agg.data(), c.out.data(), x, a.size());
     sweep(l, r, x, false);
   }
 
@@ -222,39 +338,29 @@ class AggCycle {
   void k_step(std::size_t l, const float* r, float* x) {
     Work& w = work_[l];
     const std::size_t n = lv_[l].size();
-    cycle(l, r, w.c.data());
-    matvec(l, w.c.data(), w.q1.data());
-    double rho1 = 0.0, a1 = 0.0, rr = 0.0, rt2 = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      rho1 += static_cast<double>(w.c[i]) * w.q1[i];
-      a1 += static_cast<double>(w.c[i]) * r[i];
-      rr += static_cast<double>(r[i]) * r[i];
-    }
+    float *c = w.c.data(), *q1 = w.q1.data(), *rt = w.rt.data(), *d = w.d.data();
+    cycle(l, r, c);
+    matvec(l, c, q1);
+    const double rho1 = detail::dot_block(c, q1, n), a1 = detail::dot_block(c, r, n);
+    const double rr = detail::dot_block(r, r, n);
     const float s1 = static_cast<float>(rho1 > 0.0 ? a1 / rho1 : 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-      w.rt[i] = r[i] - s1 * w.q1[i];
-      rt2 += static_cast<double>(w.rt[i]) * w.rt[i];
-    }
+    const double rt2 = agg_detail::shifted_copy_norm2(r, s1, q1, rt, n);
     if (rt2 <= 0.0625 * rr) {
-      for (std::size_t i = 0; i < n; ++i) x[i] = s1 * w.c[i];
+      for (std::size_t i = 0; i < n; ++i) x[i] = s1 * c[i];
       return;
     }
-    cycle(l, w.rt.data(), w.d.data());
-    matvec(l, w.d.data(), w.q2.data());
-    double g = 0.0, b = 0.0, a2 = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      g += static_cast<double>(w.d[i]) * w.q1[i];
-      b += static_cast<double>(w.d[i]) * w.q2[i];
-      a2 += static_cast<double>(w.d[i]) * w.rt[i];
-    }
+    cycle(l, rt, d);
+    matvec(l, d, w.q2.data());
+    const double g = detail::dot_block(d, q1, n), b = detail::dot_block(d, w.q2.data(), n);
+    const double a2 = detail::dot_block(d, rt, n);
     const double rho2 = b - g * g / rho1;
     if (!(rho2 > 0.0) || !(rho1 > 0.0)) {
-      for (std::size_t i = 0; i < n; ++i) x[i] = s1 * w.c[i];
+      for (std::size_t i = 0; i < n; ++i) x[i] = s1 * c[i];
       return;
     }
     const auto cc = static_cast<float>(s1 - g * a2 / (rho1 * rho2));
     const auto cd = static_cast<float>(a2 / rho2);
-    for (std::size_t i = 0; i < n; ++i) x[i] = cc * w.c[i] + cd * w.d[i];
+    for (std::size_t i = 0; i < n; ++i) x[i] = cc * c[i] + cd * d[i];
   }
 
   const std::vector<AggLevel>& lv_;

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 import pyscale as ps
 from pyscale import reference
 from pyscale._ext import core
-from pyscale._osmosis_solver import AUTO_AGGREGATION_ISLANDS, Stepper, island_labels
+from pyscale._osmosis_solver import AUTO_AGGREGATION_CUT, ISLAND_CUT, Stepper
 from pyscale.osmosis import osmosis_step
 
 
@@ -126,12 +126,12 @@ def test_hierarchies_built_once_serve_every_step():
 
 
 def test_auto_takes_it_where_the_guidance_falls_apart():
-    """Auto: aggregation for an image with a quarter of its pixels in islands, per image."""
-    scattered, v0 = _clipped((40, 50), 0.02, 9)
-    connected, v1 = _clipped((40, 50), 0.05, 9)
-    f, v = np.stack([scattered, connected]), np.stack([v0, v1])
-    share = (island_labels(v) >= 0).mean(axis=(1, 2))
-    assert share[0] >= AUTO_AGGREGATION_ISLANDS > share[1]
+    """Auto: aggregation for an image with 30 % of its guidance cut, image by image."""
+    dark, v0 = _clipped((40, 50), 0.02, 9)
+    light, v1 = _clipped((40, 50), 0.15, 9)
+    f, v = np.stack([dark, light]), np.stack([v0, v1])
+    share = (v <= ISLAND_CUT * v.mean(axis=(1, 2), keepdims=True)).mean(axis=(1, 2))
+    assert share[0] >= AUTO_AGGREGATION_CUT > share[1]
     kw = dict(tau=100.0, rtol=1e-10)
     auto, ra = osmosis_step(f, v, preconditioner="auto", channel_axis=0, **kw)
     for k, pre in enumerate(("aggregation", "two-level")):
@@ -144,4 +144,4 @@ def test_auto_takes_it_where_the_guidance_falls_apart():
         f, v, tau=5.0, channel_axis=0, rtol=1e-10, preconditioner="red-black"
     )
     np.testing.assert_array_equal(short, red_black)
-    assert Stepper(v=v[1:], solver="cg", preconditioner="auto").scattered is None
+    assert Stepper(v=v[1:], solver="cg", preconditioner="auto").cut is None
