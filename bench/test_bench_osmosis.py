@@ -266,7 +266,7 @@ def test_step_with_islands_against_pyamg(benchmark):
     """A dark photo whose clipped guidance cuts off islands: the default against pyamg.
 
     The benchmark photo darkened to mean 0.05 (about 31 % of its guidance clipped to 1e-6),
-    one step at tau = 1000 on one thread. With 30 % of the guidance cut, the default takes the
+    one step at tau = 1000 on one thread. With 27 % of the guidance cut or more, the default takes the
     aggregation multigrid; pyamg (smoothed aggregation, conjugate gradients on the symmetric
     form, setup included) is the peer. Beside it, the iterations of the two-level
     preconditioner with and without the island deflation (the compiled call) show what the
@@ -347,7 +347,7 @@ def test_step_iterations_by_size_and_tau(benchmark):
     (asserted: within 20 % + 2 of the smallest size's). The aggregation multigrid at every tau:
     nearly flat in the size, tau and the guidance (asserted: within 25 % + 3 of the smallest
     size's, and at most 45). The default takes the red-black system at tau = 1 and 10, and from
-    tau = 100 on the two-level preconditioner, or the aggregation multigrid where 30 % of the
+    tau = 100 on the two-level preconditioner, or the aggregation multigrid where 27 % of the
     guidance is cut (the darker photo); its row is assembled from the others and checked against
     a call at tau = 1e3. Its counts are flat in the size on the bright and darker guidance
     (asserted as for the aggregation multigrid). With ``--benchmark-disable`` the sizes stop at

@@ -130,46 +130,32 @@ inline AggLevel contract(const AggLevel& a, const std::vector<std::int32_t>& agg
     members[static_cast<std::size_t>(fill[agg[i]]++)] = static_cast<std::int32_t>(i);
   AggLevel c;
   c.ptr.assign(nc + 1, 0);
-  c.col.resize(a.col.size() + 1);  // room for every edge and one scratch entry
-  c.w.resize(a.col.size() + 1);
   c.mass.assign(nc, 0.0);
   c.deg.assign(nc, 0.0);
-  // The row of aggregate g gathers its members' edges by target aggregate h (slot[h]: where h
-  // sits in the row), g itself included and dropped at the end. The loop has no branch on the
-  // data: each edge writes a scratch entry, which becomes h's if h is new to the row.
-  std::vector<std::int32_t> slot(nc, -1);
-  std::size_t pos = 0;
+  std::vector<std::int32_t> slot(nc, -1);  // where aggregate h sits in the current row
   for (std::size_t g = 0; g < nc; ++g) {
-    const std::size_t row0 = pos;
+    const std::size_t row0 = c.col.size();
     for (std::int32_t k = first[g]; k < first[g + 1]; ++k) {
       const std::size_t i = static_cast<std::size_t>(members[static_cast<std::size_t>(k)]);
       c.mass[g] += a.mass[i];
       for (std::int32_t e = a.ptr[i]; e < a.ptr[i + 1]; ++e) {
         const std::int32_t h = agg[static_cast<std::size_t>(a.col[static_cast<std::size_t>(e)])];
+        if (static_cast<std::size_t>(h) == g) continue;
         std::int32_t& s = slot[static_cast<std::size_t>(h)];
-        const bool fresh = s < 0;
-        c.col[pos] = h;
-        c.w[pos] = 0.0;
-        s = fresh ? static_cast<std::int32_t>(pos) : s;
-        pos += fresh;
+        if (s < 0) {
+          s = static_cast<std::int32_t>(c.col.size());
+          c.col.push_back(h);
+          c.w.push_back(0.0);
+        }
         c.w[static_cast<std::size_t>(s)] += a.w[static_cast<std::size_t>(e)];
       }
     }
-    std::size_t out = row0;
-    for (std::size_t e = row0; e < pos; ++e) {
-      const auto h = static_cast<std::size_t>(c.col[e]);
-      slot[h] = -1;
-      if (h == g) continue;
-      c.col[out] = c.col[e];
-      c.w[out] = c.w[e];
+    for (std::size_t e = row0; e < c.col.size(); ++e) {
+      slot[static_cast<std::size_t>(c.col[e])] = -1;
       c.deg[g] += c.w[e];
-      ++out;
     }
-    pos = out;
-    c.ptr[g + 1] = static_cast<std::int32_t>(pos);
+    c.ptr[g + 1] = static_cast<std::int32_t>(c.col.size());
   }
-  c.col.resize(pos);
-  c.w.resize(pos);
   return c;
 }
 

@@ -1,9 +1,9 @@
 // The K-cycle of an aggregation hierarchy (aggregation.hpp) at one tau, and flexible conjugate
 // gradients preconditioned by it. Pure C++: no Python types in this header.
 //
-// The cycle on level l: a forward Gauss-Seidel sweep from zero, the restricted residual solved on
-// level l + 1, the prolonged correction, a backward sweep. On the coarsest level the solve is
-// exact (dense Cholesky); on the others it is the K-cycle: one or two steps of conjugate
+// The cycle on level l: forward Gauss-Seidel sweeps from zero, the restricted residual solved on
+// level l + 1, the prolonged correction, as many backward sweeps. On the coarsest level the solve
+// is exact (dense Cholesky); on the others it is the K-cycle: one or two steps of conjugate
 // gradients preconditioned by the cycle of that level, the second only when the first has not
 // reduced the residual to a quarter. The K-cycle makes the preconditioner vary from one
 // application to the next, so the outer solver is flexible conjugate gradients: each direction
@@ -259,6 +259,12 @@ class AggCycle {
   // solved approximately by symmetric Gauss-Seidel sweeps (the outer solver is flexible).
   static constexpr std::size_t kDense = 1024, kCoarseSweeps = 4;
 
+  // Sweeps before and after the coarse correction on the pixel grid, where they run in vector
+  // loops: two took 4-16 % less time per step than one on 321 x 481 guidance, bright and dark,
+  // at tau = 10 to 1e5 (iterations 12 -> 11 and 25 -> 19 at tau = 1000). One on the coarser
+  // levels, where two took longer.
+  static constexpr std::size_t kGridSweeps = 2;
+
   void factor_coarsest(double tau) {
     const AggLevel& a = lv_[last()];
     const std::size_t n = a.size();
@@ -312,6 +318,8 @@ class AggCycle {
     Work& w = work_[l];
     Work& c = work_[l + 1];
     forward_sweep(l, r, x);
+    if (l == 0)
+      for (std::size_t k = 1; k < kGridSweeps; ++k) sweep(0, r, x, true);
     // The sweep leaves no residual on its last colour (up to rounding): restrict the others'.
     std::fill(c.in.begin(), c.in.end(), 0.0f);
     float* in = c.in.data();
@@ -331,7 +339,7 @@ class AggCycle {
     else
       k_step(l + 1, c.in.data(), c.out.data());
     agg_detail::prolong(a.agg.data(), c.out.data(), x, a.size());
-    sweep(l, r, x, false);
+    for (std::size_t k = 0; k < (l == 0 ? kGridSweeps : 1); ++k) sweep(l, r, x, false);
   }
 
   // x ~ A_l^-1 r by one or two conjugate gradient steps preconditioned by the cycle of level l.

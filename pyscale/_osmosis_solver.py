@@ -152,9 +152,11 @@ AUTO_TWO_LEVEL_TAU = 3.0
 #: guidance at most ``ISLAND_CUT`` times the mean): the homogeneous coarse operator of the
 #: two-level preconditioner models the image less and less as its guidance falls apart.
 #: Measured on a BSDS500 photo darkened step by step (probabilistic osmosis at the paper's times,
-#: one thread, the hierarchy built once per trajectory): with 24 % of the pixels cut, the
-#: aggregation multigrid took 1.10x as long; with 27 %, 0.97x; with 31 % to 34 %, 0.93-0.94x.
-AUTO_AGGREGATION_CUT = 0.3
+#: one thread, the hierarchy built once per trajectory), the aggregation multigrid took 1.23-1.82x
+#: as long with 7-18 % of the pixels cut, 1.03x with 21 %, 0.97x with 24 %, 0.82x with 27 % and
+#: 0.58-0.81x with 31-42 %. The threshold lies above that crossover and above every channel of
+#: the BSDS500 photos (at most 24.8 % cut).
+AUTO_AGGREGATION_CUT = 0.27
 
 #: A pixel whose guidance is at most this fraction of the image's mean guidance cuts the SPD
 #: form (its edge weights are below twice its value); see :func:`island_labels`.

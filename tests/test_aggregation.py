@@ -126,7 +126,7 @@ def test_hierarchies_built_once_serve_every_step():
 
 
 def test_auto_takes_it_where_the_guidance_falls_apart():
-    """Auto: aggregation for an image with 30 % of its guidance cut, image by image."""
+    """Auto: aggregation for an image with 27 % of its guidance cut or more, image by image."""
     dark, v0 = _clipped((40, 50), 0.02, 9)
     light, v1 = _clipped((40, 50), 0.15, 9)
     f, v = np.stack([dark, light]), np.stack([v0, v1])
