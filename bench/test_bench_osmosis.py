@@ -266,9 +266,9 @@ def test_step_with_islands_against_pyamg(benchmark):
     """A dark photo whose clipped guidance cuts off islands: the default against pyamg.
 
     The benchmark photo darkened to mean 0.05 (about 31 % of its guidance clipped to 1e-6),
-    one step at tau = 1000 on one thread. With 27 % of the guidance cut or more, the default takes the
-    aggregation multigrid; pyamg (smoothed aggregation, conjugate gradients on the symmetric
-    form, setup included) is the peer. Beside it, the iterations of the two-level
+    one step at tau = 1000 on one thread. With 27 % of the guidance cut or more, the default
+    takes the aggregation multigrid; pyamg (smoothed aggregation, conjugate gradients on the
+    symmetric form, setup included) is the peer. Beside it, the iterations of the two-level
     preconditioner with and without the island deflation (the compiled call) show what the
     deflation saves (measured 2.2x on the photo; asserted 1.4x), and that the default needs
     fewer. With ``--benchmark-disable`` a 96x128 crop is used.
