@@ -153,7 +153,7 @@ AUTO_TWO_LEVEL_TAU = 3.0
 #: two-level preconditioner models the image less and less as its guidance falls apart.
 #: Measured on a BSDS500 photo darkened step by step (probabilistic osmosis at the paper's times,
 #: one thread, the hierarchy built once per trajectory), the aggregation multigrid took 1.23-1.82x
-#: as long with 7-18 % of the pixels cut, 1.03x with 21 %, 0.97x with 24 %, 0.82x with 27 % and
+#: as long with 7-19 % of the pixels cut, 1.03x with 21 %, 0.97x with 24 %, 0.82x with 28 % and
 #: 0.58-0.81x with 31-42 %. The threshold lies above that crossover and above every channel of
 #: the BSDS500 photos (at most 24.8 % cut).
 AUTO_AGGREGATION_CUT = 0.27
