@@ -64,7 +64,7 @@ PYSCALE_VECTOR_LOOP inline void grid_colour_row(const GridRow& g, float* x,
   }
   if (parity == 0) x[0] = (r[0] + tau * (vert(0) + we[0] * x[1])) * inv[0];
   const std::size_t j0 = parity == 0 ? 2 : 1, inner = n > j0 ? (n - j0) / 2 : 0;
-#pragma GCC ivdep
+  PYSCALE_INDEPENDENT
   for (std::size_t k = 0; k < inner; ++k) {  // j = j0, j0 + 2, ... < n - 1
     const std::size_t j = j0 + 2 * k;
     x[j] = (r[j] + tau * (vert(j) + we[j - 1] * x[j - 1] + we[j] * x[j + 1])) * inv[j];
@@ -98,7 +98,7 @@ PYSCALE_VECTOR_LOOP inline void ell_colour(const std::int32_t* __restrict col,
                                            const float* __restrict w, std::size_t n, std::size_t i0,
                                            std::size_t i1, float* x, const float* __restrict inv,
                                            const float* __restrict r, float tau) {
-#pragma GCC ivdep
+  PYSCALE_INDEPENDENT
   for (std::size_t i = i0; i < i1; ++i)
     x[i] = (r[i] + tau * ell_neighbours(col, w, n, i, x)) * inv[i];
 }

@@ -21,6 +21,15 @@
 #else
 #define PYSCALE_VECTOR_LOOP
 #endif
+// Before a loop whose iterations the caller knows to be independent although they read and
+// write one array (a Gauss-Seidel sweep over the nodes of one colour).
+#if defined(__clang__)
+#define PYSCALE_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define PYSCALE_INDEPENDENT _Pragma("GCC ivdep")
+#else
+#define PYSCALE_INDEPENDENT
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define PYSCALE_INLINE inline __attribute__((always_inline))
 #else
