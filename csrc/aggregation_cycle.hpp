@@ -163,6 +163,30 @@ class AggCycle {
     for (std::size_t i = 0; i < n; ++i) z[i] = static_cast<T>(w.out[i]);
   }
 
+  // The operator of level l (0: the pixel grid) and one sweep on it, as the cycle applies them.
+  // y = A_l x
+  void matvec(std::size_t l, const float* x, float* y) const {
+    matvec_part(l, x, y, lv_[l].size());
+  }
+
+  // One Gauss-Seidel sweep on A_l x = r from x, colour by colour: forward, or backward (the
+  // colours in the reverse order).
+  void sweep(std::size_t l, const float* r, float* x, bool forward) const {
+    const AggLevel& a = lv_[l];
+    const float* inv = work_[l].inv.data();
+    if (l == 0) {
+      for (std::size_t parity : {forward ? 0 : 1, forward ? 1 : 0})
+        for (std::size_t i = 0; i < a.ny; ++i) {
+          const std::size_t o = i * a.nx;
+          agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_,
+                                      (i + parity) % 2);
+        }
+      return;
+    }
+    const std::size_t colours = a.colours.size() - 1;
+    for (std::size_t k = 0; k < colours; ++k) colour_pass(l, forward ? k : colours - 1 - k, r, x);
+  }
+
  private:
   struct Work {
     std::vector<float> diag, inv, in, out, res, c, q1, rt, d, q2;
@@ -177,11 +201,6 @@ class AggCycle {
     return {i > 0 ? x + o - nx : z,      i > 0 ? a.south32.data() + o - nx : z,
             i + 1 < ny ? x + o + nx : z, a.south32.data() + o,
             a.east32.data() + o,         nx};
-  }
-
-  // y = A_l x
-  void matvec(std::size_t l, const float* x, float* y) const {
-    matvec_part(l, x, y, lv_[l].size());
   }
 
   // y_i = (A_l x)_i for the nodes i < end of a coarse level, or the whole grid.
@@ -235,24 +254,6 @@ class AggCycle {
     for (std::size_t i = 0; i < c1; ++i) x[i] = r[i] * inv[i];
     std::fill(x + c1, x + a.size(), 0.0f);
     for (std::size_t c = 1; c + 1 < a.colours.size(); ++c) colour_pass(l, c, r, x);
-  }
-
-  // One Gauss-Seidel sweep on A_l x = r from x, colour by colour: forward, or backward (the
-  // colours in the reverse order).
-  void sweep(std::size_t l, const float* r, float* x, bool forward) const {
-    const AggLevel& a = lv_[l];
-    const float* inv = work_[l].inv.data();
-    if (l == 0) {
-      for (std::size_t parity : {forward ? 0 : 1, forward ? 1 : 0})
-        for (std::size_t i = 0; i < a.ny; ++i) {
-          const std::size_t o = i * a.nx;
-          agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_,
-                                      (i + parity) % 2);
-        }
-      return;
-    }
-    const std::size_t colours = a.colours.size() - 1;
-    for (std::size_t k = 0; k < colours; ++k) colour_pass(l, forward ? k : colours - 1 - k, r, x);
   }
 
   // Coarsening stalls only on unusual graphs; a coarsest level too large to factor densely is

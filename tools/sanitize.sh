@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the C++ extension with -Wall -Wextra -Werror under AddressSanitizer and UndefinedBehavior-
 # Sanitizer in a separate virtual environment and run the test suite against it; then run the C++
-# test of the thread team (the DCT, the trajectory kernel, the osmosis solvers and batches) under
+# test of the levels of the aggregation multigrid under the same sanitizers, and the C++ test of
+# the thread team (the DCT, the trajectory kernel, the osmosis solvers and batches) under
 # ThreadSanitizer.
 # Usage: bash tools/sanitize.sh [pytest arguments]
 set -euo pipefail
@@ -18,9 +19,13 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export PYSCALE_SANITIZED=1
 python -m pytest -q -p no:cacheprovider tests "$@"
+# The levels of the aggregation multigrid against references in double: a standalone C++ test.
+mkdir -p build/tsan build/cpp
+g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wall -Wextra \
+  -Werror -Icsrc tests/cpp/aggregation_levels.cpp -o build/cpp/aggregation_levels
+env -u LD_PRELOAD build/cpp/aggregation_levels
 # The thread team under ThreadSanitizer: a standalone C++ test, since the interpreter is not
 # instrumented for it.
-mkdir -p build/tsan
 g++ -std=c++17 -O1 -g -fsanitize=thread -Wall -Wextra -Werror -Icsrc tests/cpp/team_threads.cpp \
   -o build/tsan/team_threads -pthread
 env -u LD_PRELOAD TSAN_OPTIONS="halt_on_error=1" build/tsan/team_threads
