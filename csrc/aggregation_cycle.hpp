@@ -173,14 +173,9 @@ class AggCycle {
   // colours in the reverse order).
   void sweep(std::size_t l, const float* r, float* x, bool forward) const {
     const AggLevel& a = lv_[l];
-    const float* inv = work_[l].inv.data();
     if (l == 0) {
-      for (std::size_t parity : {forward ? 0 : 1, forward ? 1 : 0})
-        for (std::size_t i = 0; i < a.ny; ++i) {
-          const std::size_t o = i * a.nx;
-          agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_,
-                                      (i + parity) % 2);
-        }
+      grid_pass(r, x, forward ? 0 : 1);
+      grid_pass(r, x, forward ? 1 : 0);
       return;
     }
     const std::size_t colours = a.colours.size() - 1;
@@ -201,6 +196,17 @@ class AggCycle {
     return {i > 0 ? x + o - nx : z,      i > 0 ? a.south32.data() + o - nx : z,
             i + 1 < ny ? x + o + nx : z, a.south32.data() + o,
             a.east32.data() + o,         nx};
+  }
+
+  // One Gauss-Seidel pass over the pixels of one colour of the grid: red (i + j even, colour 0)
+  // or black.
+  void grid_pass(const float* r, float* x, std::size_t colour) const {
+    const AggLevel& a = lv_[0];
+    const float* inv = work_[0].inv.data();
+    for (std::size_t i = 0; i < a.ny; ++i) {
+      const std::size_t o = i * a.nx;
+      agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_, (i + colour) % 2);
+    }
   }
 
   // y_i = (A_l x)_i for the nodes i < end of a coarse level, or the whole grid.
@@ -244,10 +250,7 @@ class AggCycle {
     if (l == 0) {
       for (std::size_t i = 0; i < a.ny; ++i)
         agg_detail::grid_first_colour_row(x + i * a.nx, inv + i * a.nx, r + i * a.nx, a.nx, i % 2);
-      for (std::size_t i = 0; i < a.ny; ++i) {
-        const std::size_t o = i * a.nx;
-        agg_detail::grid_colour_row(grid_row(x, i), x + o, inv + o, r + o, tau_, (i + 1) % 2);
-      }
+      grid_pass(r, x, 1);
       return;
     }
     const auto c1 = static_cast<std::size_t>(a.colours[1]);
@@ -321,7 +324,8 @@ class AggCycle {
     forward_sweep(l, r, x);
     if (l == 0)
       for (std::size_t k = 1; k < kGridSweeps; ++k) sweep(0, r, x, true);
-    // The sweep leaves no residual on its last colour (up to rounding): restrict the others'.
+    // The sweep leaves no residual on its last colour (up to rounding): restrict the others'
+    // (computed on the coarse levels for those only).
     std::fill(c.in.begin(), c.in.end(), 0.0f);
     float* in = c.in.data();
     const float* res = w.res.data();
