@@ -175,13 +175,24 @@ def island_labels(v):
     each image) and -1 elsewhere, which conjugate gradients with the two-level preconditioner
     deflate (``csrc/islands.hpp``).
     """
-    labels = np.full(v.shape, -1, dtype=np.int32)
-    found = False
+    return clipped_guidance(v)[0]
+
+
+def clipped_guidance(v):
+    """The islands of ``v`` (see :func:`island_labels`) and the share of each image's pixels cut.
+
+    One pass over each image: guidance that nowhere falls to the cut (most photos) costs a mean
+    and a minimum.
+    """
+    labels = None
+    share = np.zeros(len(v))
     for k, img in enumerate(v):
         cut = ISLAND_CUT * img.mean()
         if img.min() > cut:
             continue
-        comp, count = scipy.ndimage.label(img > cut)
+        kept = img > cut
+        share[k] = (kept.size - np.count_nonzero(kept)) / kept.size
+        comp, count = scipy.ndimage.label(kept)
         if count < 2:
             continue
         sizes = np.bincount(comp.ravel(), minlength=count + 1)
@@ -192,9 +203,10 @@ def island_labels(v):
             continue
         ids = np.full(count + 1, -1, dtype=np.int32)
         ids[island] = np.arange(np.count_nonzero(island), dtype=np.int32)
+        if labels is None:
+            labels = np.full(v.shape, -1, dtype=np.int32)
         labels[k] = ids[comp]
-        found = True
-    return labels if found else None
+    return labels, share
 
 
 class StepReport(NamedTuple):
@@ -289,11 +301,8 @@ class Stepper:
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
             if solver == "cg" and preconditioner in ("two-level", "auto"):
-                self.islands = island_labels(self.v)
-            if solver == "cg" and preconditioner == "auto":
-                mean = self.v.mean(axis=(1, 2), keepdims=True)
-                share = (self.v <= ISLAND_CUT * mean).mean(axis=(1, 2))
-                if np.any(share >= AUTO_AGGREGATION_CUT):
+                self.islands, share = clipped_guidance(self.v)
+                if preconditioner == "auto" and np.any(share >= AUTO_AGGREGATION_CUT):
                     self.cut = share >= AUTO_AGGREGATION_CUT
             if solver != "cg":
                 self.dx, self.dy = core.osmosis_drift(self.v)

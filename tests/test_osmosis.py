@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import pyscale as ps
 from pyscale import reference
 from pyscale._ext import core
-from pyscale._osmosis_solver import island_labels
+from pyscale._osmosis_solver import clipped_guidance, island_labels
 from pyscale.osmosis import (
     ConvergenceError,
     ConvergenceWarning,
@@ -248,6 +248,11 @@ def test_island_labels():
     w = np.full((2, 4, 5), 0.5)
     w[1, 2, 2] = w[1, 0, 3] = w[1, 1, 4] = 1e-9
     assert island_labels(w) is None
+    # the share of each image's pixels at or below the cut, from the same pass
+    labels, share = clipped_guidance(np.stack([np.full(v.shape, 0.5), v]))
+    assert_array_equal(labels[1], expect)
+    assert_array_equal(share, [0.0, 17 / 63])
+    assert_array_equal(clipped_guidance(w)[1], [0.0, 3 / 20])
 
 
 def test_islands_deflated_in_conjugate_gradients():
