@@ -50,15 +50,20 @@ def _orthonormalise(basis, k, w):
     Gram-Schmidt, repeated once where it cancelled most of ``w`` (a norm below 1/2 of the
     original: then rounding may have left components along the basis).
     """
-    norm0 = np.linalg.norm(w, axis=1)
+    norm0 = _norms(w)
     for _ in range(2):
         coef = np.matmul(basis[:, :k], w[:, :, None])
         w = w - np.matmul(coef.transpose(0, 2, 1), basis[:, :k])[:, 0]
-        norm = np.linalg.norm(w, axis=1)
+        norm = _norms(w)
         if np.all(norm > 0.5 * norm0):
             break
         norm0 = norm
-    basis[:, k] = w / norm[:, None]
+    np.divide(w, norm[:, None], out=basis[:, k])
+
+
+def _norms(w):
+    """The Euclidean norms of the rows of ``w`` (B, n), without a temporary of its size."""
+    return np.sqrt(np.einsum("ij,ij->i", w, w))
 
 
 def _projected(basis, v, s):
@@ -69,11 +74,15 @@ def _projected(basis, v, s):
     for i in range(b):
         w = (basis[i] / s[i]).reshape(m, ny, nx)
         vi = v[i]
-        root_x = np.sqrt(2 * vi[:, 1:] * vi[:, :-1] / (vi[:, 1:] + vi[:, :-1]))
-        root_y = np.sqrt(2 * vi[1:] * vi[:-1] / (vi[1:] + vi[:-1]))
-        dx = ((w[:, :, 1:] - w[:, :, :-1]) * root_x).reshape(m, -1)
-        dy = ((w[:, 1:] - w[:, :-1]) * root_y).reshape(m, -1)
-        out[i] = dx @ dx.T + dy @ dy.T
+        # the differences across the edges along x, then along y, each times sqrt(weight)
+        dx = np.diff(w, axis=2)
+        dx *= np.sqrt(2 * vi[:, 1:] * vi[:, :-1] / (vi[:, 1:] + vi[:, :-1]))
+        dx = dx.reshape(m, -1)
+        out[i] = dx @ dx.T
+        dy = np.diff(w, axis=1)
+        dy *= np.sqrt(2 * vi[1:] * vi[:-1] / (vi[1:] + vi[:-1]))
+        dy = dy.reshape(m, -1)
+        out[i] += dy @ dy.T
     return out
 
 
