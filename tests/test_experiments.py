@@ -91,6 +91,22 @@ def test_variance_matches_direct_computation(folder, tmp_path):
     np.testing.assert_allclose([row["mean"] for row in r.variance], np.mean(vals, axis=0))
 
 
+@pytest.mark.parametrize("layout", ["channels-first", "channels-last", "strided", "grey"])
+def test_frame_variance_in_every_memory_layout(layout):
+    rng = np.random.default_rng(3)
+    planes = 0.4 + 0.1 * rng.standard_normal((4, 3, 9, 11))  # (K, C, H, W)
+    frames = {
+        "channels-first": np.moveaxis(planes, 1, -1),  # a view, as the processes return it
+        "channels-last": np.ascontiguousarray(np.moveaxis(planes, 1, -1)),
+        "strided": np.moveaxis(planes, 1, -1)[:, ::2, 1:],
+        "grey": planes[:, 0],
+    }[layout]
+    grey = layout == "grey"
+    expected = frames.var(axis=(1, 2)) if grey else frames.var(axis=(1, 2)).mean(axis=-1)
+    got = ex.frame_variance(frames, not grey)
+    np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
 def test_resume_after_interruption(folder, tmp_path):
     out = tmp_path / "out"
     done = []
