@@ -121,17 +121,17 @@ def _rejected(w0):
 def normal_at(key, n):
     """The standard normal draw of flat index ``n`` under ``key``.
 
-    The tables are module constants, frozen into the compiled code.
+    The tables are module constants, frozen into the compiled code. The sign is applied as a
+    product with +-1 (exact), not by a branch on the random sign bit, which the processor would
+    mispredict for every second draw (twice the time of the whole draw on an AVX2 host).
     """
     X = ZIGGURAT_X
     w = mix(key + (np.uint64(n) + _ONE) * _G)
     i = np.int64(w & _LOW8)
     x = np.float64(np.int64(w >> _S11)) * _SCALE * X[i]
     if x >= X[i + 1]:
-        x = _rejected(w)
-    elif (w >> _S8) & _ONE:
-        x = -x
-    return x
+        return _rejected(w)
+    return x * (1.0 - 2.0 * np.float64(np.int64((w >> _S8) & _ONE)))
 
 
 @nb.njit(nogil=True, error_model="numpy", cache=True)
