@@ -169,3 +169,23 @@ def test_per_step_schedule():
         p.trajectory(np.ones((4, 4)) * 0.5, [10, 60], seed=0)
     with pytest.raises(ValueError, match="whole numbers"):
         p.trajectory(np.ones((4, 4)) * 0.5, [1.5], seed=0)
+
+
+def test_expm1_of_the_long_times_is_numpys():
+    """The masked ``expm1`` of the marginals gives numpy's values bitwise, -1 included."""
+    from pyscale.dct_processes import expm1_nonpositive
+
+    x = np.concatenate([-np.logspace(-20, 4, 2001), [0.0, -38.0, -39.0, -45.0, -np.inf, np.nan]])
+    assert_array_equal(expm1_nonpositive(x.copy()), np.expm1(x))
+    mu = ps.laplacian_eigenvalues(32, 32, "continuous")
+    t = np.arange(1.0, 1001.0, 7.0)[:, None, None]
+    for noise in ("per-step", "variance-preserving"):
+        p = ps.BlurringDiffusion(beta=0.1, noise=noise)
+        lam, gam = p.mode_marginal(t, mu)
+        for k in (0, 50, 142):
+            assert_array_equal(gam[k], p.mode_marginal(t[k, 0, 0], mu)[1])
+        gam2 = 0.01 * -np.expm1(-2 * mu * t)
+        if noise == "per-step":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gam2 = np.where(mu == 0, 0.01 * t, gam2 / -np.expm1(-2 * mu))
+        assert_allclose(gam, np.sqrt(gam2), rtol=1e-15, atol=0)
