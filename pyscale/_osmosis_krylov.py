@@ -16,6 +16,7 @@ coefficient of ``s`` kept apart (it does not change), so mass and steady state a
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.blas import dgemv
 
 from ._osmosis_solver import report_failure
 
@@ -48,16 +49,20 @@ def _orthonormalise(basis, k, w):
     """Store ``w`` (B, n), made orthonormal to ``basis[:, :k]`` per image, as ``basis[:, k]``.
 
     Gram-Schmidt, repeated once where it cancelled most of ``w`` (a norm below 1/2 of the
-    original: then rounding may have left components along the basis).
+    original: then rounding may have left components along the basis). Each pass is two BLAS
+    products on the basis as it lies, the second one subtracting in place (no temporaries).
     """
-    norm0 = _norms(w)
-    for _ in range(2):
-        coef = np.matmul(basis[:, :k], w[:, :, None])
-        w = w - np.matmul(coef.transpose(0, 2, 1), basis[:, :k])[:, 0]
-        norm = _norms(w)
-        if np.all(norm > 0.5 * norm0):
-            break
-        norm0 = norm
+    norm = norm0 = _norms(w)
+    if k:
+        w = np.array(w)  # a copy to subtract from
+        for _ in range(2):
+            for wi, vi in zip(w, basis[:, :k], strict=True):
+                vt = vi.T  # (n, k) in Fortran order, as BLAS takes it without a copy
+                dgemv(-1.0, vt, dgemv(1.0, vt, wi, trans=1), beta=1.0, y=wi, overwrite_y=True)
+            norm = _norms(w)
+            if np.all(norm > 0.5 * norm0):
+                break
+            norm0 = norm
     np.divide(w, norm[:, None], out=basis[:, k])
 
 
@@ -71,19 +76,25 @@ def _projected(basis, v, s):
     b, m, _ = basis.shape
     ny, nx = v.shape[1:]
     out = np.empty((b, m, m))
+    w = np.empty((m, ny, nx))
+    dx, dy = np.empty((m, ny, nx - 1)), np.empty((m, ny - 1, nx))
     for i in range(b):
-        w = (basis[i] / s[i]).reshape(m, ny, nx)
+        np.divide(basis[i], s[i], out=w.reshape(m, -1))
         vi = v[i]
         # the differences across the edges along x, then along y, each times sqrt(weight)
-        dx = np.diff(w, axis=2)
-        dx *= np.sqrt(2 * vi[:, 1:] * vi[:, :-1] / (vi[:, 1:] + vi[:, :-1]))
-        dx = dx.reshape(m, -1)
-        out[i] = dx @ dx.T
-        dy = np.diff(w, axis=1)
-        dy *= np.sqrt(2 * vi[1:] * vi[:-1] / (vi[1:] + vi[:-1]))
-        dy = dy.reshape(m, -1)
-        out[i] += dy @ dy.T
+        np.subtract(w[:, :, 1:], w[:, :, :-1], out=dx)
+        dx *= _root_weights(vi[:, 1:], vi[:, :-1])
+        np.subtract(w[:, 1:], w[:, :-1], out=dy)
+        dy *= _root_weights(vi[1:], vi[:-1])
+        ex, ey = dx.reshape(m, -1), dy.reshape(m, -1)
+        np.matmul(ex, ex.T, out=out[i])
+        out[i] += ey @ ey.T
     return out
+
+
+def _root_weights(a, b):
+    """``sqrt(2 a b / (a + b))``: the square roots of the edge weights between ``a`` and ``b``."""
+    return np.sqrt(2 * a * b / (a + b))
 
 
 def krylov_frames(f, stepper, times, *, per_decade, on_fail):
@@ -106,7 +117,10 @@ def krylov_frames(f, stepper, times, *, per_decade, on_fail):
     theta = np.clip(theta, 0.0, None)  # H is positive semidefinite; rounding can dip below 0
     start = np.matmul(coef[:, None, 1:], vecs)  # (B, 1, m - 1)
     decay = np.exp(-times[None, :, None] * theta[:, None, :]) * start
-    frames = np.matmul(np.matmul(decay, vecs.transpose(0, 2, 1)), moving)
-    frames += coef[:, None, :1] * basis[:, None, 0]
-    frames *= s[:, None, :]
-    return np.ascontiguousarray(frames.transpose(1, 0, 2)).reshape(times.size, b, ny, nx)
+    mix = np.matmul(decay, vecs.transpose(0, 2, 1))  # (B, T, m - 1)
+    frames = np.empty((times.size, b, ny * nx))
+    for i, fi in enumerate(frames.transpose(1, 0, 2)):  # written in place, time first
+        np.matmul(mix[i], moving[i], out=fi)
+        fi += coef[i, 0] * basis[i, 0]
+        fi *= s[i]
+    return frames.reshape(times.size, b, ny, nx)
