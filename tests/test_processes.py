@@ -181,7 +181,7 @@ def test_expm1_of_the_long_times_is_numpys():
     t = np.arange(1.0, 1001.0, 7.0)[:, None, None]
     for noise in ("per-step", "variance-preserving"):
         p = ps.BlurringDiffusion(beta=0.1, noise=noise)
-        lam, gam = p.mode_marginal(t, mu)
+        gam = p.mode_marginal(t, mu)[1]
         for k in (0, 50, 142):
             assert_array_equal(gam[k], p.mode_marginal(t[k, 0, 0], mu)[1])
         gam2 = 0.01 * -np.expm1(-2 * mu * t)
