@@ -228,7 +228,13 @@ def test_signals_stop_the_workers_and_keep_the_records(tmp_path, how):
     if how.startswith("dask"):
         pytest.importorskip("distributed")
         argv[argv.index("--no-grid") : argv.index("--no-grid")] = ["--dask", "local"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the run starts with Ctrl-C at its default, as from a terminal, also where this test runs in
+    # a background job that ignores it (an ignored signal stays ignored across exec)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while not list((out / "records").glob("*.npz")) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
