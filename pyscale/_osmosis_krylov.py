@@ -50,11 +50,11 @@ def _orthonormalise(basis, k, w):
 
     Gram-Schmidt, repeated once where it cancelled most of ``w`` (a norm below 1/2 of the
     original: then rounding may have left components along the basis). Each pass is two BLAS
-    products on the basis as it lies, the second one subtracting in place (no temporaries).
+    products on the basis as it lies, the second one subtracting from ``w`` in place (``w`` may
+    be overwritten; it must be C-contiguous).
     """
     norm = norm0 = _norms(w)
     if k:
-        w = np.array(w)  # a copy to subtract from
         for _ in range(2):
             for wi, vi in zip(w, basis[:, :k], strict=True):
                 vt = vi.T  # (n, k) in Fortran order, as BLAS takes it without a copy
@@ -106,7 +106,7 @@ def krylov_frames(f, stepper, times, *, per_decade, on_fail):
     basis = np.empty((b, poles.size + 2, ny * nx))
     y0 = f.reshape(b, -1) / s
     _orthonormalise(basis, 0, s)  # H s = 0: this coefficient never changes
-    _orthonormalise(basis, 1, y0)
+    _orthonormalise(basis, 1, y0.copy())  # y0 gives the coefficients below
     for j, g in enumerate(poles, start=2):
         u, report = stepper.step((s * basis[:, j - 1]).reshape(b, ny, nx), g)
         report_failure(report, g, stepper.rtol, stepper.maxiter, on_fail, stacklevel=5)
