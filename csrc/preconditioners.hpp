@@ -180,13 +180,25 @@ struct TwoLevelPrecond {
   mutable Buffer<float> buf = Buffer<float>(3 * op.ny * op.nx);
 
   double operator()(RowBlocks& rb, const T* r, T* out, bool dot) const {
+    rb.each([&](const RowBlocks::Block& k) { start_block(r, k); });
+    return apply_started(rb, r, out, dot);
+  }
+
+  // The first sweep on the values of block k, which conjugate gradients run while the block's
+  // residual is still in the cache from its update (see conjugate_gradient).
+  void start_block(const T* r, const RowBlocks::Block& k) const {
+    const std::size_t n = op.ny * op.nx;
+    start(r + k.k0, op.c.data() + k.k0, buf.data() + k.k0, buf.data() + n + k.k0, k.size());
+  }
+
+  // The rest of operator() once start_block has run on every block of r.
+  double apply_started(RowBlocks& rb, const T* r, T* out, bool dot) const {
     using Block = RowBlocks::Block;
     const std::size_t n = rb.size(), nx = rb.nx();
     float* r32 = buf.data();
     float* z = r32 + n;
     float* q = z + n;
     const float* d = op.c.data();
-    rb.each([&](const Block& k) { start(r + k.k0, d + k.k0, r32 + k.k0, z + k.k0, k.size()); });
     coarse(
         rb.team(),
         [&](std::size_t i0, std::size_t i1, float* a) {

@@ -408,9 +408,17 @@ SolveInfo bicgstab(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T*
   return info;
 }
 
+// Whether a preconditioner splits its first sweep off (start_block on each block of r, then
+// apply_started), so that conjugate gradients can run that sweep inside the residual update.
+template <class P, class = void>
+struct StartsApart : std::false_type {};
+template <class P>
+struct StartsApart<P, std::void_t<decltype(&P::start_block)>> : std::true_type {};
+
 // Preconditioned conjugate gradients for a symmetric positive definite M and an SPD
 // preconditioner. Stops on the true relative residual like bicgstab. With start given, r holds
-// the residual of the start vector on entry.
+// the residual of the start vector on entry. A preconditioner that starts apart (StartsApart)
+// starts on each block of r right after its update, while the block is in the cache.
 template <class T, class Op, class Precond>
 SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, const T* b, T* x, T* r,
                              double rtol, std::size_t maxiter,
@@ -434,8 +442,10 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
     if (!(pq > 0.0)) break;  // not SPD, or breakdown
     const double alpha = rz / pq;
     rnorm = std::sqrt(rb.sum([&](const Block& k) {
-      return detail::update_cg(x + k.k0, p + k.k0, r + k.k0, q + k.k0, static_cast<T>(alpha),
-                               k.size());
+      const double rr = detail::update_cg(x + k.k0, p + k.k0, r + k.k0, q + k.k0,
+                                          static_cast<T>(alpha), k.size());
+      if constexpr (StartsApart<Precond>::value) precond.start_block(r, k);
+      return rr;
     }));
     if (!std::isfinite(rnorm)) break;
     bool refresh = false;
@@ -444,7 +454,11 @@ SolveInfo conjugate_gradient(RowBlocks& rb, const Op& op, Precond& precond, cons
       if (rnorm / bnorm <= rtol) return detail::confirmed(info, rnorm / bnorm);
       refresh = true;  // the recursive residual drifted: restart from the true one
     }
-    const double rz_new = precond(rb, r, z, true);
+    double rz_new;
+    if constexpr (StartsApart<Precond>::value)
+      rz_new = refresh ? precond(rb, r, z, true) : precond.apply_started(rb, r, z, true);
+    else
+      rz_new = precond(rb, r, z, true);
     if (!(rz_new > 0.0)) break;
     const T beta = static_cast<T>(refresh ? 0.0 : rz_new / rz);
     rz = rz_new;
