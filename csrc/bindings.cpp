@@ -12,8 +12,8 @@
 
 #include "dct.hpp"
 #include "noise.hpp"
-#include "osmosis.hpp"
 #include "osmosis_batch.hpp"
+#include "osmosis_step.hpp"
 #include "trajectory.hpp"
 
 namespace py = pybind11;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "osmosis.hpp"
+#include "osmosis_step.hpp"
 #include "row_blocks.hpp"
 #include "solvers.hpp"
 #include "team.hpp"

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "dct.hpp"
-#include "osmosis.hpp"
 #include "osmosis_batch.hpp"
+#include "osmosis_step.hpp"
 #include "team.hpp"
 #include "trajectory.hpp"
 
