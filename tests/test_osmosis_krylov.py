@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import pyscale as ps
-from pyscale import reference
+from pyscale import _osmosis_krylov, reference
 from pyscale._osmosis_krylov import krylov_poles
 from pyscale.osmosis import ConvergenceError, osmosis
 
@@ -85,6 +85,21 @@ def test_probabilistic_osmosis_krylov():
     exact = _exact(f, p.guidance(f, seed=0), TIMES)
     assert np.abs(frames - exact).max() < 2e-4
     assert "integrator='krylov'" in repr(p)
+
+
+@pytest.mark.parametrize("band_bytes", [8, 8 * 4 * 18 * 5, 1 << 18])
+def test_projected_operator(monkeypatch, band_bytes):
+    """V^T H V band by band (one row, five rows with a shorter last band, the whole image)."""
+    rng = np.random.default_rng(4)
+    v = np.stack([_case(seed=k)[1] for k in range(2)])  # two 14 x 18 guidance images
+    s = np.sqrt(v).reshape(2, -1)
+    basis = rng.standard_normal((2, 4, v[0].size))
+    monkeypatch.setattr(_osmosis_krylov, "BAND_BYTES", band_bytes)
+    got = _osmosis_krylov._projected(basis, v, s)
+    for k in range(2):
+        A = reference.osmosis_matrix(v[k]).toarray()
+        H = -(A * s[k][None, :]) / s[k][:, None]
+        assert_allclose(got[k], basis[k] @ H @ basis[k].T, rtol=1e-12, atol=1e-12)
 
 
 def test_poles():
