@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dct.hpp"
+#include "image_stats.hpp"
 #include "noise.hpp"
 #include "osmosis_batch.hpp"
 #include "osmosis_step.hpp"
@@ -79,6 +80,24 @@ py::tuple osmosis_drift(carray<T> v) {
                              nx);
   }
   return py::make_tuple(dx, dy);
+}
+
+// a: [batch, ny, nx]. Returns [batch, 3]: the smallest value, the largest value and the sum of
+// each image.
+template <class T>
+carray<double> image_stats(carray<T> a) {
+  require(a.ndim() == 3, "image_stats: a must be 3-D");
+  const auto b = static_cast<std::size_t>(a.shape(0));
+  const auto n = static_cast<std::size_t>(a.shape(1) * a.shape(2));
+  require(n > 0, "image_stats: empty image");
+  carray<double> out({b, std::size_t{3}});
+  const T* pa = a.data();
+  double* po = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    pyscale::image_stats(pa, b, n, po);
+  }
+  return out;
 }
 
 template <class T>
@@ -441,6 +460,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("osmosis_apply", &osmosis_apply<float>, py::arg("u"), py::arg("dx"), py::arg("dy"));
   m.def("osmosis_drift", &osmosis_drift<double>, py::arg("v"));
   m.def("osmosis_drift", &osmosis_drift<float>, py::arg("v"));
+  m.def("image_stats", &image_stats<double>, py::arg("a"));
+  m.def("image_stats", &image_stats<float>, py::arg("a"));
   m.def("dct2", &dct2<double>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
         py::arg("out") = py::none(), py::arg("check") = false);
   m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,

@@ -166,6 +166,27 @@ ISLAND_CUT = 1e-2
 ISLAND_MIN_SIZE = 2
 
 
+class ImageStats(NamedTuple):
+    """Per image of a canonical batch (arrays of length B): smallest value, largest, mean."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    mean: np.ndarray
+
+
+def image_stats(x, name):
+    """:class:`ImageStats` of a canonical float batch ``x`` (B, ny, nx), read in one pass.
+
+    ``ValueError`` naming ``name`` if ``x`` has NaN or infinite values (a non-finite sum is
+    followed by the entrywise check: it may be an overflow of large finite values).
+    """
+    x = np.ascontiguousarray(x)
+    st = core.image_stats(x)
+    if not np.all(np.isfinite(st[:, 2])) and not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return ImageStats(st[:, 0], st[:, 1], st[:, 2] / (x.shape[1] * x.shape[2]))
+
+
 def island_labels(v):
     """The islands of a canonical guidance batch ``v`` (B, ny, nx), or None if it has none.
 
@@ -178,17 +199,19 @@ def island_labels(v):
     return clipped_guidance(v)[0]
 
 
-def clipped_guidance(v):
+def clipped_guidance(v, stats=None):
     """The islands of ``v`` (see :func:`island_labels`) and the share of each image's pixels cut.
 
-    One pass over each image: guidance that nowhere falls to the cut (most photos) costs a mean
-    and a minimum.
+    Guidance that nowhere falls to the cut (most photos) costs only its :class:`ImageStats`
+    (``stats``, read here when not given).
     """
+    if stats is None:
+        stats = image_stats(v, "guidance")
     labels = None
     share = np.zeros(len(v))
     for k, img in enumerate(v):
-        cut = ISLAND_CUT * img.mean()
-        if img.min() > cut:
+        cut = ISLAND_CUT * stats.mean[k]
+        if stats.lo[k] > cut:
             continue
         kept = img > cut
         share[k] = (kept.size - np.count_nonzero(kept)) / kept.size
@@ -281,6 +304,7 @@ class Stepper:
 
     Everything is computed in float64; ``v`` (guidance) or ``(dx, dy)`` (drift) fix ``A``.
     Conjugate gradients work on the symmetric form built from ``v`` and need no drift.
+    ``v_stats`` (optional) are the :class:`ImageStats` of ``v``.
     """
 
     def __init__(
@@ -294,6 +318,7 @@ class Stepper:
         maxiter=10000,
         workers=1,
         breakdown=1e-10,
+        v_stats=None,
     ):
         self.v = self.dx = self.dy = self.islands = self.hierarchies = None
         # the images that take the aggregation multigrid where "auto" would take two-level
@@ -301,7 +326,7 @@ class Stepper:
         if v is not None:
             self.v = np.ascontiguousarray(v, dtype=np.float64)
             if solver == "cg" and preconditioner in ("two-level", "auto"):
-                self.islands, share = clipped_guidance(self.v)
+                self.islands, share = clipped_guidance(self.v, v_stats)
                 if preconditioner == "auto" and np.any(share >= AUTO_AGGREGATION_CUT):
                     self.cut = share >= AUTO_AGGREGATION_CUT
             if solver != "cg":

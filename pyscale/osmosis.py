@@ -27,6 +27,7 @@ from ._osmosis_solver import (
     check_method,
     check_solver_args,
     evolve,
+    image_stats,
     osmosis_time_grid,
     resolve_solver,
 )
@@ -88,14 +89,19 @@ def _check_drift(drift, f, channel_axis):
     return dx, dy
 
 
-def check_mass(fc):
-    """Refuse canonical images ``(B, ny, nx)`` with negative values or no mass in some image."""
-    if fc.min() < 0:
+def check_mass(fc, stats=None):
+    """Refuse canonical images ``(B, ny, nx)`` with negative values or no mass in some image.
+
+    ``stats``: their :class:`~pyscale._osmosis_solver.ImageStats` (read here when not given).
+    """
+    if stats is None:
+        stats = image_stats(fc, "f")
+    if stats.lo.min() < 0:
         raise ValueError(
             "f must be non-negative for osmosis with a guidance image; pass offset=... "
             "(e.g. offset=1.0) to shift f and the guidance"
         )
-    if np.any(fc.max(axis=(1, 2)) <= 0):  # a non-negative image has mass where its maximum does
+    if np.any(stats.hi <= 0):  # a non-negative image has mass where its maximum does
         raise ValueError("f must have positive mass in every image and channel")
 
 
@@ -113,14 +119,19 @@ def run(
     on_fail,
     workers,
     integrator="euler",
+    stats=(None, None),
 ):
     """Osmosis frames (float64, ``(K, B, ny, nx)``) of checked canonical images at ``times``.
 
     ``op`` is ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, canonical; nothing is checked here.
+    ``stats``: the :class:`~pyscale._osmosis_solver.ImageStats` of the images and the guidance
+    where the caller has them (see :func:`_normalised`).
     """
     if integrator == "krylov":
         rtol = max(rtol, BASIS_RTOL)
-    f, stepper, scale = _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers)
+    f, stepper, scale = _stepper(
+        fc, op, solver, preconditioner, rtol, maxiter, workers, stats=stats
+    )
     if integrator == "krylov":
         frames = krylov_frames(f, stepper, times, per_decade=steps_per_decade, on_fail=on_fail)
     else:
@@ -132,11 +143,14 @@ def run(
     return frames
 
 
-def _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1e-10):
+def _stepper(
+    fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1e-10, stats=(None, None)
+):
     """The normalised images, the stepper of their implicit steps and the scale to undo."""
-    f, op, scale = _normalised(fc, op)
+    f, op, scale, v_stats = _normalised(fc, op, stats)
     stepper = Stepper(
         **op,
+        v_stats=v_stats,
         solver=resolve_solver(solver, "v" in op),
         preconditioner=preconditioner,
         rtol=rtol,
@@ -147,17 +161,25 @@ def _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1
     return f, stepper, scale
 
 
-def _normalised(fc, op):
-    """Images and guidance scaled to a largest value of 1 per image, and the scale of ``f``.
+def _normalised(fc, op, stats=(None, None)):
+    """Images and guidance scaled to a largest value of 1 per image, and what to keep of them.
 
-    The scale is None when the images are solved as they are. Osmosis is linear in ``f`` and
-    depends on the guidance only through its relative variations, so the result is the
-    scaled-back solution of the normalised problem; this keeps images of any positive scale
-    (1e-200 or 1e200) away from underflow and overflow.
+    Returns the images, ``op``, the scale of ``f`` and the
+    :class:`~pyscale._osmosis_solver.ImageStats` of the guidance as it is solved (None with a
+    drift, or where the guidance was rescaled). The scale is None when the images are solved as
+    they are. Osmosis is linear in ``f`` and depends on the guidance only through its relative
+    variations, so the result is the scaled-back solution of the normalised problem; this keeps
+    images of any positive scale (1e-200 or 1e200) away from underflow and overflow. ``stats``
+    holds the statistics of the images and of the guidance where the caller has read them; the
+    others are read here, once.
     """
     f = np.asarray(fc, dtype=np.float64)
-    # with a guidance f was checked non-negative (check_mass)
-    scale = np.max(f if "v" in op else np.abs(f), axis=(1, 2), keepdims=True)
+    f_stats, v_stats = stats
+    if "v" in op:  # f was checked non-negative (check_mass)
+        scale = (f_stats or image_stats(f, "f")).hi
+    else:
+        scale = np.max(np.abs(f), axis=(1, 2))
+    scale = scale.reshape(-1, 1, 1).copy()
     scale[~(scale > 0) | ~np.isfinite(scale)] = 1.0
     if np.all((scale > 1e-8) & (scale < 1e8)):
         scale = None  # ordinary images are solved as they are, without rounding
@@ -165,15 +187,22 @@ def _normalised(fc, op):
         f = f / scale
     if "v" in op:
         v = np.asarray(op["v"], dtype=np.float64)
-        top = np.max(v, axis=(1, 2), keepdims=True)
+        v_stats = v_stats or image_stats(v, "guidance")
+        top = v_stats.hi.reshape(-1, 1, 1)
         if not np.all((top > 1e-8) & (top < 1e8)):
-            op = {"v": v / top}
-    return f, op, scale
+            op, v_stats = {"v": v / top}, None
+    return f, op, scale, v_stats
 
 
 def _check_inputs(f, guidance, drift, offset, channel_axis, solver, preconditioner):
-    """Validate the image, the guidance or drift and the offset; return canonical arrays."""
-    f = val.check_image(f, "f")
+    """Validate the image, the guidance or drift and the offset; return canonical arrays.
+
+    Returns the canonical images, ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, the layout
+    information, the offset and the :class:`~pyscale._osmosis_solver.ImageStats` of the images
+    and the guidance (``(None, None)`` with a drift). With a guidance, each array is read once
+    for all its checks (finite, positive, its mass) and for the solver's normalisation.
+    """
+    f = val.check_image(f, "f", allow_nonfinite=guidance is not None)  # then: image_stats
     if (guidance is None) == (drift is None):
         raise TypeError(
             "pass exactly one of guidance (a positive image of the shape of f) or drift=(dx, dy)"
@@ -184,22 +213,26 @@ def _check_inputs(f, guidance, drift, offset, channel_axis, solver, precondition
         f = f + f.dtype.type(offset)
     fc, info = val.to_canonical(f, channel_axis)
     if guidance is not None:
-        v = val.check_image(guidance, "guidance")
+        v = val.check_image(guidance, "guidance", allow_nonfinite=True)
         if v.shape != f.shape:
             raise ValueError(f"guidance must have the shape of f {f.shape}, got {v.shape}")
         if offset:
             v = v + v.dtype.type(offset)
-        if not v.min() > 0:
+        fc = np.ascontiguousarray(fc)
+        f_stats = image_stats(fc, "f")
+        vc = np.ascontiguousarray(val.to_canonical(v, channel_axis)[0])
+        v_stats = image_stats(vc, "guidance")
+        if not v_stats.lo.min() > 0:
             raise ValueError(
                 "guidance must be strictly positive for osmosis (it has zeros or negative "
                 "values); pass offset=... (e.g. offset=1.0) to shift f and the guidance"
             )
-        check_mass(fc)
-        return fc, {"v": val.to_canonical(v, channel_axis)[0]}, info, offset
+        check_mass(fc, f_stats)
+        return fc, {"v": vc}, info, offset, (f_stats, v_stats)
     dx, dy = _check_drift(drift, f, channel_axis)
     dxc, _ = val.to_canonical(dx, channel_axis)
     dyc, _ = val.to_canonical(dy, channel_axis)
-    return fc, {"drift": (dxc, dyc)}, info, offset
+    return fc, {"drift": (dxc, dyc)}, info, offset, (None, None)
 
 
 def osmosis(
@@ -337,7 +370,7 @@ def osmosis(
     >>> bool(np.isclose(u.mean(), f.mean()))  # the mean grey value is preserved
     True
     """
-    fc, op, info, offset = _check_inputs(
+    fc, op, info, offset, stats = _check_inputs(
         f, guidance, drift, offset, channel_axis, solver, preconditioner
     )
     check_integrator(
@@ -362,6 +395,7 @@ def osmosis(
         on_fail=on_fail,
         workers=workers,
         integrator=integrator,
+        stats=stats,
     )
     if offset:
         out -= offset
@@ -417,14 +451,16 @@ def osmosis_step(
     >>> bool(report.converged.all()), bool(np.isclose(u1.sum(), u.sum()))
     (True, True)
     """
-    uc, op, info, _ = _check_inputs(u, guidance, drift, 0.0, channel_axis, solver, preconditioner)
+    uc, op, info, _, stats = _check_inputs(
+        u, guidance, drift, 0.0, channel_axis, solver, preconditioner
+    )
     tau = float(val.check_positive(tau, "tau", array=False))
     rtol, maxiter = check_solver_args(rtol, maxiter, "raise")
     breakdown = float(val.check_positive(breakdown, "breakdown", allow_zero=True, array=False))
     if breakdown >= 1:
         raise ValueError(f"breakdown must be below 1, got {breakdown}")
     f, stepper, scale = _stepper(
-        uc, op, solver, preconditioner, rtol, maxiter, val.check_workers(workers), breakdown
+        uc, op, solver, preconditioner, rtol, maxiter, val.check_workers(workers), breakdown, stats
     )
     x, report = stepper.step(np.ascontiguousarray(f), tau)
     if scale is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as val
-from ._osmosis_solver import check_integrator, check_method, check_solver_args
+from ._osmosis_solver import check_integrator, check_method, check_solver_args, image_stats
 from .noise import GUIDANCE_STREAM, standard_normal
 from .osmosis import check_mass, run
 from .processes import Process
@@ -160,7 +160,8 @@ class ProbabilisticOsmosis(Process):
         """Float64 frames ``(K, B, ny, nx)`` of the checked canonical images at positive times."""
         shift = canon.dtype.type(self.offset)
         f = canon + shift if self.offset else canon
-        check_mass(f)
+        f_stats = image_stats(f, "u0")
+        check_mass(f, f_stats)
         frames = run(
             f,
             {"v": v + shift if self.offset else v},
@@ -174,6 +175,7 @@ class ProbabilisticOsmosis(Process):
             on_fail=self.on_fail,
             workers=workers,
             integrator=self.integrator,
+            stats=(f_stats, None),
         )
         if self.offset:
             frames -= self.offset

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import pyscale as ps
 from pyscale import reference
 from pyscale._ext import core
-from pyscale._osmosis_solver import clipped_guidance, island_labels
+from pyscale._osmosis_solver import clipped_guidance, image_stats, island_labels
 from pyscale.osmosis import (
     ConvergenceError,
     ConvergenceWarning,
@@ -224,6 +224,25 @@ def test_two_level_handles_clipped_guidance(solver):
         its[pre] = int(rep.iterations[0])
         assert_allclose(u.ravel(), expect, rtol=0, atol=1e-8 * np.abs(expect).max())
     assert its["two-level"] * 5 < its["jacobi"], its
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_image_stats(dtype):
+    """One pass per image: smallest and largest value and mean, as numpy gives them."""
+    a = np.random.default_rng(3).uniform(-2, 5, (3, 13, 27)).astype(dtype)
+    a[1, 6, 20] = -7  # an extreme past the vector lanes of the first rows
+    for x in (a, a[:, ::-1, ::2], a[:1, :1, :1]):  # reversed and strided; a single pixel
+        st = image_stats(x, "f")
+        assert_array_equal(st.lo, x.min(axis=(1, 2)))
+        assert_array_equal(st.hi, x.max(axis=(1, 2)))
+        assert_allclose(st.mean, x.astype(np.float64).mean(axis=(1, 2)), rtol=1e-14)
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b[2, 12, 26] = bad
+        with pytest.raises(ValueError, match="guidance contains NaN or infinite values"):
+            image_stats(b, "guidance")
+    huge = np.full((1, 4, 4), np.finfo(dtype).max, dtype=dtype)  # the sum overflows, no value
+    assert image_stats(huge, "f").hi[0] == np.finfo(dtype).max
 
 
 def test_island_labels():
