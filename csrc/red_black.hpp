@@ -33,6 +33,7 @@
 
 #include "row_blocks.hpp"
 #include "scratch.hpp"
+#include "solvers.hpp"
 
 namespace pyscale {
 
