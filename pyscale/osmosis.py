@@ -89,13 +89,8 @@ def _check_drift(drift, f, channel_axis):
     return dx, dy
 
 
-def check_mass(fc, stats=None):
-    """Refuse canonical images ``(B, ny, nx)`` with negative values or no mass in some image.
-
-    ``stats``: their :class:`~pyscale._osmosis_solver.ImageStats` (read here when not given).
-    """
-    if stats is None:
-        stats = image_stats(fc, "f")
+def check_mass(stats):
+    """Refuse images with negative values or no mass in some image, from their ``ImageStats``."""
     if stats.lo.min() < 0:
         raise ValueError(
             "f must be non-negative for osmosis with a guidance image; pass offset=... "
@@ -119,13 +114,13 @@ def run(
     on_fail,
     workers,
     integrator="euler",
-    stats=(None, None),
+    stats,
 ):
     """Osmosis frames (float64, ``(K, B, ny, nx)``) of checked canonical images at ``times``.
 
     ``op`` is ``{"v": guidance}`` or ``{"drift": (dx, dy)}``, canonical; nothing is checked here.
-    ``stats``: the :class:`~pyscale._osmosis_solver.ImageStats` of the images and the guidance
-    where the caller has them (see :func:`_normalised`).
+    ``stats``: the :class:`~pyscale._osmosis_solver.ImageStats` of the images (None with a
+    drift) and of the guidance where the caller has them (see :func:`_normalised`).
     """
     if integrator == "krylov":
         rtol = max(rtol, BASIS_RTOL)
@@ -143,9 +138,7 @@ def run(
     return frames
 
 
-def _stepper(
-    fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1e-10, stats=(None, None)
-):
+def _stepper(fc, op, solver, preconditioner, rtol, maxiter, workers, breakdown=1e-10, *, stats):
     """The normalised images, the stepper of their implicit steps and the scale to undo."""
     f, op, scale, v_stats = _normalised(fc, op, stats)
     stepper = Stepper(
@@ -161,7 +154,7 @@ def _stepper(
     return f, stepper, scale
 
 
-def _normalised(fc, op, stats=(None, None)):
+def _normalised(fc, op, stats):
     """Images and guidance scaled to a largest value of 1 per image, and what to keep of them.
 
     Returns the images, ``op``, the scale of ``f`` and the
@@ -170,13 +163,13 @@ def _normalised(fc, op, stats=(None, None)):
     they are. Osmosis is linear in ``f`` and depends on the guidance only through its relative
     variations, so the result is the scaled-back solution of the normalised problem; this keeps
     images of any positive scale (1e-200 or 1e200) away from underflow and overflow. ``stats``
-    holds the statistics of the images and of the guidance where the caller has read them; the
-    others are read here, once.
+    holds the statistics of the images (None with a drift) and of the guidance, which is read
+    here where the caller has not read it.
     """
     f = np.asarray(fc, dtype=np.float64)
     f_stats, v_stats = stats
     if "v" in op:  # f was checked non-negative (check_mass)
-        scale = (f_stats or image_stats(f, "f")).hi
+        scale = f_stats.hi
     else:
         scale = np.max(np.abs(f), axis=(1, 2))
     scale = scale.reshape(-1, 1, 1).copy()
@@ -227,7 +220,7 @@ def _check_inputs(f, guidance, drift, offset, channel_axis, solver, precondition
                 "guidance must be strictly positive for osmosis (it has zeros or negative "
                 "values); pass offset=... (e.g. offset=1.0) to shift f and the guidance"
             )
-        check_mass(fc, f_stats)
+        check_mass(f_stats)
         return fc, {"v": vc}, info, offset, (f_stats, v_stats)
     dx, dy = _check_drift(drift, f, channel_axis)
     dxc, _ = val.to_canonical(dx, channel_axis)
@@ -460,7 +453,15 @@ def osmosis_step(
     if breakdown >= 1:
         raise ValueError(f"breakdown must be below 1, got {breakdown}")
     f, stepper, scale = _stepper(
-        uc, op, solver, preconditioner, rtol, maxiter, val.check_workers(workers), breakdown, stats
+        uc,
+        op,
+        solver,
+        preconditioner,
+        rtol,
+        maxiter,
+        val.check_workers(workers),
+        breakdown,
+        stats=stats,
     )
     x, report = stepper.step(np.ascontiguousarray(f), tau)
     if scale is not None:

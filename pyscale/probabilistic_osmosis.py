@@ -161,7 +161,7 @@ class ProbabilisticOsmosis(Process):
         shift = canon.dtype.type(self.offset)
         f = canon + shift if self.offset else canon
         f_stats = image_stats(f, "u0")
-        check_mass(f, f_stats)
+        check_mass(f_stats)
         frames = run(
             f,
             {"v": v + shift if self.offset else v},
