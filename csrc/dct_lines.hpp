@@ -34,7 +34,8 @@ struct Workspace {
     const std::size_t row = full_lanes<T>();
     const std::size_t buf = nmax * row;
     const std::size_t scr = 4 * std::max<std::size_t>(half_max, 1) * 2 * row;
-    mem.assign(4 * buf + 9 * row + scr + 64 / sizeof(T), T(0));
+    // Left uninitialised: every value the kernels read was written by them first.
+    mem.resize(4 * buf + 9 * row + scr + 64 / sizeof(T));
     T* base = mem.data();
     while (reinterpret_cast<std::uintptr_t>(base) % 64 != 0) ++base;
     b0r = base;
@@ -61,8 +62,9 @@ PYSCALE_KERNEL void rows_to_lanes(const T* rows, std::size_t ld, std::size_t cnt
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t r = 0; r < W; ++r) t[r] = PYSCALE_LD(r0 + r * ld + p0);
-      transpose_tile<T, VB>(t);
+      const T* src[W];
+      for (std::size_t r = 0; r < W; ++r) src[r] = r0 + r * ld + p0;
+      load_tile<T, VB>(src, t);
       for (std::size_t c = 0; c < W; ++c) PYSCALE_ST(b + (map ? map[p0 + c] : p0 + c) * M, t[c]);
     }
     for (; p0 < n; ++p0) {
@@ -106,8 +108,9 @@ PYSCALE_KERNEL void lanes_to_rows(const T* buf, std::size_t M, std::size_t n,
     std::size_t p0 = 0;
     for (; p0 + W <= n; p0 += W) {
       v t[W];
-      for (std::size_t c = 0; c < W; ++c) t[c] = PYSCALE_LD(b + (map ? map[p0 + c] : p0 + c) * M);
-      transpose_tile<T, VB>(t);
+      const T* src[W];
+      for (std::size_t c = 0; c < W; ++c) src[c] = b + (map ? map[p0 + c] : p0 + c) * M;
+      load_tile<T, VB>(src, t);
       for (std::size_t r = 0; r < W; ++r) {
         PYSCALE_ST(r0 + r * ld + p0, t[r]);
         if (acc) or_nan_bits<T, VB>(*acc, t[r]);
@@ -275,9 +278,11 @@ PYSCALE_KERNEL void dct3_twiddle(const DctPlan<T>& plan, const T* ca, const T* c
       PYSCALE_ST(xr + l, g0 * PYSCALE_LD(cb + l));
     }
   }
+  // Inputs k and n - k together: both are made from coefficient rows k and n - k, and the
+  // twiddle of n - k is that of k with cosine and sine exchanged, so the products are shared.
   const T* ic = plan.ic.data();
   const T* is = plan.is.data();
-  for (std::size_t k = 1; k < n; ++k) {
+  for (std::size_t k = 1; 2 * k <= n; ++k) {
     const T gc = ic[k], gs = is[k];
     const T* ak = ca + k * cs;
     const T* an = ca + (n - k) * cs;
@@ -285,6 +290,9 @@ PYSCALE_KERNEL void dct3_twiddle(const DctPlan<T>& plan, const T* ca, const T* c
     const T* bn = cb + (n - k) * cs;
     T* outr = xr + k * M;
     T* outi = xi + k * M;
+    T* outnr = xr + (n - k) * M;
+    T* outni = xi + (n - k) * M;
+    const bool pair = 2 * k != n;
     for (std::size_t l = 0; l < M; l += W) {
       const v a_k = PYSCALE_LD(ak + l), a_n = PYSCALE_LD(an + l);
       const v b_k = PYSCALE_LD(bk + l), b_n = PYSCALE_LD(bn + l);
@@ -294,6 +302,10 @@ PYSCALE_KERNEL void dct3_twiddle(const DctPlan<T>& plan, const T* ca, const T* c
       const v vbi = b_k * gs - b_n * gc;
       PYSCALE_ST(outi + l, var - vbi);  // real part of the combined spectrum
       PYSCALE_ST(outr + l, vai + vbr);  // imaginary part
+      if (pair) {
+        PYSCALE_ST(outni + l, var + vbi);
+        PYSCALE_ST(outnr + l, vbr - vai);
+      }
     }
   }
 }

@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <utility>
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>  // declares the AVX-512 builtins of LoadTile<double, 64>
+#endif
+
 namespace pyscale {
 namespace dct_detail {
 
@@ -130,6 +134,59 @@ struct Transpose<float, 32> {
 template <class T, int VB>
 PYSCALE_KERNEL void transpose_tile(typename Vec<T, VB>::v* r) {
   Transpose<T, VB>::run(r);
+}
+
+// The transpose of the N x N tile whose row i holds the N values at row[i]: out[c] = (row[0][c],
+// row[1][c], ...). In general the rows are loaded and transposed in registers.
+template <class T, int VB>
+struct LoadTile {
+  using v = typename Vec<T, VB>::v;
+  using vu = typename Vec<T, VB>::vu;
+  static PYSCALE_KERNEL void run(const T* const* row, v* out) {
+    for (std::size_t i = 0; i < Vec<T, VB>::n; ++i) out[i] = PYSCALE_LD(row[i]);
+    transpose_tile<T, VB>(out);
+  }
+};
+
+#if defined(PYSCALE_X86_DISPATCH) && !defined(__clang__)
+// 8 x 8 doubles with AVX-512 (instantiated only in kernels compiled for it): the outer round of
+// the transpose is done by the loads, which put half rows i and i + 4 into one vector (a load into
+// the upper half takes no shuffle unit), so two rounds of shuffles remain instead of three.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // no wide vector crosses a call: the kernel is inlined
+template <>
+struct LoadTile<double, 64> {
+  using v = Vec<double, 64>::v;
+  using h = Vec<double, 32>::vu;
+  typedef std::int64_t mask_t __attribute__((vector_size(64)));
+  static PYSCALE_KERNEL void run(const double* const* row, v* out) {
+    for (int c0 = 0; c0 < 8; c0 += 4) {  // columns c0 .. c0 + 3
+      v x[4];
+      for (int i = 0; i < 4; ++i) {
+        const v lo = __builtin_ia32_insertf64x4_mask(v{}, *reinterpret_cast<const h*>(row[i] + c0),
+                                                     0, v{}, 0xff);
+        x[i] = __builtin_ia32_insertf64x4_mask(lo, *reinterpret_cast<const h*>(row[i + 4] + c0), 1,
+                                               lo, 0xff);
+      }
+      // per 128-bit lane: rows i and i + 1 at one column of a pair
+      const v t0 = PYSCALE_SHUF(x[0], x[1], 0, 8, 2, 10, 4, 12, 6, 14);
+      const v t1 = PYSCALE_SHUF(x[0], x[1], 1, 9, 3, 11, 5, 13, 7, 15);
+      const v t2 = PYSCALE_SHUF(x[2], x[3], 0, 8, 2, 10, 4, 12, 6, 14);
+      const v t3 = PYSCALE_SHUF(x[2], x[3], 1, 9, 3, 11, 5, 13, 7, 15);
+      out[c0] = PYSCALE_SHUF(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+      out[c0 + 1] = PYSCALE_SHUF(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+      out[c0 + 2] = PYSCALE_SHUF(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+      out[c0 + 3] = PYSCALE_SHUF(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  }
+};
+
+#pragma GCC diagnostic pop
+#endif
+
+template <class T, int VB>
+PYSCALE_KERNEL void load_tile(const T* const* row, typename Vec<T, VB>::v* out) {
+  LoadTile<T, VB>::run(row, out);
 }
 
 // Complex lanes of a full block: 16 of float (64 bytes) and 32 of double (256 bytes); a block
