@@ -12,6 +12,7 @@
 
 #include "dct.hpp"
 #include "image_stats.hpp"
+#include "krylov_projection.hpp"
 #include "noise.hpp"
 #include "osmosis_batch.hpp"
 #include "osmosis_step.hpp"
@@ -96,6 +97,35 @@ carray<double> image_stats(carray<T> a) {
   {
     py::gil_scoped_release release;
     pyscale::image_stats(pa, b, n, po);
+  }
+  return out;
+}
+
+// basis: [batch, k, ny * nx]; v, s: [batch, ny, nx] (s = sqrt(v)). Returns [batch, m, m], m =
+// k - first: V^T H V for the basis vectors first .. k - 1 of each image.
+carray<double> krylov_projected(carray<double> basis, std::size_t first, carray<double> v,
+                                carray<double> s) {
+  require(v.ndim() == 3 && s.ndim() == 3 && basis.ndim() == 3,
+          "krylov_projected: v, s and basis must be 3-D");
+  const auto b = static_cast<std::size_t>(v.shape(0));
+  const auto ny = static_cast<std::size_t>(v.shape(1));
+  const auto nx = static_cast<std::size_t>(v.shape(2));
+  const auto k = static_cast<std::size_t>(basis.shape(1));
+  require(ny > 0 && nx > 0 && first < k, "krylov_projected: empty image or basis");
+  require(static_cast<std::size_t>(basis.shape(0)) == b &&
+              static_cast<std::size_t>(basis.shape(2)) == ny * nx,
+          "krylov_projected: basis must have shape [batch, k, ny * nx]");
+  require(s.shape(0) == v.shape(0) && s.shape(1) == v.shape(1) && s.shape(2) == v.shape(2),
+          "krylov_projected: s must have the shape of v");
+  const std::size_t m = k - first, n = ny * nx;
+  carray<double> out({b, m, m});
+  const double *pb = basis.data(), *pv = v.data(), *ps = s.data();
+  double* po = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    for (std::size_t i = 0; i < b; ++i)
+      pyscale::krylov_projected(pb + (i * k + first) * n, n, m, pv + i * n, ps + i * n, ny, nx,
+                                po + i * m * m);
   }
   return out;
 }
@@ -462,6 +492,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("osmosis_drift", &osmosis_drift<float>, py::arg("v"));
   m.def("image_stats", &image_stats<double>, py::arg("a"));
   m.def("image_stats", &image_stats<float>, py::arg("a"));
+  m.def("krylov_projected", &krylov_projected, py::arg("basis"), py::arg("first"), py::arg("v"),
+        py::arg("s"));
   m.def("dct2", &dct2<double>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,
         py::arg("out") = py::none(), py::arg("check") = false);
   m.def("dct2", &dct2<float>, py::arg("x"), py::arg("inverse") = false, py::arg("workers") = 1,

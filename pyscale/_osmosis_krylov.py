@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg.blas import dgemv
 
+from ._ext import core
 from ._osmosis_solver import report_failure
 
 #: Poles cover ``POLE_SPAN * [min(t_first, t_last / 100), t_last]``: a little below the output
@@ -29,9 +30,6 @@ POLE_SPAN = 0.3
 #: projections onto whatever the basis spans, and tighter solves did not improve them (measured:
 #: 1e-4 and 1e-6 gave the same frames to 2e-4 with two poles per decade).
 BASIS_RTOL = 1e-5
-
-#: Bytes of each temporary of the projected operator, a band of rows of all basis vectors.
-BAND_BYTES = 1 << 18
 
 
 def krylov_poles(times, per_decade):
@@ -74,41 +72,6 @@ def _norms(w):
     return np.sqrt(np.einsum("ij,ij->i", w, w))
 
 
-def _projected(basis, v, s):
-    """``V^T H V`` per image (B, m, m): with ``W = V / s``, ``W^T K W`` summed edge by edge.
-
-    A band of rows at a time, so that the differences of all basis vectors across the edges of
-    the band (about :data:`BAND_BYTES` an array) stay in the cache instead of passing through
-    memory as image-sized arrays.
-    """
-    b, m, _ = basis.shape
-    ny, nx = v.shape[1:]
-    rows = max(1, min(ny, BAND_BYTES // (8 * m * nx)))
-    out = np.zeros((b, m, m))
-    w = np.empty((m, rows + 1, nx))
-    dx, dy = np.empty((m, rows, nx - 1)), np.empty((m, rows, nx))
-    for i in range(b):
-        vi, si, vb = v[i], s[i].reshape(ny, nx), basis[i].reshape(m, ny, nx)
-        rx, ry = _root_weights(vi[:, 1:], vi[:, :-1]), _root_weights(vi[1:], vi[:-1])
-        for r0 in range(0, ny, rows):
-            n = min(rows, ny - r0)  # rows of the band
-            ne = min(n, ny - 1 - r0)  # its edges along y, to the next band where there is one
-            wb = np.divide(vb[:, r0 : r0 + ne + 1], si[r0 : r0 + ne + 1], out=w[:, : ne + 1])
-            ex = np.subtract(wb[:, :n, 1:], wb[:, :n, :-1], out=dx[:, :n])
-            ex *= rx[r0 : r0 + n]
-            ey = np.subtract(wb[:, 1:], wb[:, :-1], out=dy[:, :ne])
-            ey *= ry[r0 : r0 + ne]
-            ex, ey = ex.reshape(m, -1), ey.reshape(m, -1)
-            out[i] += ex @ ex.T
-            out[i] += ey @ ey.T
-    return out
-
-
-def _root_weights(a, b):
-    """``sqrt(2 a b / (a + b))``: the square roots of the edge weights between ``a`` and ``b``."""
-    return np.sqrt(2 * a * b / (a + b))
-
-
 def krylov_frames(f, stepper, times, *, per_decade, on_fail):
     """Osmosis frames (float64, ``(K, B, ny, nx)``) of ``f`` at ``times`` (stepper has ``v``)."""
     b, ny, nx = f.shape
@@ -125,7 +88,8 @@ def krylov_frames(f, stepper, times, *, per_decade, on_fail):
         _orthonormalise(basis, j, u.reshape(b, -1) / s)
     coef = np.matmul(basis, y0[:, :, None])[:, :, 0]  # (B, m)
     moving = basis[:, 1:]
-    theta, vecs = np.linalg.eigh(_projected(moving, v, s))
+    # V^T H V of the moving part, summed edge by edge over bands of rows in compiled code
+    theta, vecs = np.linalg.eigh(core.krylov_projected(basis, 1, v, s.reshape(b, ny, nx)))
     theta = np.clip(theta, 0.0, None)  # H is positive semidefinite; rounding can dip below 0
     start = np.matmul(coef[:, None, 1:], vecs)  # (B, 1, m - 1)
     decay = np.exp(-times[None, :, None] * theta[:, None, :]) * start

@@ -5,7 +5,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 import pyscale as ps
-from pyscale import _osmosis_krylov, reference
+from pyscale import reference
+from pyscale._ext import core
 from pyscale._osmosis_krylov import krylov_poles
 from pyscale.osmosis import ConvergenceError, osmosis
 
@@ -87,19 +88,25 @@ def test_probabilistic_osmosis_krylov():
     assert "integrator='krylov'" in repr(p)
 
 
-@pytest.mark.parametrize("band_bytes", [8, 8 * 4 * 18 * 5, 1 << 18])
-def test_projected_operator(monkeypatch, band_bytes):
-    """V^T H V band by band (one row, five rows with a shorter last band, the whole image)."""
+@pytest.mark.parametrize(
+    ("shape", "k"),
+    [((14, 18), 5), ((17, 1500), 4), ((4, 1000), 41), ((9, 1), 3), ((1, 9), 3)],
+    ids=["one-band", "bands-7-7-3", "one-row-bands", "one-column", "one-row"],
+)
+def test_projected_operator(shape, k):
+    """V^T H V of basis vectors 1 .. k - 1, summed over bands of rows, against the sparse matrix."""
     rng = np.random.default_rng(4)
-    v = np.stack([_case(seed=k)[1] for k in range(2)])  # two 14 x 18 guidance images
-    s = np.sqrt(v).reshape(2, -1)
-    basis = rng.standard_normal((2, 4, v[0].size))
-    monkeypatch.setattr(_osmosis_krylov, "BAND_BYTES", band_bytes)
-    got = _osmosis_krylov._projected(basis, v, s)
-    for k in range(2):
-        A = reference.osmosis_matrix(v[k]).toarray()
-        H = -(A * s[k][None, :]) / s[k][:, None]
-        assert_allclose(got[k], basis[k] @ H @ basis[k].T, rtol=1e-12, atol=1e-12)
+    v = np.stack([_case(seed=j, shape=shape)[1] for j in range(2)])
+    s = np.sqrt(v)
+    basis = rng.standard_normal((2, k, v[0].size))
+    got = core.krylov_projected(basis, 1, v, s)
+    assert got.shape == (2, k - 1, k - 1)
+    for j in range(2):
+        w = basis[j, 1:].T  # (n, k - 1)
+        sj = s[j].reshape(-1, 1)
+        hw = -(reference.osmosis_matrix(v[j]) @ (sj * w)) / sj  # H = diag(1/s) (-A) diag(s)
+        assert_allclose(got[j], w.T @ hw, rtol=1e-11, atol=1e-11 * np.abs(got[j]).max())
+        assert_allclose(got[j], got[j].T, rtol=0, atol=0)
 
 
 def test_poles():
