@@ -86,8 +86,8 @@ inline void krylov_projected(const double* V, std::size_t ldv, std::size_t m, co
       root_weights(vb + i * nx + 1, vb + i * nx, nx - 1, cx.data() + i * (nx - 1));
     root_weights(vb + nx, vb, ne * nx, cy.data());
     reciprocal(s + r0 * nx, nw, h.data());
+    double* wj = w.data();  // one basis vector of the band at a time
     for (std::size_t j = 0; j < m; ++j) {
-      double* wj = w.data();
       multiply(V + j * ldv + r0 * nx, h.data(), nw, wj);
       double* dxj = dx.data() + j * lx;
       for (std::size_t i = 0; i < n; ++i)
